@@ -1,0 +1,3 @@
+from vxassist.cli import main
+
+raise SystemExit(main())
