@@ -18,8 +18,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from vxassist.deskclient import DeskClient, DeskRejected, DeskUnavailable
@@ -135,6 +135,7 @@ def next_backoff(previous: float) -> float:
 class SessionBroker:
     """Turns the desk's session requests into prompts, grants and sessions.
 
+    ``max_grant_s`` shortens every grant to that many seconds (tests only).
     ``own_cases`` returns the case numbers this host filed; it may block (it
     asks the desk) and is run in a thread, once per request. ``relay`` returns
     the relay endpoint of this host's enrollment. ``on_event`` receives one
@@ -154,6 +155,7 @@ class SessionBroker:
         relay: Callable[[], Any],
         on_event: EventSink | None = None,
         poll_wait_s: int = POLL_WAIT_S,
+        max_grant_s: float | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._desk = desk
@@ -166,6 +168,7 @@ class SessionBroker:
         self._relay = relay
         self._on_event = on_event
         self._poll_wait_s = poll_wait_s
+        self._max_grant_s = max_grant_s
         self._sleep = sleep
         #: session ids seen in a poll (handled or being handled): never prompt twice
         self._seen: set[str] = set()
@@ -350,6 +353,9 @@ class SessionBroker:
         except VxError as exc:
             await self._refuse(req, exc.message)
             return
+        if self._max_grant_s is not None:
+            cap = grant.not_before + timedelta(seconds=self._max_grant_s)
+            grant = replace(grant, not_after=min(grant.not_after, cap))
         self._audit.append(
             "decision",
             session_id=grant.session_id,
