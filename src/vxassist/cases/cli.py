@@ -1,10 +1,481 @@
-"""Command-line commands of the cases area."""
+"""Command-line commands of the cases area: ``case ...``, ``outbox`` and ``enroll``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from datetime import datetime
 from typing import Any
 
+from vxassist.cases.fields import CASE_FIELDS, Priority
+from vxassist.cliutil import Context, add_json_flag, emit
+from vxassist.errors import UsageError
 
-def register(sub: "argparse._SubParsersAction[Any]") -> None:
-    """Add this area's commands (filled in as the area is built)."""
+ESCALATION_TARGETS = ("technical_support_manager", "sales_manager")
+
+
+def _priority_text() -> str:
+    return "; ".join(f"{p.value} = {p.label} ({p.meaning})" for p in Priority)
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``case``, ``outbox`` and ``enroll``."""
+    case = sub.add_parser("case", help="open and follow support cases")
+    case_sub = case.add_subparsers(dest="case_command", metavar="ACTION")
+    case_sub.required = True
+
+    new = case_sub.add_parser(
+        "new",
+        help="open a support case",
+        description="Open a support case. Fields come from the system report, then "
+        "--from FILE.toml, then the flags; missing ones are asked for on a terminal. "
+        "Priority levels: " + _priority_text() + ".",
+    )
+    for spec in CASE_FIELDS:
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.name == "priority":
+            new.add_argument(
+                flag, dest=spec.name, metavar="1-4", help=f"{spec.label}: " + _priority_text()
+            )
+        else:
+            new.add_argument(
+                flag,
+                dest=spec.name,
+                metavar="TEXT",
+                help=f"{spec.label}: {spec.help}"
+                + (" (default: from the system report)" if spec.from_system else ""),
+            )
+    new.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE.toml",
+        help="read the fields from a TOML file with the same keys "
+        "(and [[also]] tables for further issues)",
+    )
+    new.add_argument(
+        "--no-system-report", action="store_true", help="do not attach the system report"
+    )
+    new.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="also remove host names, addresses and user names from the report",
+    )
+    new.add_argument(
+        "--dry-run", action="store_true", help="show exactly what would be sent, and send nothing"
+    )
+    add_json_flag(new)
+    new.set_defaults(func=cmd_case_new)
+
+    lst = case_sub.add_parser("list", help="this host's cases at the desk")
+    add_json_flag(lst)
+    lst.set_defaults(func=cmd_case_list)
+
+    show = case_sub.add_parser("show", help="one case with its history")
+    show.add_argument("number", metavar="N", help="the case number")
+    add_json_flag(show)
+    show.set_defaults(func=cmd_case_show)
+
+    upd = case_sub.add_parser("update", help="add information to a case")
+    upd.add_argument("number", metavar="N", help="the case number")
+    upd.add_argument("--text", required=True, help="what is new")
+    upd.add_argument("--priority", metavar="1-4", help="change the priority: " + _priority_text())
+    add_json_flag(upd)
+    upd.set_defaults(func=cmd_case_update)
+
+    esc = case_sub.add_parser("escalate", help="ask for a case to be escalated")
+    esc.add_argument("number", metavar="N", help="the case number")
+    esc.add_argument(
+        "--to",
+        required=True,
+        choices=ESCALATION_TARGETS,
+        help="the Manager of Technical Support or the local Sales Manager",
+    )
+    esc.add_argument("--reason", required=True, help="why the case needs escalation")
+    add_json_flag(esc)
+    esc.set_defaults(func=cmd_case_escalate)
+
+    outbox = sub.add_parser("outbox", help="requests waiting to be sent")
+    outbox.add_argument(
+        "--flush", action="store_true", help="try to send every waiting request now"
+    )
+    outbox.add_argument(
+        "--all", action="store_true", help="also list delivered, rejected and e-mailed requests"
+    )
+    add_json_flag(outbox)
+    outbox.set_defaults(func=cmd_outbox)
+
+    enroll = sub.add_parser("enroll", help="register this host with a support desk")
+    enroll.add_argument("--desk", required=True, metavar="URL", help="the desk's address")
+    enroll.add_argument("--code", required=True, help="the enrollment code from support")
+    enroll.add_argument("--hostname", help="the name to register (default: this host's name)")
+    add_json_flag(enroll)
+    enroll.set_defaults(func=cmd_enroll)
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _case_number(value: str) -> int:
+    from vxassist.cases.model import parse_case_number
+
+    number = parse_case_number(value)
+    if number is None:
+        raise UsageError(f"'{value}' is not a case number; give the number, like 1042.")
+    return number
+
+
+def _priority(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(Priority(int(value)))
+    except ValueError as exc:
+        raise UsageError(
+            f"'{value}' is not a priority level; choose 1 to 4: {_priority_text()}."
+        ) from exc
+
+
+def _when(iso: str | None) -> str:
+    """A deadline in the customer's local time and in the support desk's time."""
+    if not iso:
+        return "unknown"
+    from zoneinfo import ZoneInfo
+
+    from vxassist.cases.intake import support_tz
+
+    try:
+        moment = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return str(iso)
+    local = moment.astimezone()
+    pacific = moment.astimezone(ZoneInfo(support_tz()))
+    return (
+        f"{local:%a %Y-%m-%d %H:%M %Z} (your time), {pacific:%a %Y-%m-%d %H:%M %Z} (Pacific time)"
+    )
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise UsageError(f"The file {path} does not exist; check the name.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not valid TOML; fix it and try again ({exc}).") from exc
+    except OSError as exc:
+        raise UsageError(f"{path} cannot be read; check its permissions.", str(exc)) from exc
+
+
+def _prompt_missing(values: dict[str, Any]) -> None:
+    """Ask on the terminal for required fields still missing (Enter keeps a default)."""
+    from vxassist.cases.model import SPECS, check_fields
+
+    _, problems = check_fields(values)
+    for problem in problems:
+        spec = SPECS.get(problem.field)
+        if spec is None:
+            continue
+        print(problem.message, file=sys.stderr)
+        hint = " (1-4)" if spec.name == "priority" else ""
+        while True:
+            try:
+                answer = input(f"{spec.label}{hint}: ").strip()
+            except EOFError:
+                return
+            if answer or not spec.required:
+                values[spec.name] = answer
+                break
+
+
+def _case_text(case: dict[str, Any]) -> str:
+    number = case.get("case_number")
+    lines = []
+    if number is None:
+        lines.append(
+            f"No case number (reference {case.get('reference', '?')}, "
+            f"status {case.get('status', '?')})."
+        )
+    else:
+        lines.append(f"Case {number}: {case.get('brief', '')}")
+        lines.append(
+            f"  Status: {case.get('status', '?')}, priority "
+            f"{case.get('priority', '?')} ({case.get('priority_label', '')})"
+        )
+        lines.append(f"  Response due: {_when(case.get('response_due'))}")
+    if case.get("message"):
+        lines.append(f"  {case['message']}")
+    escalation = case.get("escalation")
+    if isinstance(escalation, dict):
+        lines.append(f"  Escalated to {escalation.get('to')}: {escalation.get('reason')}")
+    for related in case.get("related") or []:
+        if isinstance(related, dict):
+            lines.append(
+                f"  Also opened: case {related.get('case_number')} "
+                f"({related.get('brief', '')}), response due "
+                f"{_when(related.get('response_due'))}"
+            )
+    for event in case.get("events") or []:
+        if isinstance(event, dict):
+            lines.append(
+                f"  {event.get('at', '')} {event.get('kind', '')} "
+                f"{event.get('author', '')}: {event.get('text', '')}"
+            )
+    return "\n".join(lines)
+
+
+def _client(ctx: Context) -> Any:
+    from vxassist.cases.intake import desk_client
+
+    return desk_client(ctx.settings, ctx.secrets())
+
+
+# -- handlers -----------------------------------------------------------------
+
+
+def cmd_case_new(ctx: Context, args: argparse.Namespace) -> int:
+    import json
+
+    from vxassist.cases.model import build_request
+    from vxassist.cases.outbox import OutboxFull, State
+    from vxassist.cases.prefill import system_prefill
+
+    values: dict[str, Any] = {}
+    report = None
+    note = ""
+    if not args.no_system_report:
+        prefill = system_prefill(
+            ctx.settings, anonymize=args.anonymize or ctx.settings.anonymize_by_default
+        )
+        values.update(prefill.fields)
+        report = prefill.report
+        note = prefill.reason
+    if args.from_file:
+        values.update(_read_toml(args.from_file))
+    for spec in CASE_FIELDS:
+        given = getattr(args, spec.name)
+        if given is not None:
+            values[spec.name] = given
+    if sys.stdin.isatty() and not args.json:
+        _prompt_missing(values)
+    if note and not args.json:
+        print(f"Note: no system report attached: {note}.", file=sys.stderr)
+
+    request = build_request(values, system_report=report)
+    if args.dry_run:
+        emit(request.payload(), True, str)
+        return 0
+
+    from vxassist.cases.intake import submit_case
+
+    try:
+        submission = submit_case(ctx.paths, ctx.settings, ctx.secrets(), request)
+    except OutboxFull:
+        if not args.from_file:
+            # The disk is full: hand the typed request back so nothing is lost.
+            json.dump(request.fields(), sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+        raise
+    item = submission.item
+    estimate = submission.estimate.isoformat() if submission.estimate else None
+    data: dict[str, Any] = dict(item.answer or {})
+    data.update(
+        {
+            "outbox_id": item.id,
+            "outbox_state": str(item.state),
+            "queued": item.state is State.PENDING,
+            "idempotency_key": item.idempotency_key,
+        }
+    )
+    data.setdefault("case_number", None)
+    data.setdefault(
+        "status",
+        {
+            State.PENDING: "queued",
+            State.EMAILED: "emailed",
+            State.SAVED: "saved",
+            State.REJECTED: "rejected",
+        }.get(item.state, str(item.state)),
+    )
+    data.setdefault("response_due", None)
+    data["response_due_estimate"] = estimate
+    if item.state is not State.DELIVERED:
+        data["reason"] = item.last_error
+        data["fallback_to"] = item.fallback_to or None
+
+    if item.state is State.REJECTED:
+        from vxassist.cases.model import CaseError
+
+        if args.json:
+            emit(data, True, str)
+        raise CaseError(
+            f"The desk refused the request: {item.last_error} (It is kept in the outbox "
+            f"as item {item.id}.)",
+            detail=f"outbox item {item.id} rejected",
+        )
+
+    def human(d: dict[str, Any]) -> str:
+        if item.state is State.DELIVERED:
+            text = _case_text(d)
+            if d.get("case_number") is not None:
+                text = text.replace(
+                    f"Case {d['case_number']}:", f"Case {d['case_number']} opened:", 1
+                )
+            return text
+        if item.state is State.PENDING:
+            return (
+                f"The desk cannot be reached now ({item.last_error}).\n"
+                f"Your request is queued in the outbox as item {item.id}; it is sent "
+                "when the desk answers (`vxassist outbox --flush`, or the running agent).\n"
+                f"Estimated response due: {_when(estimate)}"
+            )
+        if item.state is State.EMAILED:
+            return (
+                f"The desk could not take the request ({item.last_error}); it was "
+                f"e-mailed to {item.fallback_to} instead (outbox item {item.id})."
+            )
+        return (
+            f"The desk and e-mail could not take the request ({item.last_error}).\n"
+            f"It is saved as {item.fallback_to}: send it to "
+            f"{ctx.settings.support.email} another way, or call "
+            f"{ctx.settings.support.phone}."
+        )
+
+    emit(data, args.json, human)
+    return 0
+
+
+def cmd_case_list(ctx: Context, args: argparse.Namespace) -> int:
+    with _client(ctx) as client:
+        cases = client.list_cases()
+
+    def human(items: list[dict[str, Any]]) -> str:
+        if not items:
+            return "No cases yet."
+        rows = []
+        for c in items:
+            number = c.get("case_number")
+            label = f"{number:>6}" if number is not None else f"{c.get('reference', '?'):>6}"
+            rows.append(
+                f"{label}  {c.get('status', '?'):<16} P{c.get('priority', '?')}  "
+                f"{c.get('brief', '')}"
+            )
+        return "\n".join(rows)
+
+    emit({"cases": cases} if args.json else cases, args.json, human)
+    return 0
+
+
+def cmd_case_show(ctx: Context, args: argparse.Namespace) -> int:
+    number = _case_number(args.number)
+    with _client(ctx) as client:
+        case = client.get_case(number)
+    emit(case, args.json, _case_text)
+    return 0
+
+
+def cmd_case_update(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.cases.intake import submit_update
+    from vxassist.cases.model import CaseError
+    from vxassist.cases.outbox import State
+
+    number = _case_number(args.number)
+    text = (args.text or "").strip()
+    if not text:
+        raise UsageError("The update is empty; write what is new with --text.")
+    item = submit_update(
+        ctx.paths, ctx.settings, ctx.secrets(), number, text, _priority(args.priority)
+    )
+    if item.state is State.REJECTED:
+        raise CaseError(
+            f"The desk refused the update: {item.last_error} (It is kept in the "
+            f"outbox as item {item.id}.)"
+        )
+    if item.state is State.DELIVERED and item.answer is not None:
+        emit(item.answer, args.json, _case_text)
+        return 0
+    data = item.summary()
+    emit(
+        data,
+        args.json,
+        lambda d: (
+            f"The update is queued in the outbox as item {item.id} ({item.last_error})."
+            if item.state is State.PENDING
+            else f"The update was sent by {item.state} to {item.fallback_to}."
+        ),
+    )
+    return 0
+
+
+def cmd_case_escalate(ctx: Context, args: argparse.Namespace) -> int:
+    number = _case_number(args.number)
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise UsageError("Say why the case needs escalation with --reason.")
+    with _client(ctx) as client:
+        case = client.escalate_case(number, args.to, reason)
+    emit(case, args.json, _case_text)
+    return 0
+
+
+def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.cases.intake import make_sender, open_store
+    from vxassist.cases.outbox import State
+
+    store = open_store(ctx.paths)
+    if args.flush:
+        tried = {i.id for i in make_sender(ctx.paths, ctx.settings, ctx.secrets()).flush(True)}
+        items = [i for i in store.items() if args.all or i.id in tried]
+    else:
+        items = store.items() if args.all else store.items((State.PENDING,))
+    data = [i.summary() for i in items]
+
+    def human(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "The outbox is empty: nothing waits to be sent."
+        out = []
+        for r in rows:
+            line = f"{r['id']:>4}  {r['state']:<9} {r['kind']:<6} {r['brief']}"
+            if r["case_number"] is not None:
+                line += f"  -> case {r['case_number']}"
+            elif r["state"] == "delivered":
+                line += f"  -> {r['status']} (reference {r['reference']})"
+            if r["state"] == "pending":
+                line += f"\n        next try {r['next_attempt_at']}: {r['last_error']}"
+            elif r["state"] in ("rejected", "emailed", "saved"):
+                line += f"\n        {r['last_error']}"
+                if r["fallback_to"]:
+                    line += f"\n        sent to / saved as: {r['fallback_to']}"
+            out.append(line)
+        return "\n".join(out)
+
+    emit({"items": data} if args.json else data, args.json, human)
+    pending = [i for i in items if i.state is State.PENDING]
+    if args.flush and pending:
+        print(
+            f"vxassist: {len(pending)} request(s) could not be sent yet and stay in the "
+            "outbox; they are tried again later.",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def cmd_enroll(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.cases.enroll import enroll
+
+    result = enroll(ctx.paths, ctx.secrets(), args.desk, args.code, hostname=args.hostname)
+    data = {"desk_url": result.desk_url, **result.facts}
+
+    def human(d: dict[str, Any]) -> str:
+        text = (
+            f"This host is enrolled with {d['desk_url']} as agent {d.get('agent_id')}"
+            f" for {d.get('company') or 'your company'} (contract {d.get('contract_id')})."
+        )
+        if result.host_key_note:
+            text += f"\nNote: no host key was registered: {result.host_key_note}."
+        return text
+
+    emit(data, args.json, human)
+    return 0

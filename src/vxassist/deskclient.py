@@ -1,0 +1,308 @@
+"""The one door to the desk's HTTP API (``requests`` enters the project here only).
+
+``DeskClient.request`` is generic: every answer is a JSON object, every failure
+one of two errors a caller can act on:
+
+- ``DeskUnavailable``: worth trying again later (no connection, a timeout, 429,
+  5xx, or an answer that is not the desk's JSON). ``retry_after`` carries the
+  seconds from a ``Retry-After`` header when the desk gave one.
+- ``DeskRejected``: the desk understood and said no (any other 4xx). ``code``
+  and ``message`` come from the desk's error body; for a 422 the message lists
+  the fields the desk found wrong.
+
+Callers in asyncio code run it in a thread (``asyncio.to_thread``); every call
+has an explicit timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from vxassist import __version__
+from vxassist.errors import VxError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 15.0
+API = "/api/v1"
+
+
+class DeskError(VxError):
+    """Something went wrong talking to the desk."""
+
+
+class DeskUnavailable(DeskError):
+    """The desk could not be reached or did not answer usefully; try again later."""
+
+    def __init__(self, message: str, detail: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, detail)
+        self.retry_after = retry_after
+
+
+class DeskRejected(DeskError):
+    """The desk refused the request (a 4xx other than 408/429)."""
+
+    def __init__(self, message: str, detail: str = "", code: str = "", status: int = 0) -> None:
+        super().__init__(message, detail)
+        self.code = code
+        self.status = status
+
+
+def parse_retry_after(value: str | None, now_epoch: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    import time
+
+    now = time.time() if now_epoch is None else now_epoch
+    return max(0.0, when.timestamp() - now)
+
+
+def _field_name(loc: Any) -> str:
+    parts = [str(p) for p in loc] if isinstance(loc, list | tuple) else [str(loc)]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "request"
+
+
+def validation_sentence(detail: Any) -> str:
+    """FastAPI's 422 list as one readable sentence: "brief: field required; ..."."""
+    if not isinstance(detail, list):
+        return "The desk found the request invalid; check the fields and try again."
+    items = []
+    for entry in detail:
+        if isinstance(entry, Mapping):
+            items.append(f"{_field_name(entry.get('loc', ()))}: {entry.get('msg', 'invalid')}")
+    if not items:
+        return "The desk found the request invalid; check the fields and try again."
+    return "The desk found these fields invalid; correct them and try again: " + "; ".join(items)
+
+
+def _error_body(response: requests.Response) -> tuple[str, str]:
+    """``(code, message)`` from the desk's error body, or empty strings."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(body, Mapping):
+        return "", ""
+    detail = body.get("detail")
+    if isinstance(detail, Mapping):
+        return str(detail.get("code", "")), str(detail.get("message", ""))
+    if response.status_code == 422 or isinstance(detail, list):
+        return "validation_error", validation_sentence(detail)
+    if isinstance(detail, str):
+        return "", detail
+    return "", ""
+
+
+class DeskClient:
+    """A small JSON client for the desk; one instance per base URL and token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        session: requests.Session | None = None,
+    ) -> None:
+        base_url = (base_url or "").strip().rstrip("/")
+        parts = urlsplit(base_url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise DeskError(
+                f"'{base_url}' is not a desk address; give one like https://desk.example.com.",
+                detail=f"bad desk url {base_url!r}",
+            )
+        self.base_url = base_url
+        self.timeout = timeout
+        self._token = token
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = f"vxassist/{__version__}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> DeskClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url(self, path: str) -> str:
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return the JSON object the desk answered."""
+        all_headers = {"Accept": "application/json"}
+        if self._token:
+            all_headers["Authorization"] = f"Bearer {self._token}"
+        all_headers.update(headers or {})
+        url = self.url(path)
+        try:
+            response = self._session.request(
+                method,
+                url,
+                json=json,
+                headers=all_headers,
+                params=params,
+                timeout=self.timeout if timeout is None else timeout,
+            )
+        except requests.Timeout as exc:
+            raise DeskUnavailable(
+                f"The desk at {self.base_url} did not answer in time; try again later.",
+                detail=f"{method} {path}: {exc!r}",
+            ) from exc
+        except requests.RequestException as exc:
+            raise DeskUnavailable(
+                f"The desk at {self.base_url} cannot be reached; check the network "
+                "and the desk address, then try again.",
+                detail=f"{method} {path}: {exc!r}",
+            ) from exc
+        with response:
+            return self._answer(method, path, response)
+
+    def _answer(self, method: str, path: str, response: requests.Response) -> dict[str, Any]:
+        status = response.status_code
+        where = f"{method} {path} -> {status}"
+        if status == 429 or status == 408 or status >= 500:
+            code, message = _error_body(response)
+            raise DeskUnavailable(
+                f"The desk at {self.base_url} is busy or failing (HTTP {status}); try again later.",
+                detail=f"{where} {code} {message}".strip(),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if 400 <= status < 500:
+            code, message = _error_body(response)
+            if not message:
+                message = (
+                    f"The desk refused the request (HTTP {status}); "
+                    "check the desk address and your enrollment."
+                )
+            if status == 401 and not code:
+                code = "unauthorized"
+            raise DeskRejected(message, detail=where, code=code, status=status)
+        if status < 200 or status >= 300:
+            raise DeskUnavailable(
+                f"The desk at {self.base_url} gave an unexpected answer (HTTP {status}); "
+                "try again later.",
+                detail=where,
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise DeskUnavailable(
+                f"The answer from {self.base_url} is not the desk's; check the desk "
+                "address and try again later.",
+                detail=f"{where}: not JSON: {response.text[:200]!r}",
+            ) from exc
+        if not isinstance(body, dict):
+            raise DeskUnavailable(
+                f"The answer from {self.base_url} is not the desk's; check the desk "
+                "address and try again later.",
+                detail=f"{where}: JSON is {type(body).__name__}, not an object",
+            )
+        return body
+
+    # -- health and identity -------------------------------------------------
+
+    def healthz(self, timeout: float | None = None) -> dict[str, Any]:
+        return self.request("GET", f"{API}/healthz", timeout=timeout)
+
+    def whoami(self) -> dict[str, Any]:
+        return self.request("GET", f"{API}/whoami")
+
+    def enroll(self, code: str, hostname: str, host_public_key: str | None) -> dict[str, Any]:
+        body = {"code": code, "hostname": hostname, "host_public_key": host_public_key}
+        return self.request("POST", f"{API}/enroll", json=body)
+
+    # -- the agent's cases ---------------------------------------------------
+
+    def create_case(
+        self, payload: Mapping[str, Any], idempotency_key: str, timeout: float | None = None
+    ) -> dict[str, Any]:
+        return self.request(
+            "POST",
+            f"{API}/cases",
+            json=dict(payload),
+            headers={"Idempotency-Key": idempotency_key},
+            timeout=timeout,
+        )
+
+    def list_cases(self) -> list[dict[str, Any]]:
+        return _cases(self.request("GET", f"{API}/cases"))
+
+    def get_case(self, number: int) -> dict[str, Any]:
+        return self.request("GET", f"{API}/cases/{int(number)}")
+
+    def update_case(
+        self,
+        number: int,
+        text: str,
+        priority: int | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self.request(
+            "POST",
+            f"{API}/cases/{int(number)}/updates",
+            json={"text": text, "priority": priority},
+            headers=headers,
+            timeout=timeout,
+        )
+
+    def escalate_case(self, number: int, to: str, reason: str) -> dict[str, Any]:
+        return self.request(
+            "POST", f"{API}/cases/{int(number)}/escalate", json={"to": to, "reason": reason}
+        )
+
+    # -- the engineer's cases ------------------------------------------------
+
+    def engineer_cases(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else None
+        return _cases(self.request("GET", f"{API}/engineer/cases", params=params))
+
+    def engineer_set_status(self, number: int, status: str, note: str | None) -> dict[str, Any]:
+        return self.request(
+            "POST",
+            f"{API}/engineer/cases/{int(number)}/status",
+            json={"status": status, "note": note},
+        )
+
+
+def _cases(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    cases = body.get("cases")
+    if not isinstance(cases, list):
+        raise DeskUnavailable(
+            "The desk's answer has no case list; try again later.",
+            detail=f"keys {sorted(body)}",
+        )
+    return [c for c in cases if isinstance(c, dict)]
+
+
+def quote_path(part: str) -> str:
+    """One path segment, escaped (for ids that come from elsewhere)."""
+    return quote(part, safe="")
