@@ -8,3 +8,6 @@ from typing import Any
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this area's commands (filled in as the area is built)."""
+    from vxassist.agent_main import register_agent
+
+    register_agent(sub)
