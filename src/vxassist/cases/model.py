@@ -90,6 +90,8 @@ def _check_one(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         if value is None or _text(value) == "":
             return None, f"{label}: missing; choose 1 to 4 (1 = System Down, 4 = Question)."
         try:
+            if isinstance(value, bool):
+                raise ValueError("a yes/no is not a level")
             number = int(_text(value)) if not isinstance(value, int) else value
             priority = Priority(number)
         except ValueError:
