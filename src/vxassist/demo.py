@@ -208,7 +208,12 @@ class OpenSshRelay:
                 "AuthorizedKeysCommandUser root",
             ]
         else:
-            lines.append(f"AuthorizedKeysFile {self.authorized_keys_dir}/%u")
+            # read as root: the accounts could not enter a private (0700) work folder
+            lines += [
+                "AuthorizedKeysFile none",
+                f"AuthorizedKeysCommand /bin/cat {self.authorized_keys_dir}/%u",
+                "AuthorizedKeysCommandUser root",
+            ]
         lines += [
             f"Match User {AGENT_ACCOUNT}",
             "    AllowTcpForwarding remote",

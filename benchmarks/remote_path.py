@@ -1,0 +1,582 @@
+"""The remote path, side by side: all-OpenSSH vs the vxassist agent, same relay.
+
+One run starts one relay (OpenSSH sshd on loopback, hardened as in the demo) and
+two "hosts" behind it:
+
+- baseline: OpenSSH's own sshd + sftp-server on a loopback port, behind
+  ``ssh -R`` to the relay (what an all-OpenSSH setup would do);
+- vxassist: the agent's RemoteSessionService (embedded asyncssh server, no local
+  listener) behind its own reverse tunnel, with a grant and a certificate signed
+  the way the desk signs it.
+
+The engineer side is the stock OpenSSH client in both cases (``-F`` config with
+``ProxyJump`` through the relay). Measured: sftp put and get of one file
+(``sftp -b``), the round trip of one byte on an open connection (a ``cat`` echo),
+a new connection (``ssh host true``), Allow-to-shell-prompt (from the approval
+to the first bytes of the shell on the engineer's terminal) and teardown (from
+the deadline, or the baseline's tunnel stop, to the engineer's ssh exiting).
+
+    .venv/bin/python benchmarks/remote_path.py [--size-mb 200] [--rounds 200]
+
+Prints each figure for both paths and the ratio vxassist / OpenSSH (for
+throughput higher is better, for times lower is better) against the targets.
+Needs root (sshd), /usr/sbin/sshd, and libnss-wrapper when the relay accounts
+do not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vxassist.demo import OpenSshRelay, free_port, stop_group, wait_for_port
+
+T = TypeVar("T")
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+
+
+def keygen(path: Path, comment: str) -> str:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+    )
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def pub_of(path: Path) -> str:
+    return Path(str(path) + ".pub").read_text().strip()
+
+
+@dataclass
+class Target:
+    """One way to reach a host through the relay, as the engineer's ssh sees it."""
+
+    name: str
+    config: Path
+    alias: str
+    remote_dir: Path
+
+
+def write_engineer_config(
+    folder: Path,
+    name: str,
+    relay: OpenSshRelay,
+    eng_key: Path,
+    listen_port: int,
+    user: str,
+    host_key_line: str,
+    remote_dir: Path,
+    certificate: Path | None = None,
+) -> Target:
+    known_relay = folder / f"{name}_relay_known_hosts"
+    known_relay.write_text(relay.known_hosts_line() + "\n")
+    alias = f"bench-{name}"
+    known_target = folder / f"{name}_known_hosts"
+    key = host_key_line.split()
+    known_target.write_text(f"{alias} {key[0]} {key[1]}\n")
+    cert_line = f"  CertificateFile {certificate}\n" if certificate else ""
+    config = folder / f"{name}_ssh_config"
+    config.write_text(
+        f"Host relay-{name}\n"
+        f"  HostName {relay.host}\n  Port {relay.port}\n  User vxeng\n"
+        f"  IdentityFile {eng_key}\n  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {known_relay}\n  StrictHostKeyChecking yes\n"
+        "  BatchMode yes\n  LogLevel ERROR\n"
+        f"Host {alias}\n"
+        f"  HostName 127.0.0.1\n  Port {listen_port}\n  User {user}\n"
+        f"  ProxyJump relay-{name}\n"
+        f"  IdentityFile {eng_key}\n{cert_line}  IdentitiesOnly yes\n"
+        f"  HostKeyAlias {alias}\n  UserKnownHostsFile {known_target}\n"
+        "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n"
+    )
+    return Target(name, config, alias, remote_dir)
+
+
+# -- the baseline: OpenSSH sshd behind ssh -R ----------------------------------
+
+
+@dataclass
+class OpenSshHost:
+    folder: Path
+    relay: OpenSshRelay
+    eng_key: Path
+    listen_port: int
+    remote_dir: Path
+    port: int = 0
+    _sshd: subprocess.Popen[bytes] | None = None
+    _tunnel: subprocess.Popen[bytes] | None = None
+    tunnel_key: Path = field(init=False)
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        host_key = self.folder / "ssh_host_ed25519_key"
+        keygen(host_key, "baseline-host")
+        self.tunnel_key = self.folder / "tunnel_key"
+        keygen(self.tunnel_key, "baseline-tunnel")
+        (self.folder / "authorized_keys").write_text(pub_of(self.eng_key) + "\n")
+        self.port = free_port()
+        config = self.folder / "sshd_config"
+        config.write_text(
+            f"ListenAddress 127.0.0.1:{self.port}\nHostKey {host_key}\n"
+            f"PidFile {self.folder / 'sshd.pid'}\nUsePAM no\nStrictModes no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PermitRootLogin prohibit-password\n"
+            f"AuthorizedKeysFile {self.folder / 'authorized_keys'}\n"
+            "PrintMotd no\nPrintLastLog no\n"
+            f"Subsystem sftp {SFTP_SERVER}\n"
+        )
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        log = (self.folder / "sshd.log").open("ab")
+        self._sshd = subprocess.Popen(
+            ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        wait_for_port("127.0.0.1", self.port, 10, self._sshd)
+        self.relay.authorize(
+            "vxagent",
+            f'restrict,port-forwarding,permitlisten="127.0.0.1:{self.listen_port}" '
+            + pub_of(self.tunnel_key),
+        )
+
+    def host_key_line(self) -> str:
+        return pub_of(self.folder / "ssh_host_ed25519_key")
+
+    def open_tunnel(self) -> None:
+        """``ssh -R`` to the relay; returns once the relay confirmed the forward."""
+        known = self.folder / "relay_known_hosts"
+        known.write_text(self.relay.known_hosts_line() + "\n")
+        self._tunnel = subprocess.Popen(
+            [
+                "ssh",
+                "-v",
+                "-N",
+                "-p",
+                str(self.relay.port),
+                "-i",
+                str(self.tunnel_key),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                f"UserKnownHostsFile={known}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-R",
+                f"127.0.0.1:{self.listen_port}:127.0.0.1:{self.port}",
+                f"vxagent@{self.relay.host}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert self._tunnel.stderr is not None
+        deadline = time.monotonic() + 15
+        seen = []
+        for raw in self._tunnel.stderr:
+            seen.append(raw)
+            if b"remote forward success" in raw:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("baseline tunnel did not come up")
+        else:
+            raise RuntimeError("baseline tunnel exited: " + b"".join(seen[-15:]).decode())
+        # keep draining its debug output so it never blocks
+        threading.Thread(target=self._drain, args=(self._tunnel,), daemon=True).start()
+
+    @staticmethod
+    def _drain(proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stderr is not None
+        for _ in proc.stderr:
+            pass
+
+    def close_tunnel(self) -> None:
+        if self._tunnel is not None:
+            stop_group(self._tunnel)
+            self._tunnel = None
+
+    def stop(self) -> None:
+        self.close_tunnel()
+        if self._sshd is not None:
+            stop_group(self._sshd)
+
+
+# -- vxassist: the agent's session service --------------------------------------
+
+
+class LoopThread:
+    """An asyncio loop on its own thread, as the agent runs it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+@dataclass
+class VxHost:
+    folder: Path
+    relay: OpenSshRelay
+    eng_key: Path
+    listen_port: int
+    remote_dir: Path
+    runtime: LoopThread = field(default_factory=LoopThread)
+    service: Any = None
+    ca: Any = None
+    endpoint: Any = None
+    host_key: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _counter: int = 0
+
+    def start(self) -> None:
+        from vxassist.desk.ca import CertificateAuthority
+        from vxassist.paths import Paths
+        from vxassist.remote.audit import AuditLog
+        from vxassist.remote.hostkey import ensure_host_key
+        from vxassist.remote.service import RelayEndpoint, RemoteSessionService
+        from vxassist.settings import RemotePolicy
+
+        home = self.folder / "home"
+        paths = Paths.from_env({"VXASSIST_HOME": str(home)}).ensure()
+        self.host_key = ensure_host_key(paths).strip()
+        self.relay.authorize(
+            "vxagent",
+            f'restrict,port-forwarding,permitlisten="127.0.0.1:{self.listen_port}" '
+            + self.host_key,
+        )
+        self.ca = CertificateAuthority(self.folder / "ca")
+        policy = RemotePolicy(file_roots=(str(self.remote_dir),))
+        audit = AuditLog.for_paths(paths)
+        self.endpoint = RelayEndpoint(
+            host=self.relay.host,
+            port=self.relay.port,
+            user="vxagent",
+            listen_port=self.listen_port,
+            known_hosts=self.relay.known_hosts_line(),
+        )
+
+        async def make() -> Any:
+            return RemoteSessionService(
+                paths, policy, audit, self.ca.user_ca_public_key, on_event=self.events.append
+            )
+
+        self.service = self.runtime.run(make())
+
+    def new_grant(self, seconds: float) -> tuple[Any, Path]:
+        """A grant for ``seconds`` from now and the engineer's certificate file for it."""
+        from vxassist.remote.grants import Grant, Scope, key_id_for
+
+        self._counter += 1
+        session_id = f"bench{os.getpid()}x{self._counter}"
+        now = datetime.now(UTC)
+        scopes = (Scope("shell"), Scope("files"))
+        grant = Grant(
+            session_id=session_id,
+            engineer="bench",
+            case_number=1,
+            scopes=scopes,
+            not_before=now,
+            not_after=now + timedelta(seconds=seconds),
+            key_id=key_id_for("bench", 1, session_id),
+        )
+        cert = self.ca.sign_user_key(
+            pub_of(self.eng_key),
+            key_id=grant.key_id,
+            principals=[session_id],
+            not_before=grant.not_before,
+            not_after=grant.not_after,
+            scopes=[str(s) for s in scopes],
+        )
+        cert_file = self.folder / f"{session_id}-cert.pub"
+        cert_file.write_text(cert + "\n")
+        return grant, cert_file
+
+    def open(self, grant: Any) -> None:
+        self.runtime.run(self.service.start(grant, self.endpoint))
+
+    def end(self, session_id: str, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            self.runtime.run(self.service.end(session_id, reason))
+
+    def stop(self) -> None:
+        if self.service is not None:
+            with contextlib.suppress(Exception):
+                self.runtime.run(self.service.close())
+        self.runtime.stop()
+
+
+# -- the measurements ------------------------------------------------------------
+
+
+def ssh_cmd(target: Target, *args: str) -> list[str]:
+    return ["ssh", "-F", str(target.config), *args, target.alias]
+
+
+def first_prompt_s(target: Target, t0: float) -> float:
+    """Seconds from ``t0`` to the first bytes of an interactive shell."""
+    proc = subprocess.Popen(
+        [*ssh_cmd(target, "-tt")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        if not ready or not os.read(proc.stdout.fileno(), 4096):
+            raise RuntimeError(f"{target.name}: no shell prompt")
+        return time.perf_counter() - t0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def new_connection_s(target: Target, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        subprocess.run([*ssh_cmd(target), "true"], check=True, stdin=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def round_trip_s(target: Target, rounds: int) -> float:
+    """Median time for one byte to go to ``cat`` on the host and come back."""
+    proc = subprocess.Popen(
+        [*ssh_cmd(target), "cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    times = []
+    try:
+        for i in range(rounds + 10):
+            t0 = time.perf_counter()
+            proc.stdin.write(b"x")
+            if os.read(proc.stdout.fileno(), 1) != b"x":
+                raise RuntimeError(f"{target.name}: echo lost")
+            if i >= 10:
+                times.append(time.perf_counter() - t0)
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+    return statistics.median(times)
+
+
+def sftp_s(target: Target, batch: str) -> float:
+    script = target.config.with_suffix(".batch")
+    script.write_text(batch)
+    t0 = time.perf_counter()
+    subprocess.run(
+        ["sftp", "-q", "-F", str(target.config), "-b", str(script), target.alias],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - t0
+
+
+def teardown_s(target: Target, deadline_monotonic: float, stop: Callable[[], None] | None) -> float:
+    """Open a connection, wait for the deadline (or call ``stop``), time until ssh exits."""
+    proc = subprocess.Popen(
+        [*ssh_cmd(target), "cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"x")
+    proc.stdin.flush()
+    if os.read(proc.stdout.fileno(), 1) != b"x":
+        raise RuntimeError(f"{target.name}: no echo before teardown")
+    delay = deadline_monotonic - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+    t0 = time.monotonic()
+    if stop is not None:
+        stop()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return float("inf")
+    return time.monotonic() - max(t0, deadline_monotonic)
+
+
+@dataclass
+class Figures:
+    allow_to_prompt_s: float = float("nan")
+    new_connection_s: float = float("nan")
+    round_trip_ms: float = float("nan")
+    put_mb_s: float = float("nan")
+    get_mb_s: float = float("nan")
+    teardown_s: float = float("nan")
+
+
+def measure(target: Target, size_mb: int, rounds: int, local_file: Path, figures: Figures) -> None:
+    figures.new_connection_s = new_connection_s(target, 5)
+    figures.round_trip_ms = round_trip_s(target, rounds) * 1000
+    remote = target.remote_dir / f"{target.name}.bin"
+    back = local_file.with_name(f"{target.name}.back")
+    put = sftp_s(target, f"put {local_file} {remote}\n")
+    figures.put_mb_s = size_mb * 1e6 / 1e6 / put
+    get = sftp_s(target, f"get {remote} {back}\n")
+    figures.get_mb_s = size_mb * 1e6 / 1e6 / get
+    if back.stat().st_size != local_file.stat().st_size:
+        raise RuntimeError(f"{target.name}: the file came back with another size")
+    back.unlink()
+    remote.unlink()
+
+
+def report(base: Figures, ours: Figures | None, note: str) -> None:
+    rows = [
+        ("sftp put (MB/s)", "put_mb_s", "higher", ">= 1.0x"),
+        ("sftp get (MB/s)", "get_mb_s", "higher", ">= 1.0x"),
+        ("round trip (ms)", "round_trip_ms", "lower", "<= 1.2x"),
+        ("new connection (s)", "new_connection_s", "lower", ""),
+        ("Allow to prompt (s)", "allow_to_prompt_s", "lower", "<= 1 s"),
+        ("teardown (s)", "teardown_s", "lower", "<= 1 s"),
+    ]
+    print(f"{'':22}{'OpenSSH':>12}{'vxassist':>12}{'ratio':>10}  target")
+    for label, attr, _better, target in rows:
+        b = getattr(base, attr)
+        o = getattr(ours, attr) if ours else float("nan")
+        ratio = o / b if b and b == b and o == o else float("nan")
+        print(f"{label:22}{b:12.3f}{o:12.3f}{ratio:9.2f}x  {target}")
+    if note:
+        print(note)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=200, help="round trips measured")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--baseline-only", action="store_true")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
+        print("remote_path: needs root and /usr/sbin/sshd", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="vx-bench-"))
+    remote_dir = work / "remote"
+    remote_dir.mkdir()
+    local_file = work / "payload.bin"
+    with local_file.open("wb") as fh:
+        for _ in range(args.size_mb):
+            fh.write(os.urandom(1_000_000))
+    eng_key = work / "engineer_key"
+    keygen(eng_key, "bench-engineer")
+    relay = OpenSshRelay(work / "relay").start()
+    base_port, ours_port = free_port(), free_port()
+    relay.authorize(
+        "vxeng",
+        f'restrict,port-forwarding,permitopen="127.0.0.1:{base_port}",'
+        f'permitopen="127.0.0.1:{ours_port}" ' + pub_of(eng_key),
+    )
+    baseline = OpenSshHost(work / "baseline", relay, eng_key, base_port, remote_dir)
+    vx: VxHost | None = None
+    note = ""
+    try:
+        baseline.start()
+        base_target = write_engineer_config(
+            work,
+            "openssh",
+            relay,
+            eng_key,
+            base_port,
+            "root",
+            baseline.host_key_line(),
+            remote_dir,
+        )
+        base = Figures()
+        t0 = time.perf_counter()
+        baseline.open_tunnel()
+        base.allow_to_prompt_s = first_prompt_s(base_target, t0)
+
+        ours: Figures | None = None
+        ours_target: Target | None = None
+        if not args.baseline_only:
+            try:
+                vx = VxHost(work / "vxassist", relay, eng_key, ours_port, remote_dir)
+                vx.start()
+                grant, cert = vx.new_grant(3600)
+                ours_target = write_engineer_config(
+                    work,
+                    "vxassist",
+                    relay,
+                    eng_key,
+                    ours_port,
+                    grant.session_id,
+                    vx.host_key,
+                    remote_dir,
+                    cert,
+                )
+                ours = Figures()
+                t0 = time.perf_counter()
+                vx.open(grant)
+                ours.allow_to_prompt_s = first_prompt_s(ours_target, t0)
+            except (NotImplementedError, ImportError) as exc:
+                note = f"vxassist path not available in this build: {exc!r}"
+                ours = None
+
+        # the same measurement on both paths, one after the other
+        measure(base_target, args.size_mb, args.rounds, local_file, base)
+        if ours is not None and ours_target is not None:
+            measure(ours_target, args.size_mb, args.rounds, local_file, ours)
+
+        base.teardown_s = teardown_s(base_target, time.monotonic(), baseline.close_tunnel)
+        if ours is not None and vx is not None and ours_target is not None:
+            vx.end(grant.session_id, "benchmark")
+            grant, cert = vx.new_grant(4)
+            deadline = time.monotonic() + (grant.not_after - datetime.now(UTC)).total_seconds()
+            ours_target = write_engineer_config(
+                work,
+                "vxassist",
+                relay,
+                eng_key,
+                ours_port,
+                grant.session_id,
+                vx.host_key,
+                remote_dir,
+                cert,
+            )
+            vx.open(grant)
+            ours.teardown_s = teardown_s(ours_target, deadline, None)
+        print(f"remote path, {args.size_mb} MB file, {args.rounds} round trips, work in {work}")
+        report(base, ours, note)
+    finally:
+        if vx is not None:
+            vx.stop()
+        baseline.stop()
+        relay.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
