@@ -1,10 +1,218 @@
-"""Command-line commands of the desk area."""
+"""``vxassist desk ...``: run the desk and administer it.
+
+Every admin command takes ``--db URL`` (default: the embedded SQLite file under
+the data folder) and ``--json``. Heavy modules load inside the handlers.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+from vxassist.cliutil import Context, add_json_flag, emit
+from vxassist.errors import UsageError
 
-def register(sub: "argparse._SubParsersAction[Any]") -> None:
-    """Add this area's commands (filled in as the area is built)."""
+
+def _db_url(ctx: Context, args: argparse.Namespace) -> str:
+    if args.db:
+        return str(args.db)
+    from vxassist.desk.db import default_db_url
+
+    return default_db_url(ctx.paths)
+
+
+def _open(ctx: Context, args: argparse.Namespace) -> Any:
+    """Upgrade (idempotent) and open the database the command names."""
+    from vxassist.desk.db import Database, upgrade
+
+    url = _db_url(ctx, args)
+    upgrade(url)
+    return Database(url)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from vxassist.desk.config import load_desk_config
+
+    path = getattr(args, "config", None)
+    return load_desk_config(Path(path) if path else None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _common(parser: argparse.ArgumentParser, config: bool = False) -> None:
+    parser.add_argument("--db", metavar="URL", help="database URL (default: embedded SQLite)")
+    if config:
+        parser.add_argument("--config", metavar="FILE", help="desk configuration (TOML)")
+    add_json_flag(parser)
+
+
+def _serve(ctx: Context, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vxassist.desk.server import serve
+
+    config = _config(args)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(_db_url(ctx, args), args.host, args.port, config))
+    return 0
+
+
+def _migrate(ctx: Context, args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from vxassist.desk.db import upgrade
+
+    url = _db_url(ctx, args)
+    upgrade(url)
+    shown = make_url(url).render_as_string(hide_password=True)
+    emit({"database": shown, "schema": "head"}, args.json, lambda d: f"{d['database']}: up to date")
+    return 0
+
+
+def _expires(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"--expires must be a date like 2027-06-30, not {text!r}.") from exc
+
+
+def _contract_line(c: dict[str, Any]) -> str:
+    state = "active" if c["active"] else "EXPIRED"
+    return (
+        f"{c['contract_id']}  {c['company']}  expires {c['expires']} ({state})  "
+        f"{c['contact_name']} <{c['contact_email']}> {c['contact_phone']}"
+    )
+
+
+def _contract_add(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    new = admin.NewContract(
+        contract_id=args.contract_id,
+        company=args.company,
+        expires=_expires(args.expires),
+        contact_name=args.contact_name,
+        contact_phone=args.contact_phone,
+        contact_email=args.contact_email,
+    )
+    data = admin.add_contract(_open(ctx, args), new, _now(), _config(args))
+    emit(data, args.json, lambda c: "added " + _contract_line(c))
+    return 0
+
+
+def _contract_list(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    rows = admin.list_contracts(_open(ctx, args), _now(), _config(args))
+    emit(
+        {"contracts": rows},
+        args.json,
+        lambda d: "\n".join(_contract_line(c) for c in d["contracts"]) or "no contracts",
+    )
+    return 0
+
+
+def _contract_expire(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    data = admin.expire_contract(_open(ctx, args), args.contract_id, _now(), _config(args))
+    emit(data, args.json, lambda c: "expired " + _contract_line(c))
+    return 0
+
+
+def _enroll_code(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    data = admin.new_code(_open(ctx, args), args.contract_id, _now(), _config(args), args.days)
+    emit(
+        data,
+        args.json,
+        lambda d: (
+            f"{d['code']}\n(one use, for contract {d['contract_id']}, "
+            f"valid until {d['expires_at']})"
+        ),
+    )
+    return 0
+
+
+def _engineer_add(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    data = admin.add_engineer(_open(ctx, args), args.name, _now())
+    emit(
+        data,
+        args.json,
+        lambda d: f"{d['token']}\n(the token of engineer {d['name']}; it is shown only once)",
+    )
+    return 0
+
+
+def _engineer_list(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    rows = admin.list_engineers(_open(ctx, args))
+    emit(
+        {"engineers": rows},
+        args.json,
+        lambda d: (
+            "\n".join(f"{e['name']}  since {e['created_at']}" for e in d["engineers"])
+            or "no engineers"
+        ),
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``vxassist desk ...``."""
+    desk = sub.add_parser("desk", help="run and administer the desk service")
+    cmds = desk.add_subparsers(dest="desk_command", metavar="COMMAND")
+
+    serve = cmds.add_parser("serve", help="run the desk (HTTP API)")
+    _common(serve, config=True)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8740, help="port (0 = any free port)")
+    serve.set_defaults(func=_serve)
+
+    migrate = cmds.add_parser("migrate", help="upgrade the database to the newest schema")
+    _common(migrate)
+    migrate.set_defaults(func=_migrate)
+
+    contract = cmds.add_parser("contract", help="maintenance contracts")
+    ccmds = contract.add_subparsers(dest="contract_command", metavar="COMMAND")
+    add = ccmds.add_parser("add", help="add a customer's maintenance contract")
+    _common(add, config=True)
+    add.add_argument("--company", required=True)
+    add.add_argument("--contract-id", required=True)
+    add.add_argument("--expires", required=True, metavar="YYYY-MM-DD")
+    add.add_argument("--contact-name", required=True)
+    add.add_argument("--contact-phone", required=True)
+    add.add_argument("--contact-email", required=True)
+    add.set_defaults(func=_contract_add)
+    clist = ccmds.add_parser("list", help="list contracts")
+    _common(clist, config=True)
+    clist.set_defaults(func=_contract_list)
+    expire = ccmds.add_parser("expire", help="end a contract (no more case numbers)")
+    _common(expire, config=True)
+    expire.add_argument("contract_id", metavar="CONTRACT_ID")
+    expire.set_defaults(func=_contract_expire)
+
+    code = cmds.add_parser("enroll-code", help="print a one-time enrollment code")
+    _common(code, config=True)
+    code.add_argument("contract_id", metavar="CONTRACT_ID")
+    code.add_argument("--days", type=int, default=None, help="days the code stays valid")
+    code.set_defaults(func=_enroll_code)
+
+    eng = cmds.add_parser("engineer", help="support engineers")
+    ecmds = eng.add_subparsers(dest="engineer_command", metavar="COMMAND")
+    eadd = ecmds.add_parser("add", help="add an engineer and print their token once")
+    _common(eadd)
+    eadd.add_argument("name", metavar="NAME")
+    eadd.set_defaults(func=_engineer_add)
+    elist = ecmds.add_parser("list", help="list engineers")
+    _common(elist)
+    elist.set_defaults(func=_engineer_list)

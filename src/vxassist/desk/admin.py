@@ -1,0 +1,158 @@
+"""What the desk's operators do from the command line: contracts, codes, engineers.
+
+Functions over a ``Database`` with the clock passed in, shared by
+``vxassist desk ...`` and the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from vxassist.desk.config import DeskConfig
+from vxassist.desk.db import Database
+from vxassist.desk.errors import DeskAdminError
+from vxassist.desk.intake import contract_active, local_date
+from vxassist.desk.models import Contract, Engineer, EnrollmentCode
+from vxassist.desk.tokens import (
+    ENGINEER_PREFIX,
+    new_enrollment_code,
+    new_token,
+    token_hash,
+)
+
+
+@dataclass(frozen=True)
+class NewContract:
+    contract_id: str
+    company: str
+    expires: date
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+
+
+def _contract_json(c: Contract, now: datetime, config: DeskConfig) -> dict[str, Any]:
+    return {
+        "contract_id": c.contract_id,
+        "company": c.company,
+        "expires": c.expires.isoformat(),
+        "active": contract_active(c, now, config.calendar),
+        "contact_name": c.contact_name,
+        "contact_phone": c.contact_phone,
+        "contact_email": c.contact_email,
+    }
+
+
+def add_contract(
+    db: Database, new: NewContract, now: datetime, config: DeskConfig
+) -> dict[str, Any]:
+    for name in ("contract_id", "company", "contact_name", "contact_phone", "contact_email"):
+        if not str(getattr(new, name)).strip():
+            flag = "--" + name.replace("_", "-")
+            raise DeskAdminError(f"{flag} must not be empty; give a value and try again.")
+    if "@" not in new.contact_email:
+        raise DeskAdminError("--contact-email must be an e-mail address; fix it and try again.")
+    try:
+        with db.writing() as session:
+            contract = Contract(
+                contract_id=new.contract_id.strip(),
+                company=new.company.strip(),
+                expires=new.expires,
+                contact_name=new.contact_name.strip(),
+                contact_phone=new.contact_phone.strip(),
+                contact_email=new.contact_email.strip(),
+                created_at=now,
+            )
+            session.add(contract)
+            session.flush()
+            return _contract_json(contract, now, config)
+    except IntegrityError as exc:
+        raise DeskAdminError(
+            f"A contract {new.contract_id} already exists; choose another contract id.",
+            detail=str(exc),
+        ) from exc
+
+
+def list_contracts(db: Database, now: datetime, config: DeskConfig) -> list[dict[str, Any]]:
+    with db.reading() as session:
+        rows = session.scalars(select(Contract).order_by(Contract.contract_id)).all()
+        return [_contract_json(c, now, config) for c in rows]
+
+
+def _contract(session: Any, contract_id: str) -> Contract:
+    contract = session.get(Contract, contract_id)
+    if contract is None:
+        raise DeskAdminError(
+            f"There is no contract {contract_id}; see `vxassist desk contract list`."
+        )
+    assert isinstance(contract, Contract)
+    return contract
+
+
+def expire_contract(
+    db: Database, contract_id: str, now: datetime, config: DeskConfig
+) -> dict[str, Any]:
+    """End the contract yesterday (desk time zone): from today on, no case numbers."""
+    with db.writing() as session:
+        contract = _contract(session, contract_id)
+        yesterday = local_date(now, config.calendar) - timedelta(days=1)
+        contract.expires = min(contract.expires, yesterday)
+        return _contract_json(contract, now, config)
+
+
+def new_code(
+    db: Database, contract_id: str, now: datetime, config: DeskConfig, days: int | None = None
+) -> dict[str, Any]:
+    """A one-time enrollment code for ``contract_id``; only its hash is kept."""
+    lifetime = config.enrollment_code_days if days is None else days
+    if lifetime < 1:
+        raise DeskAdminError("--days must be at least 1.")
+    code = new_enrollment_code()
+    expires_at = now + timedelta(days=lifetime)
+    with db.writing() as session:
+        _contract(session, contract_id)
+        session.add(
+            EnrollmentCode(
+                code_hash=token_hash(code),
+                contract_id=contract_id,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+    return {
+        "code": code,
+        "contract_id": contract_id,
+        "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def add_engineer(db: Database, name: str, now: datetime) -> dict[str, Any]:
+    """Register an engineer; the token is returned here once and never again."""
+    name = name.strip()
+    if not name or len(name) > 100 or any(ch.isspace() for ch in name):
+        raise DeskAdminError(
+            "An engineer name must be one word of at most 100 characters, e.g. jdoe."
+        )
+    token = new_token(ENGINEER_PREFIX)
+    try:
+        with db.writing() as session:
+            session.add(Engineer(name=name, token_hash=token_hash(token), created_at=now))
+    except IntegrityError as exc:
+        raise DeskAdminError(
+            f"An engineer named {name} already exists; choose another name.", detail=str(exc)
+        ) from exc
+    return {"name": name, "token": token}
+
+
+def list_engineers(db: Database) -> list[dict[str, Any]]:
+    with db.reading() as session:
+        rows = session.scalars(select(Engineer).order_by(Engineer.name)).all()
+        return [
+            {"name": e.name, "created_at": e.created_at.isoformat().replace("+00:00", "Z")}
+            for e in rows
+        ]

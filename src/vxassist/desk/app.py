@@ -1,0 +1,126 @@
+"""The desk's application factory.
+
+``create_app(db_url, config)`` upgrades the database to the newest schema (unless
+told not to), opens one engine for the process, mounts every router listed in
+``vxassist.desk.routes.ROUTERS`` and turns every refusal into
+``{"detail": {"code": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vxassist import __version__
+from vxassist.desk.config import DeskConfig
+from vxassist.desk.db import Database, upgrade
+from vxassist.desk.errors import DeskError
+from vxassist.desk.routes import ROUTERS
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    404: ("not_found", "There is no such address on the desk; check the URL and API version."),
+    405: ("method_not_allowed", "This address does not take that method; see /docs."),
+    413: ("body_too_large", "The request is too large; remove large attachments and retry."),
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BodyLimit:
+    """Refuse bodies declared larger than ``limit`` bytes before reading them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                    code, message = _HTTP_CODES[413]
+                    response = JSONResponse(
+                        {"detail": {"code": code, "message": message}}, status_code=413
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    db_url: str,
+    config: DeskConfig | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """The desk as an ASGI app over the database at ``db_url``."""
+    config = config or DeskConfig()
+    if migrate:
+        upgrade(db_url)
+    db = Database(db_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="vxassist desk",
+        version=__version__,
+        description="Case intake, contracts and enrollment for vxassist agents (API v1).",
+        lifespan=lifespan,
+    )
+    app.state.db = db
+    app.state.config = config
+    app.state.clock = clock or _utcnow
+    app.state.enrollment_extras = []
+
+    @app.exception_handler(DeskError)
+    async def _desk_error(_request: Request, exc: DeskError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, message = _HTTP_CODES.get(
+            exc.status_code, ("http_error", "The desk refused this request; check it and retry.")
+        )
+        return JSONResponse(
+            {"detail": {"code": code, "message": message}},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return JSONResponse(
+            {
+                "detail": {
+                    "code": "desk_busy",
+                    "message": "The desk cannot reach its database right now; retry in a minute.",
+                }
+            },
+            status_code=503,
+            headers={"Retry-After": "60"},
+        )
+
+    for name in ROUTERS:
+        module: Any = importlib.import_module(name)
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    return app

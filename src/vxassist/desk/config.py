@@ -1,0 +1,120 @@
+"""The desk's own configuration: support channels, calendar, response times.
+
+Read from a TOML file (``vxassist desk serve --config FILE``); every value has a
+default from the support policy, so a desk runs with no file at all::
+
+    [support]
+    email = "support@communicado-inc.com"
+    phone = "(866) 489-8722, option 2"
+
+    [calendar]
+    timezone = "America/Los_Angeles"
+    opens = "06:30"
+    closes = "17:30"
+    country = "US"                      # national holidays; "" for none
+    holidays = ["2026-12-24", "2026-12-31"]   # the desk's own closed days
+
+    [response_minutes]                  # business minutes, per priority
+    1 = 60
+    2 = 120
+    3 = 240
+    4 = 480
+
+    [enrollment]
+    code_days = 7
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+from vxassist.cases.sla import DEFAULT_RESPONSE_MINUTES, SupportCalendar
+from vxassist.errors import ConfigError
+from vxassist.settings import SupportContact
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """What a desk operator may change without touching code."""
+
+    support: SupportContact = field(default_factory=SupportContact)
+    calendar: SupportCalendar = field(default_factory=SupportCalendar)
+    #: days an enrollment code stays usable
+    enrollment_code_days: int = 7
+    #: largest request body the desk accepts, in bytes (the system report included)
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+def _time(value: Any, key: str, where: Path) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ConfigError(
+            f"calendar.{key} in {where} must be a time like 06:30; fix the file and try again.",
+            detail=str(exc),
+        ) from exc
+
+
+def config_from_mapping(data: Mapping[str, Any], where: Path) -> DeskConfig:
+    """A ``DeskConfig`` from parsed TOML, with a sentence for each bad value."""
+    base_support = SupportContact()
+    support = data.get("support", {})
+    cal = data.get("calendar", {})
+    minutes = data.get("response_minutes", {})
+    enrollment = data.get("enrollment", {})
+    try:
+        response = dict(DEFAULT_RESPONSE_MINUTES)
+        response.update({int(k): int(v) for k, v in minutes.items()})
+        calendar = SupportCalendar(
+            tz=str(cal.get("timezone", SupportCalendar.tz)),
+            opens=_time(cal.get("opens", "06:30"), "opens", where),
+            closes=_time(cal.get("closes", "17:30"), "closes", where),
+            country=str(cal.get("country", SupportCalendar.country)),
+            extra_holidays=frozenset(
+                d if isinstance(d, date) else date.fromisoformat(str(d))
+                for d in cal.get("holidays", [])
+            ),
+            response_minutes=tuple(sorted(response.items())),
+        )
+        return DeskConfig(
+            support=SupportContact(
+                email=str(support.get("email", base_support.email)),
+                phone=str(support.get("phone", base_support.phone)),
+                website=str(support.get("website", base_support.website)),
+            ),
+            calendar=calendar,
+            enrollment_code_days=int(enrollment.get("code_days", 7)),
+            max_body_bytes=int(data.get("max_body_bytes", DeskConfig.max_body_bytes)),
+        )
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ConfigError(
+            f"The desk configuration {where} has a value it cannot use; see docs/desk-api.md.",
+            detail=repr(exc),
+        ) from exc
+
+
+def load_desk_config(path: Path | None) -> DeskConfig:
+    """The configuration in ``path``, or the defaults when no file is named."""
+    if path is None:
+        return DeskConfig()
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"The desk configuration {path} does not exist; check the --config path.",
+            detail=str(exc),
+        ) from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"The desk configuration {path} cannot be read as TOML; fix it and try again.",
+            detail=str(exc),
+        ) from exc
+    return config_from_mapping(data, path)

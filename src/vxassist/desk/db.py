@@ -1,0 +1,133 @@
+"""Opening the desk's database: one engine per process, migrations at start.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, and every
+writing transaction starts with ``BEGIN IMMEDIATE``: writers queue for the lock
+up front instead of failing with "database is locked" when a read transaction
+tries to become a write one. PostgreSQL needs none of this; concurrent writers
+are kept apart by row locks (the case counter) and unique indexes (idempotency
+keys, enrollment codes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from vxassist.desk.errors import DeskDatabaseError
+from vxassist.paths import Paths
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def default_db_url(paths: Paths) -> str:
+    """The embedded SQLite file under the data folder."""
+    return f"sqlite:///{paths.data_dir / 'desk.sqlite3'}"
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("vx_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` (``sqlite:///FILE`` or ``postgresql+psycopg://...``)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DeskDatabaseError(
+            "The database URL is not valid; use sqlite:///PATH or postgresql+psycopg://...",
+            detail=str(exc),
+        ) from exc
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            pool_size=20,
+            max_overflow=80,
+        )
+        _sqlite_setup(engine)
+        return engine
+    try:
+        return create_engine(parsed, pool_size=10, max_overflow=40, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise DeskDatabaseError(
+            "The desk cannot use this database URL; use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DB.",
+            detail=str(exc),
+        ) from exc
+
+
+class Database:
+    """The engine plus two kinds of session: reading, and writing (one transaction)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(vx_write=True), expire_on_commit=False
+        )
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session whose work commits at the end, or rolls back on any error."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at ``url`` to the newest schema (Alembic ``upgrade head``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise DeskDatabaseError(
+            "The desk cannot reach its database; check the --db URL and that the server runs.",
+            detail=str(exc),
+        ) from exc
+    finally:
+        engine.dispose()
+    log.info("desk database at head: %s", make_url(url).render_as_string(hide_password=True))

@@ -1,0 +1,316 @@
+"""Case intake: numbers under an active contract, one case per issue, history.
+
+Everything here runs inside a session handed in by the route, with the receipt
+time passed in; the routes decide transactions, this module decides cases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from vxassist.cases.fields import FIELD_NAMES, Priority
+from vxassist.cases.sla import SupportCalendar, response_due
+from vxassist.desk.auth import Caller
+from vxassist.desk.config import DeskConfig
+from vxassist.desk.errors import DeskError
+from vxassist.desk.models import Case, CaseEvent, Contract, Counter
+from vxassist.desk.schemas import CaseIn, EscalateIn, StatusIn, UpdateIn
+from vxassist.desk.tokens import new_reference
+
+REFERENCE_RE = re.compile(r"^R-[A-Z0-9]{6}$")
+ESCALATION_LABELS = {
+    "technical_support_manager": "the Manager of Technical Support",
+    "sales_manager": "the local Sales Manager",
+}
+FINAL_STATUSES = frozenset({"closed"})
+_MAX_LISTED = 500
+
+
+def local_date(at: datetime, calendar: SupportCalendar) -> date:
+    return at.astimezone(ZoneInfo(calendar.tz)).date()
+
+
+def contract_active(contract: Contract | None, at: datetime, calendar: SupportCalendar) -> bool:
+    """Active on the receipt date (desk time zone) up to and including ``expires``."""
+    return contract is not None and local_date(at, calendar) <= contract.expires
+
+
+def _when(at: datetime, calendar: SupportCalendar) -> str:
+    return at.astimezone(ZoneInfo(calendar.tz)).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _next_case_number(session: Session) -> int:
+    number = session.execute(
+        update(Counter)
+        .where(Counter.name == "case_number")
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    ).scalar_one()
+    return int(number)
+
+
+def _message(case: Case, contract: Contract | None, config: DeskConfig) -> str:
+    cal = config.calendar
+    if case.case_number is not None:
+        return (
+            f"Case {case.case_number} is open at priority {case.priority} "
+            f"({Priority(case.priority).label}); a response is due by "
+            f"{_when(case.response_due, cal)}. Quote case {case.case_number} in every follow-up."
+        )
+    if contract is None:
+        why = "this host is not under a maintenance contract"
+    else:
+        why = (
+            f"the maintenance contract {contract.contract_id} of {contract.company} "
+            f"expired on {contract.expires.isoformat()}"
+        )
+    support = config.support
+    return (
+        f"No case number was assigned because {why}; your request is kept under reference "
+        f"{case.reference}. Renew the maintenance contract, or contact support at "
+        f"{support.email} or {support.phone} quoting {case.reference}."
+    )
+
+
+def _event(session: Session, case: Case, at: datetime, kind: str, author: str, text: str) -> None:
+    session.add(CaseEvent(case_id=case.id, at=at, kind=kind, author=author, text=text))
+
+
+def render(
+    case: Case, related: Sequence[Case] = (), events: Sequence[CaseEvent] | None = None
+) -> dict[str, Any]:
+    """The Case object of the API."""
+    data: dict[str, Any] = {
+        "case_number": case.case_number,
+        "reference": case.reference,
+        "status": case.status,
+        "priority": case.priority,
+        "priority_label": Priority(case.priority).label,
+        "received_at": _iso(case.received_at),
+        "response_due": _iso(case.response_due),
+        "message": case.message,
+        "contract_id": case.contract_id,
+    }
+    for name in FIELD_NAMES:
+        data.setdefault(name, getattr(case, name))
+    data["escalation"] = (
+        {
+            "to": case.escalated_to,
+            "reason": case.escalation_reason,
+            "at": _iso(case.escalated_at),
+        }
+        if case.escalated_to and case.escalated_at is not None
+        else None
+    )
+    data["related"] = [render(other) for other in related]
+    if events is not None:
+        data["events"] = [
+            {"at": _iso(e.at), "kind": e.kind, "author": e.author, "text": e.text} for e in events
+        ]
+    return data
+
+
+def create_cases(
+    session: Session, who: Caller, body: CaseIn, now: datetime, config: DeskConfig
+) -> tuple[int, dict[str, Any]]:
+    """Store the request as one case per issue; numbers only under an active contract."""
+    assert who.agent_id is not None
+    contract = session.get(Contract, who.contract_id) if who.contract_id else None
+    active = contract_active(contract, now, config.calendar)
+    if body.continues_case is not None:
+        _find(session, str(body.continues_case), who, for_contract=True)
+
+    common = body.model_dump(exclude={"also", "system_report"})
+    issues = [common] + [
+        {**common, **issue.model_dump(), "continues_case": None} for issue in body.also
+    ]
+    cases: list[Case] = []
+    for issue in issues:
+        case = Case(
+            **issue,
+            case_number=_next_case_number(session) if active else None,
+            reference=new_reference(),
+            agent_id=who.agent_id,
+            contract_id=who.contract_id,
+            status="open" if active else "no_contract",
+            received_at=now,
+            updated_at=now,
+            response_due=response_due(issue["priority"], now, config.calendar),
+            system_report=body.system_report,
+            message="",
+        )
+        case.message = _message(case, contract, config)
+        session.add(case)
+        cases.append(case)
+    session.flush()
+    first = cases[0]
+    for case in cases:
+        case.group_id = first.id
+        text = f"Received from {who.name} at priority {case.priority}."
+        if case is not first:
+            text += f" Split from {_label(first)} (one case per issue)."
+        _event(session, case, now, "received", who.name, text)
+    if body.continues_case is not None:
+        original = _find(session, str(body.continues_case), who, for_contract=True)
+        _event(session, original, now, "continued", who.name, f"Continued by {_label(first)}.")
+    return 201, render(first, cases[1:])
+
+
+def _label(case: Case) -> str:
+    return f"case {case.case_number}" if case.case_number else f"request {case.reference}"
+
+
+def _unknown(ident: str) -> DeskError:
+    return DeskError(
+        404,
+        "case_unknown",
+        f"There is no case {ident} for you; check the case number, or list your cases.",
+    )
+
+
+def _find(session: Session, ident: str, who: Caller, for_contract: bool = False) -> Case:
+    """The case named by number or reference that ``who`` may see; 404 otherwise."""
+    query = select(Case)
+    if ident.isdigit() and 0 < int(ident) < 2**31:
+        query = query.where(Case.case_number == int(ident))
+    elif REFERENCE_RE.match(ident):
+        query = query.where(Case.reference == ident)
+    else:
+        raise _unknown(ident[:40])
+    if who.is_agent:
+        if for_contract:
+            query = query.where(Case.contract_id == who.contract_id)
+        else:
+            query = query.where(Case.agent_id == who.agent_id)
+    case = session.scalar(query)
+    if case is None:
+        raise _unknown(ident)
+    return case
+
+
+def _related(session: Session, case: Case) -> list[Case]:
+    if case.group_id is None:
+        return []
+    rows = session.scalars(
+        select(Case).where(Case.group_id == case.group_id, Case.id != case.id).order_by(Case.id)
+    )
+    return list(rows)
+
+
+def show(session: Session, ident: str, who: Caller) -> dict[str, Any]:
+    case = _find(session, ident, who)
+    events = session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+    ).all()
+    return render(case, _related(session, case), events)
+
+
+def list_for_agent(session: Session, who: Caller) -> dict[str, Any]:
+    rows = session.scalars(
+        select(Case)
+        .where(Case.agent_id == who.agent_id)
+        .order_by(Case.id.desc())
+        .limit(_MAX_LISTED)
+    ).all()
+    return {"cases": [render(c) for c in rows]}
+
+
+def list_for_engineer(session: Session, status: str | None) -> dict[str, Any]:
+    query = select(Case)
+    if status is not None:
+        query = query.where(Case.status == status)
+    rows = session.scalars(query.order_by(Case.response_due, Case.id).limit(_MAX_LISTED)).all()
+    return {"cases": [render(c) for c in rows]}
+
+
+def _refuse_closed(case: Case, action: str) -> None:
+    if case.status in FINAL_STATUSES:
+        raise DeskError(
+            409,
+            "case_closed",
+            f"{_label(case).capitalize()} is closed, so it cannot be {action}; open a new case "
+            f"that continues it.",
+        )
+
+
+def add_update(
+    session: Session, ident: str, who: Caller, body: UpdateIn, now: datetime, config: DeskConfig
+) -> tuple[int, dict[str, Any]]:
+    case = _find(session, ident, who)
+    _refuse_closed(case, "updated")
+    _event(session, case, now, "update", who.name, body.text)
+    if body.priority is not None and body.priority != case.priority:
+        old = case.priority
+        case.priority = body.priority
+        if case.status != "no_contract":
+            case.response_due = min(
+                case.response_due, response_due(body.priority, now, config.calendar)
+            )
+        _event(
+            session,
+            case,
+            now,
+            "priority",
+            who.name,
+            f"Priority changed from {old} to {body.priority} ({Priority(body.priority).label}).",
+        )
+    if case.status == "waiting_customer":
+        case.status = "open"
+        _event(session, case, now, "status", who.name, "waiting_customer -> open (customer update)")
+    case.updated_at = now
+    session.flush()
+    return 200, render(case, _related(session, case))
+
+
+def escalate(
+    session: Session, ident: str, who: Caller, body: EscalateIn, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    case = _find(session, ident, who)
+    _refuse_closed(case, "escalated")
+    case.escalated_to = body.to
+    case.escalation_reason = body.reason
+    case.escalated_at = now
+    case.updated_at = now
+    _event(
+        session,
+        case,
+        now,
+        "escalated",
+        who.name,
+        f"Escalation to {ESCALATION_LABELS[body.to]} asked: {body.reason}",
+    )
+    session.flush()
+    return 200, render(case, _related(session, case))
+
+
+def set_status(
+    session: Session, ident: str, who: Caller, body: StatusIn, now: datetime
+) -> dict[str, Any]:
+    case = _find(session, ident, who)
+    if case.status == "no_contract":
+        raise DeskError(
+            409,
+            "case_without_contract",
+            f"Request {case.reference} has no case number (no active maintenance contract); "
+            "renew the contract before working on it.",
+        )
+    old = case.status
+    case.status = body.status
+    case.updated_at = now
+    text = f"{old} -> {body.status}"
+    if body.note:
+        text += f": {body.note}"
+    _event(session, case, now, "status", who.name, text)
+    session.flush()
+    return render(case, _related(session, case))
