@@ -1,30 +1,71 @@
-"""The remote-session service: grants, the tunnel to the relay, the embedded server.
+"""The remote-session service: runs approved grants until they end.
 
-(Interface committed first; the body follows.)
+``start(grant, relay)`` records the grant, opens (or shares) the tunnel to the
+relay and schedules the end at ``grant.not_after``: certificates are checked
+only at login, so this timer is what ends a live session on time. ``end()``
+(End now, revoke, deadline, agent stop) closes every channel and connection of
+the session within a second, releases the tunnel when no session needs it, and
+spends the grant so it never opens again. Every step goes to the audit log and,
+as a plain dict, to ``on_event`` (for the tray or the broker).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import asyncssh
 
 from vxassist.paths import Paths
 from vxassist.remote.audit import AuditLog
-from vxassist.remote.grants import Grant
+from vxassist.remote.errors import GrantError, RemoteError, TunnelError
+from vxassist.remote.grants import Grant, GrantTable, default_file_roots
+from vxassist.remote.hostkey import ensure_host_key, load_host_certificate, load_host_key
+from vxassist.remote.server import (
+    KEEPALIVE_S,
+    LOGIN_TIMEOUT_S,
+    WINDOW,
+    AgentSSHServer,
+    ServerConfig,
+)
+from vxassist.remote.tunnel import RelayEndpoint, Tunnel
 from vxassist.settings import RemotePolicy
 
+__all__ = ["RelayEndpoint", "RemoteSessionService"]
 
-@dataclass(frozen=True)
-class RelayEndpoint:
-    """Where the agent's tunnel goes: the relay, its account, the port it may listen on."""
+log = logging.getLogger(__name__)
 
-    host: str
-    port: int
-    user: str
-    listen_port: int
-    #: the relay's host key line(s), known_hosts format (a bare key line is accepted too)
-    known_hosts: str
+#: how long every channel and connection get to close before they are cut
+CLOSE_WITHIN_S = 1.0
+#: how long a lost tunnel may take to come back before its sessions end
+RESUME_GRACE_S = 60.0
+
+#: summary keys that count things the engineer did
+_NOTED = {
+    "login": "logins",
+    "process": "commands",
+    "file": "files",
+    "forward": "forwards",
+    "recording": "recordings",
+}
+
+
+@dataclass
+class _Live:
+    grant: Grant
+    relay: RelayEndpoint
+    started_at: datetime
+    timer: asyncio.TimerHandle | None = None
+    servers: set[AgentSSHServer] = field(default_factory=set)
+    notes: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {k: [] for k in _NOTED.values()}
+    )
+    refusals: int = 0
 
 
 class RemoteSessionService:
@@ -37,21 +78,233 @@ class RemoteSessionService:
         audit: AuditLog,
         user_ca_public_key: str,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        shell: str = "",
+        home: Path | None = None,
+        resume_grace_s: float = RESUME_GRACE_S,
     ) -> None:
         self.paths = paths
         self.policy = policy
         self.audit = audit
-        self.user_ca_public_key = user_ca_public_key
         self.on_event = on_event
+        self._clock = clock or (lambda: datetime.now(UTC))
+        try:
+            ca_key = asyncssh.import_public_key(user_ca_public_key)
+        except (ValueError, asyncssh.KeyImportError) as exc:
+            raise RemoteError(
+                "The vendor's CA key from enrollment is damaged; enroll this host again.",
+                detail=str(exc),
+            ) from exc
+        self._config = ServerConfig(
+            ca_key=ca_key,
+            file_roots=default_file_roots(policy, home),
+            forward_targets=tuple(policy.forward_targets),
+            recordings_dir=paths.recordings_dir,
+            shell=shell,
+            home=str(home) if home else "",
+        )
+        self._resume_grace_s = resume_grace_s
+        self._grants = GrantTable()
+        self._live: dict[str, _Live] = {}
+        self._ended: dict[str, dict[str, Any]] = {}
+        self._tunnels: dict[RelayEndpoint, Tunnel] = {}
+        self._tunnel_lock = asyncio.Lock()
+
+    # -- ServerHost, for the embedded server ---------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def live_grant(self, session_id: str, now: datetime) -> Grant | None:
+        return self._grants.live(session_id, now)
+
+    def spent_reason(self, session_id: str) -> str | None:
+        return self._grants.spent_reason(session_id)
+
+    def record(self, event: str, **fields: Any) -> None:
+        line = self.audit.append(event, **fields)
+        live = self._live.get(str(fields.get("session_id", "")))
+        if live is not None:
+            bucket = _NOTED.get(event)
+            if bucket:
+                live.notes[bucket].append(
+                    {k: v for k, v in fields.items() if k != "session_id"} | {"ts": line["ts"]}
+                )
+            if event.endswith("_refused"):
+                live.refusals += 1
+        self._emit(line)
+
+    def attach(self, session_id: str, server: AgentSSHServer) -> bool:
+        live = self._live.get(session_id)
+        if live is None or self._grants.live(session_id, self.now()) is None:
+            return False
+        live.servers.add(server)
+        return True
+
+    def detach(self, session_id: str, server: AgentSSHServer) -> None:
+        live = self._live.get(session_id)
+        if live is not None:
+            live.servers.discard(server)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(dict(event))
+
+    # -- the service ---------------------------------------------------------------------
+
+    def _server_options(self) -> dict[str, Any]:
+        key = load_host_key(self.paths)
+        cert = load_host_certificate(self.paths)
+        return {
+            "server_host_keys": [(key, cert)] if cert is not None else [key],
+            "login_timeout": LOGIN_TIMEOUT_S,
+            "keepalive_interval": KEEPALIVE_S,
+            "keepalive_count_max": 3,
+            "agent_forwarding": False,
+            "x11_forwarding": False,
+            "password_auth": False,
+            "kbdint_auth": False,
+            "host_based_auth": False,
+            "gss_host": None,
+            "public_key_auth": True,
+            "encoding": None,
+            "window": WINDOW,
+            "allow_scp": True,
+        }
+
+    async def _tunnel_for(self, relay: RelayEndpoint) -> Tunnel:
+        async with self._tunnel_lock:
+            tunnel = self._tunnels.get(relay)
+            if tunnel is not None:
+                return tunnel
+            ensure_host_key(self.paths)
+
+            async def gone() -> None:
+                await self._tunnel_gone(relay)
+
+            tunnel = Tunnel(
+                relay,
+                load_host_key(self.paths),
+                lambda: AgentSSHServer(self, self._config),
+                self._server_options(),
+                on_state=self._tunnel_state,
+                on_gone=gone,
+                grace_s=self._resume_grace_s,
+            )
+            await tunnel.open()
+            self._tunnels[relay] = tunnel
+            return tunnel
+
+    def _tunnel_state(self, state: str, fields: dict[str, Any]) -> None:
+        port = fields.get("listen_port")
+        sessions = sorted(sid for sid, live in self._live.items() if live.relay.listen_port == port)
+        self._emit(self.audit.append(state, sessions=sessions, **fields))
+
+    async def _tunnel_gone(self, relay: RelayEndpoint) -> None:
+        for sid, live in list(self._live.items()):
+            if live.relay == relay:
+                await self.end(sid, "the relay stayed unreachable; ask for a new session")
 
     async def start(self, grant: Grant, relay: RelayEndpoint) -> None:
-        raise NotImplementedError
+        """Record the grant, open the tunnel, and schedule the end at ``grant.not_after``."""
+        now = self.now()
+        if grant.not_after <= now:
+            raise GrantError("This grant has already ended; ask for a new session.")
+        self._grants.add(grant)
+        live = _Live(grant, relay, now)
+        self._live[grant.session_id] = live
+        self.record(
+            "session_start",
+            session_id=grant.session_id,
+            engineer=grant.engineer,
+            case_number=grant.case_number,
+            scopes=[str(s) for s in grant.scopes],
+            not_before=grant.not_before.isoformat(),
+            not_after=grant.not_after.isoformat(),
+            key_id=grant.key_id,
+            relay=f"{relay.host}:{relay.port}",
+            listen_port=relay.listen_port,
+        )
+        try:
+            await self._tunnel_for(relay)
+        except (RemoteError, OSError) as exc:
+            await self.end(grant.session_id, "the tunnel to the relay could not be opened")
+            if isinstance(exc, TunnelError):
+                raise
+            raise TunnelError(
+                "The tunnel to the relay could not be opened; check the network and try again.",
+                detail=str(exc),
+            ) from exc
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (grant.not_after - self.now()).total_seconds())
+        live.timer = loop.call_later(delay, self._deadline, grant.session_id)
+
+    def _deadline(self, session_id: str) -> None:
+        task = asyncio.ensure_future(self.end(session_id, "the grant's time is up"))
+        task.add_done_callback(_log_failure)
 
     async def end(self, session_id: str, reason: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """Close the session now (every channel within a second); returns its summary."""
+        live = self._live.pop(session_id, None)
+        if live is None:
+            if session_id in self._ended:
+                return self._ended[session_id]
+            self._grants.spend(session_id, reason)  # never usable later either
+            return {}
+        self._grants.spend(session_id, reason)
+        if live.timer is not None:
+            live.timer.cancel()
+        servers = list(live.servers)
+        for server in servers:
+            server.close()
+        if servers:
+            _, pending = await asyncio.wait(
+                [asyncio.ensure_future(s.wait_closed()) for s in servers], timeout=CLOSE_WITHIN_S
+            )
+            for server in servers:
+                server.abort()
+            for task in pending:
+                task.cancel()
+        if not any(other.relay == live.relay for other in self._live.values()):
+            tunnel = self._tunnels.pop(live.relay, None)
+            if tunnel is not None:
+                await tunnel.close()
+        summary = self._summary(live, reason)
+        self._ended[session_id] = summary
+        self._emit(
+            self.audit.append("teardown", session_id=session_id, reason=reason, summary=summary)
+        )
+        return summary
+
+    def _summary(self, live: _Live, reason: str) -> dict[str, Any]:
+        grant = live.grant
+        return {
+            "session_id": grant.session_id,
+            "engineer": grant.engineer,
+            "case_number": grant.case_number,
+            "scopes": [str(s) for s in grant.scopes],
+            "not_before": grant.not_before.isoformat(),
+            "not_after": grant.not_after.isoformat(),
+            "started_at": live.started_at.isoformat(),
+            "ended_at": self.now().isoformat(),
+            "end_reason": reason,
+            "refusals": live.refusals,
+            **{k: list(v) for k, v in live.notes.items()},
+        }
 
     def active(self) -> list[Grant]:
-        raise NotImplementedError
+        return [live.grant for live in self._live.values()]
 
     async def close(self) -> None:
-        raise NotImplementedError
+        """End every session ("agent stopped") and every tunnel."""
+        for session_id in list(self._live):
+            await self.end(session_id, "agent stopped")
+        for relay in list(self._tunnels):
+            tunnel = self._tunnels.pop(relay)
+            await tunnel.close()
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("ending a session failed", exc_info=task.exception())

@@ -1,0 +1,625 @@
+"""The embedded SSH server the engineer reaches through the relay's reverse forward.
+
+It accepts one thing: a user certificate signed by the pinned vendor CA whose
+principal (the login name, = session id), key id and validity match a live
+grant (:func:`~vxassist.remote.grants.check_login`). Plain keys, passwords,
+keyboard-interactive, host-based and GSS logins are refused. After login each
+channel is checked against the grant's scopes: ``shell`` (PTY shell, exec),
+``files`` (SFTP and scp confined to the allowed folders), ``forward:HOST:PORT``
+(direct-tcpip to listed local services). Agent, X11 and reverse forwarding are
+never allowed. Every decision goes to the audit log through :class:`ServerHost`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import pwd
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import count
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol, cast
+
+import asyncssh
+from asyncssh.channel import SSHChannel
+from asyncssh.misc import SoftEOFReceived
+from asyncssh.stream import SSHServerStreamSession
+
+from vxassist.remote.errors import PathEscape, RemoteError
+from vxassist.remote.grants import Grant, Verdict, check_channel, check_forward, check_login
+from vxassist.remote.grants import confine_path as _confine
+from vxassist.remote.recording import AsciicastRecorder
+from vxassist.remote.terminal import PipeProcess, clamp_size, spawn_terminal
+
+log = logging.getLogger(__name__)
+
+WINDOW = 16 * 1024 * 1024
+LOGIN_TIMEOUT_S = 15
+KEEPALIVE_S = 15
+_recording_ids = count(1)
+
+
+class ServerHost(Protocol):
+    """What the server needs from the session service that runs it."""
+
+    def now(self) -> datetime: ...
+
+    def live_grant(self, session_id: str, now: datetime) -> Grant | None: ...
+
+    def spent_reason(self, session_id: str) -> str | None: ...
+
+    def record(self, event: str, **fields: Any) -> None: ...
+
+    def attach(self, session_id: str, server: AgentSSHServer) -> bool: ...
+
+    def detach(self, session_id: str, server: AgentSSHServer) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The fixed parts of the embedded server."""
+
+    ca_key: asyncssh.SSHKey
+    file_roots: tuple[Path, ...]
+    forward_targets: tuple[str, ...]
+    recordings_dir: Path
+    shell: str = ""
+    home: str = ""
+
+
+def _cert_time(value: int) -> datetime:
+    return datetime.fromtimestamp(min(value, 253402300799), tz=UTC)
+
+
+def _fingerprint(key: asyncssh.SSHKey) -> str:
+    return str(key.get_fingerprint("sha256"))
+
+
+def _user_shell() -> tuple[str, str, str]:
+    try:
+        entry = pwd.getpwuid(os.getuid())
+        return entry.pw_shell or "/bin/sh", entry.pw_dir, entry.pw_name
+    except KeyError:
+        return "/bin/sh", os.path.expanduser("~"), str(os.getuid())
+
+
+class AgentSSHServer(asyncssh.SSHServer):
+    """One engineer connection: authentication and what its channels may do."""
+
+    def __init__(self, host: ServerHost, config: ServerConfig) -> None:
+        self._host = host
+        self._config = config
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._cert: Any = None  # asyncssh.SSHOpenSSHCertificate
+        self._username = ""
+        self.grant: Grant | None = None
+        self._processes: set[Any] = set()
+        self._refused: set[str] = set()
+        self._peer = ""
+
+    # -- connection and authentication -------------------------------------------------
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = conn.get_extra_info("peername")
+        self._peer = str(peer[0]) if peer else "relay"
+        original = getattr(conn, "_validate_openssh_certificate", None)
+        if original is None:  # asyncssh changed: no certificate can be checked, so none passes
+            log.error("certificate hook missing in this asyncssh; every login will be refused")
+            return
+
+        async def capture(username: str, cert: Any) -> Any:
+            """Keep the presented certificate for :meth:`validate_ca_key` to check."""
+            self._cert = cert
+            if cert.options.get("source-address"):
+                # through the tunnel the peer address is empty; refuse instead of crashing
+                self._refuse(username, "the certificate is bound to a source address", cert.key)
+                return None
+            return await original(username, cert)
+
+        setattr(conn, "_validate_openssh_certificate", capture)  # noqa: B010
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for proc in list(self._processes):
+            proc.kill()
+        self._processes.clear()
+        if self.grant is not None:
+            self._host.record(
+                "disconnect",
+                session_id=self.grant.session_id,
+                reason=str(exc) if exc else "closed",
+            )
+            self._host.detach(self.grant.session_id, self)
+
+    def begin_auth(self, username: str) -> bool:
+        self._username = username
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def host_based_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def _refuse(self, username: str, reason: str, key: asyncssh.SSHKey | None) -> None:
+        fingerprint = _fingerprint(key) if key is not None else ""
+        marker = f"{username}|{reason}|{fingerprint}"
+        if marker in self._refused:  # a client asks once without, once with a signature
+            return
+        self._refused.add(marker)
+        self._host.record(
+            "login_refused",
+            session_id=username,
+            reason=reason,
+            key_fingerprint=fingerprint,
+            peer=self._peer,
+        )
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        self._refuse(username, "plain keys are not accepted, only certificates", key)
+        return False
+
+    def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        cert = self._cert
+        engineer_key = cert.key if cert is not None else None
+        if key.public_data != self._config.ca_key.public_data:
+            self._refuse(username, "the certificate is not from the vendor CA", engineer_key)
+            return False
+        if cert is None:
+            self._refuse(username, "no certificate was presented", None)
+            return False
+        now = self._host.now()
+        grant = self._host.live_grant(username, now)
+        verdict = check_login(
+            grant,
+            tuple(cert.principals),
+            str(cert.key_id),
+            _cert_time(int(cert.valid_after)),
+            _cert_time(int(cert.valid_before)),
+            now,
+            _fingerprint(cert.key),
+        )
+        if not verdict:
+            spent = self._host.spent_reason(username)
+            reason = f"the grant is over ({spent})" if spent else verdict.reason
+            self._refuse(username, reason, cert.key)
+            return False
+        self.grant = grant
+        return True
+
+    def auth_completed(self) -> None:
+        grant, cert = self.grant, self._cert
+        if grant is None or cert is None or self._conn is None:  # pragma: no cover - guarded
+            if self._conn is not None:
+                self._conn.close()
+            return
+        if not self._host.attach(grant.session_id, self):
+            self._conn.close()
+            return
+        self._host.record(
+            "login",
+            session_id=grant.session_id,
+            engineer=grant.engineer,
+            key_id=str(cert.key_id),
+            key_fingerprint=_fingerprint(cert.key),
+            ca_fingerprint=_fingerprint(self._config.ca_key),
+            peer=self._peer,
+        )
+
+    # -- channels ----------------------------------------------------------------------
+
+    def check(self, kind: str, **fields: Any) -> Verdict:
+        """Check a channel against the grant now; refusals are audited."""
+        grant = self.grant
+        if grant is None:
+            verdict = Verdict(False, "not logged in")
+        else:
+            verdict = check_channel(grant, kind, self._host.now())
+        if not verdict:
+            self._host.record(
+                "channel_refused",
+                session_id=grant.session_id if grant else self._username,
+                kind=kind,
+                reason=verdict.reason,
+                **fields,
+            )
+        return verdict
+
+    def record(self, event: str, **fields: Any) -> None:
+        session_id = self.grant.session_id if self.grant else self._username
+        self._host.record(event, session_id=session_id, **fields)
+
+    def session_requested(self) -> asyncssh.SSHServerSession[bytes] | bool:
+        if self.grant is None:
+            return False
+        return GuardedSession(self)
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        grant = self.grant
+        if grant is None:
+            return False
+        verdict = check_forward(
+            grant, dest_host, dest_port, self._config.forward_targets, self._host.now()
+        )
+        event = "forward" if verdict else "forward_refused"
+        self.record(event, target=f"{dest_host}:{dest_port}", reason=verdict.reason)
+        return verdict.allowed
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        self.record(
+            "channel_refused",
+            kind="reverse-forward",
+            target=f"{listen_host}:{listen_port}",
+            reason="reverse forwarding is never allowed",
+        )
+        return False
+
+    def unix_connection_requested(self, dest_path: str) -> bool:
+        self.record("channel_refused", kind="unix-forward", target=dest_path, reason="never")
+        return False
+
+    def unix_server_requested(self, listen_path: str) -> bool:
+        self.record("channel_refused", kind="unix-listen", target=listen_path, reason="never")
+        return False
+
+    # -- used by sessions and the service ----------------------------------------------
+
+    @property
+    def config(self) -> ServerConfig:
+        return self._config
+
+    def now(self) -> datetime:
+        return self._host.now()
+
+    def track(self, proc: Any) -> None:
+        self._processes.add(proc)
+
+    def untrack(self, proc: Any) -> None:
+        self._processes.discard(proc)
+
+    def close(self) -> None:
+        """End every process and the connection now."""
+        for proc in list(self._processes):
+            proc.kill()
+        if self._conn is not None:
+            self._conn.close()
+
+    async def wait_closed(self) -> None:
+        if self._conn is not None:
+            await self._conn.wait_closed()
+
+    def abort(self) -> None:
+        if self._conn is not None:
+            self._conn.abort()
+
+
+class GuardedSession(SSHServerStreamSession[bytes]):
+    """A session channel whose every request is checked against the grant."""
+
+    def __init__(self, owner: AgentSSHServer) -> None:
+        self._owner = owner
+        self._pty = False
+        super().__init__(self._run, sftp_factory=self._make_sftp, allow_scp=True)
+
+    def _make_sftp(self, chan: SSHChannel[bytes]) -> asyncssh.SFTPServer:
+        return ConfinedSFTPServer(cast(asyncssh.SSHServerChannel[bytes], chan), self._owner)
+
+    def pty_requested(
+        self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Any
+    ) -> bool:
+        self._pty = bool(self._owner.check("pty"))
+        return self._pty
+
+    def shell_requested(self) -> bool:
+        allowed = bool(self._owner.check("shell"))
+        if allowed:
+            self._owner.record("channel", kind="shell", pty=self._pty)
+        return allowed
+
+    def exec_requested(self, command: str) -> bool:
+        if command.startswith("scp "):
+            allowed = bool(self._owner.check("sftp", command=command))
+            kind = "scp"
+        else:
+            allowed = bool(self._owner.check("exec", command=command))
+            kind = "exec"
+        if allowed:
+            self._owner.record("channel", kind=kind, command=command, pty=self._pty)
+        return allowed
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        if subsystem != "sftp":
+            self._owner.check(f"subsystem:{subsystem}")
+            return False
+        allowed = bool(self._owner.check("sftp"))
+        if allowed:
+            self._owner.record("channel", kind="sftp")
+        return allowed
+
+    async def _run(
+        self,
+        stdin: asyncssh.SSHReader[bytes],
+        stdout: asyncssh.SSHWriter[bytes],
+        stderr: asyncssh.SSHWriter[bytes],
+    ) -> None:
+        try:
+            status = await run_command(self._owner, stdin, stdout, stderr)
+        except RemoteError as exc:
+            stderr.write(f"vxassist: {exc.message}\r\n".encode())
+            status = 127
+        chan = cast(asyncssh.SSHServerChannel[bytes], stdout.channel)
+        with contextlib.suppress(OSError, asyncssh.Error):
+            chan.exit(status)
+
+
+def _session_env(config: ServerConfig, term: str, grant: Grant) -> tuple[str, dict[str, str]]:
+    shell, home, user = _user_shell()
+    shell = config.shell or shell
+    home = config.home or home
+    env = {
+        "HOME": home,
+        "USER": user,
+        "LOGNAME": user,
+        "SHELL": shell,
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "VXASSIST_SESSION": grant.session_id,
+    }
+    if term:
+        env["TERM"] = term
+    return shell, env
+
+
+async def run_command(
+    owner: AgentSSHServer,
+    stdin: asyncssh.SSHReader[bytes],
+    stdout: asyncssh.SSHWriter[bytes],
+    stderr: asyncssh.SSHWriter[bytes],
+) -> int:
+    """Run the shell or command of this channel, recorded, and pump it to EOF."""
+    grant = owner.grant
+    assert grant is not None
+    chan = cast(asyncssh.SSHServerChannel[bytes], stdout.channel)
+    term = chan.get_terminal_type() or ""
+    cols, rows, _, _ = chan.get_terminal_size()
+    cols, rows = clamp_size(cols, rows)
+    command = chan.get_command() or ""
+    config = owner.config
+    shell, env = _session_env(config, term, grant)
+    argv = [shell, "-c", command] if command else [shell, "-l"]
+    cwd = str(config.file_roots[0]) if config.file_roots else env["HOME"]
+    if not await asyncio.to_thread(os.path.isdir, cwd):
+        cwd = "/"
+    path = config.recordings_dir / f"{grant.session_id}-{next(_recording_ids)}.cast"
+    recorder = AsciicastRecorder(
+        path,
+        cols,
+        rows,
+        owner.now(),
+        title=f"{grant.engineer} case {grant.case_number} session {grant.session_id}",
+        term=term,
+        command=command,
+    )
+    proc: Any
+    if term:
+        proc = await spawn_terminal(argv, env, cwd, cols, rows)
+    else:
+        proc = await PipeProcess.spawn(argv, env, cwd)
+    owner.track(proc)
+    owner.record("process", command=command or shell, pty=bool(term), recording=path.name)
+    pumps = [asyncio.ensure_future(_pump_out(proc.read, stdout, recorder))]
+    if isinstance(proc, PipeProcess):
+        pumps.append(asyncio.ensure_future(_pump_out(proc.read_stderr, stderr, recorder)))
+    feeder = asyncio.ensure_future(_pump_in(stdin, proc, recorder))
+    try:
+        await asyncio.gather(*pumps)
+        status = int(await proc.wait())
+    finally:
+        feeder.cancel()
+        for task in pumps:
+            task.cancel()
+        owner.untrack(proc)
+        proc.kill()
+        if hasattr(proc, "close"):
+            proc.close()
+        digest = recorder.close()
+        owner.record(
+            "recording",
+            file=path.name,
+            sha256=digest,
+            command=command or shell,
+        )
+    owner.record("process_exit", command=command or shell, status=status)
+    return status
+
+
+async def _pump_out(
+    read: Callable[[], Any], writer: asyncssh.SSHWriter[bytes], recorder: AsciicastRecorder
+) -> None:
+    while True:
+        data = await read()
+        if not data:
+            return
+        recorder.output(data)
+        writer.write(data)
+        await writer.drain()
+
+
+async def _pump_in(
+    stdin: asyncssh.SSHReader[bytes], proc: Any, recorder: AsciicastRecorder
+) -> None:
+    while True:
+        try:
+            data = await stdin.read(65536)
+        except asyncssh.TerminalSizeChanged as change:
+            proc.resize(change.width, change.height)
+            recorder.resize(*clamp_size(change.width, change.height))
+            continue
+        except (asyncssh.BreakReceived, asyncssh.SignalReceived, SoftEOFReceived):
+            continue
+        if not data:
+            proc.close_input()
+            return
+        recorder.input(data)
+        proc.write(data)
+        if isinstance(proc, PipeProcess):
+            await proc.drain()
+
+
+class ConfinedSFTPServer(asyncssh.SFTPServer):
+    """SFTP inside the allowed folders only; file I/O off the event loop; all audited."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], owner: AgentSSHServer) -> None:
+        super().__init__(chan)
+        self._owner = owner
+        self._roots: Sequence[Path] = owner.config.file_roots
+        self._files: dict[int, dict[str, Any]] = {}
+
+    # paths ---------------------------------------------------------------------------
+
+    def _deny(self, op: str, path: bytes, exc: PathEscape) -> asyncssh.SFTPError:
+        self._owner.record(
+            "file_refused",
+            op=op,
+            path=path.decode("utf-8", "replace"),
+            reason=exc.message,
+            detail=exc.detail,
+        )
+        return asyncssh.SFTPPermissionDenied(exc.message)
+
+    def map_path(self, path: bytes) -> bytes:
+        """The real path, every symlink and ``..`` resolved, inside the roots (or refused)."""
+        try:
+            return os.fsencode(_confine(self._roots, path))
+        except PathEscape as exc:
+            raise self._deny("resolve", path, exc) from exc
+
+    def _map_entry(self, op: str, path: bytes) -> bytes:
+        """The path of the entry itself (its last part not followed), inside the roots."""
+        text = path.decode("utf-8", "replace")
+        name = PurePosixPath(text).name
+        if name in ("", ".", ".."):
+            return self.map_path(path)
+        parent = str(PurePosixPath(text).parent)
+        try:
+            folder = _confine(self._roots, parent)
+        except PathEscape as exc:
+            raise self._deny(op, path, exc) from exc
+        return os.fsencode(folder / name)
+
+    def _show(self, local: bytes) -> str:
+        return local.decode("utf-8", "replace")
+
+    # files ---------------------------------------------------------------------------
+
+    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        local = self.map_path(path)
+        file_obj = await asyncio.to_thread(super().open, local, pflags, attrs)
+        writing = bool(pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT))
+        self._files[id(file_obj)] = {
+            "path": self._show(local),
+            "op": "upload" if writing else "download",
+            "bytes_read": 0,
+            "bytes_written": 0,
+        }
+        return file_obj
+
+    async def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        data = cast(bytes, await asyncio.to_thread(super().read, file_obj, offset, size))
+        info = self._files.get(id(file_obj))
+        if info is not None:
+            info["bytes_read"] += len(data)
+        return data
+
+    async def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        written = await asyncio.to_thread(super().write, file_obj, offset, data)
+        info = self._files.get(id(file_obj))
+        if info is not None:
+            info["bytes_written"] += len(data)
+        return int(cast(int, written) or len(data))
+
+    async def close(self, file_obj: object) -> None:
+        await asyncio.to_thread(super().close, file_obj)
+        info = self._files.pop(id(file_obj), None)
+        if info is not None:
+            size = info["bytes_written"] if info["op"] == "upload" else info["bytes_read"]
+            self._owner.record("file", op=info["op"], path=info["path"], size=size)
+
+    # names ---------------------------------------------------------------------------
+
+    def lstat(self, path: bytes) -> Any:
+        return os.lstat(self._map_entry("lstat", path))
+
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        raise asyncssh.SFTPOpUnsupported("Changing a link's attributes is not supported.")
+
+    def remove(self, path: bytes) -> None:
+        local = self._map_entry("remove", path)
+        os.remove(local)
+        self._owner.record("file", op="remove", path=self._show(local))
+
+    def rmdir(self, path: bytes) -> None:
+        local = self._map_entry("rmdir", path)
+        if os.path.realpath(os.fsdecode(local)) in (str(r) for r in self._roots):
+            raise asyncssh.SFTPPermissionDenied("A top folder of this session cannot be removed.")
+        os.rmdir(local)
+        self._owner.record("file", op="rmdir", path=self._show(local))
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        local = self._map_entry("mkdir", path)
+        mode = 0o777 if attrs.permissions is None else attrs.permissions
+        os.mkdir(local, mode)
+        self._owner.record("file", op="mkdir", path=self._show(local))
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        old, new = self._map_entry("rename", oldpath), self._map_entry("rename", newpath)
+        if os.path.lexists(new):
+            raise asyncssh.SFTPFailure(f"{self._show(newpath)} already exists")
+        os.rename(old, new)
+        self._owner.record("file", op="rename", path=self._show(old), to=self._show(new))
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        old, new = self._map_entry("rename", oldpath), self._map_entry("rename", newpath)
+        os.replace(old, new)
+        self._owner.record("file", op="rename", path=self._show(old), to=self._show(new))
+
+    def readlink(self, path: bytes) -> bytes:
+        local = self._map_entry("readlink", path)
+        return os.fsencode(os.readlink(local))
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        self._deny_op("symlink", newpath, "links cannot be made in a session")
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        self._deny_op("link", newpath, "links cannot be made in a session")
+
+    def _deny_op(self, op: str, path: bytes, reason: str) -> None:
+        self._owner.record(
+            "file_refused", op=op, path=path.decode("utf-8", "replace"), reason=reason
+        )
+        raise asyncssh.SFTPPermissionDenied(reason)
+
+    def exit(self) -> None:
+        """OpenSSH's scp (SFTP mode) wants an exit status, or it reports failure."""
+        for info in self._files.values():
+            self._owner.record("file", op=info["op"], path=info["path"], size=0, closed=False)
+        self._files.clear()
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self.channel.exit(0)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,202 @@
+"""The outbound tunnel: an SSH client connection to the relay and a reverse forward.
+
+The agent logs in to the relay with its host key, checks the relay against the
+known_hosts line it was given, and asks for one remote forward on the loopback
+port the desk assigned. The embedded server answers on that forward only; there
+is no local listener. When the relay or the network goes away, the tunnel comes
+back with backoff; if it stays away longer than the grace window, the owner is
+told (and ends its sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from vxassist.remote.errors import TunnelError
+
+log = logging.getLogger(__name__)
+
+WINDOW = 16 * 1024 * 1024
+KEEPALIVE_S = 15
+KEEPALIVE_COUNT = 3
+CONNECT_TIMEOUT_S = 10.0
+BACKOFF_FIRST_S = 0.25
+BACKOFF_MAX_S = 10.0
+
+
+@dataclass(frozen=True)
+class RelayEndpoint:
+    """Where the agent's tunnel goes: the relay, its account, the port it may listen on."""
+
+    host: str
+    port: int
+    user: str
+    listen_port: int
+    #: the relay's host key line(s), known_hosts format (a bare key line is accepted too)
+    known_hosts: str
+
+
+_KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-", "rsa-")
+
+
+def relay_known_hosts(relay: RelayEndpoint) -> asyncssh.SSHKnownHosts:
+    """The relay's known_hosts, with bare key lines bound to the relay's host and port."""
+    patterns = f"{relay.host},[{relay.host}]:{relay.port}"
+    lines = []
+    for raw in relay.known_hosts.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(_KEY_PREFIXES):
+            line = f"{patterns} {line}"
+        lines.append(line)
+    if not lines:
+        raise TunnelError(
+            "The relay's host key is unknown; enroll this host again to get it.",
+            detail=repr(relay.known_hosts),
+        )
+    try:
+        return asyncssh.import_known_hosts("\n".join(lines) + "\n")
+    except (ValueError, asyncssh.KeyImportError) as exc:
+        raise TunnelError(
+            "The relay's host key from enrollment is damaged; enroll this host again.",
+            detail=str(exc),
+        ) from exc
+
+
+ServerFactory = Callable[[], asyncssh.SSHServer]
+
+
+class Tunnel:
+    """One relay connection carrying one reverse forward, kept up until closed."""
+
+    def __init__(
+        self,
+        relay: RelayEndpoint,
+        client_key: asyncssh.SSHKey,
+        server_factory: ServerFactory,
+        server_options: dict[str, Any],
+        on_state: Callable[[str, dict[str, Any]], None],
+        on_gone: Callable[[], Awaitable[None]],
+        grace_s: float = 60.0,
+    ) -> None:
+        self.relay = relay
+        self._key = client_key
+        self._server_factory = server_factory
+        self._server_options = server_options
+        self._on_state = on_state
+        self._on_gone = on_gone
+        self._grace_s = grace_s
+        self._known_hosts = relay_known_hosts(relay)
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def up(self) -> bool:
+        return self._conn is not None and self._acceptor is not None
+
+    async def _connect_once(self) -> None:
+        relay = self.relay
+        conn = await asyncssh.connect(
+            relay.host,
+            relay.port,
+            username=relay.user,
+            client_keys=[self._key],
+            known_hosts=self._known_hosts,
+            agent_path=None,
+            config=None,
+            password=None,
+            kbdint_auth=False,
+            gss_host=None,
+            keepalive_interval=KEEPALIVE_S,
+            keepalive_count_max=KEEPALIVE_COUNT,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            window=WINDOW,
+        )
+        try:
+            acceptor = await asyncssh.listen(
+                "127.0.0.1",
+                relay.listen_port,
+                tunnel=conn,
+                server_factory=self._server_factory,
+                config=None,
+                **self._server_options,
+            )
+        except BaseException:
+            conn.abort()
+            raise
+        self._conn, self._acceptor = conn, acceptor
+
+    async def open(self) -> None:
+        """Connect and listen; raises :class:`TunnelError` if the first try fails."""
+        try:
+            await self._connect_once()
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            raise TunnelError(
+                "The relay could not be reached; check the network and try again.",
+                detail=f"{self.relay.host}:{self.relay.port}: {exc}",
+            ) from exc
+        self._on_state("tunnel_up", self._describe())
+        self._supervisor = asyncio.ensure_future(self._supervise())
+
+    def _describe(self) -> dict[str, Any]:
+        r = self.relay
+        return {"relay": f"{r.host}:{r.port}", "user": r.user, "listen_port": r.listen_port}
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            conn = self._conn
+            if conn is None:
+                return
+            await conn.wait_closed()
+            if self._closing:
+                return
+            self._conn = self._acceptor = None
+            self._on_state("tunnel_lost", self._describe())
+            if not await self._reconnect():
+                if not self._closing:
+                    self._on_state("tunnel_gone", {**self._describe(), "grace_s": self._grace_s})
+                    await self._on_gone()
+                return
+            self._on_state("tunnel_up", {**self._describe(), "resumed": True})
+
+    async def _reconnect(self) -> bool:
+        deadline = time.monotonic() + self._grace_s
+        delay = BACKOFF_FIRST_S
+        while not self._closing and time.monotonic() < deadline:
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            try:
+                await self._connect_once()
+                return True
+            except (OSError, asyncssh.Error, TimeoutError) as exc:
+                log.debug("relay not back yet: %s", exc)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+        return False
+
+    async def close(self) -> None:
+        """Stop listening and drop the relay connection (the relay frees the port)."""
+        self._closing = True
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not asyncio.current_task():
+            supervisor.cancel()
+            await asyncio.wait({supervisor})
+        acceptor, conn = self._acceptor, self._conn
+        self._acceptor = self._conn = None
+        if acceptor is not None:
+            acceptor.close()
+        if conn is not None:
+            conn.close()
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 1.0)
+            except TimeoutError:
+                conn.abort()
+        self._on_state("tunnel_closed", self._describe())
