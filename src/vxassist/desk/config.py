@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from vxassist.cases.sla import DEFAULT_RESPONSE_MINUTES, SupportCalendar
+from vxassist.desk.sessions.config import SessionsConfig, sessions_config_from_mapping
 from vxassist.errors import ConfigError
 from vxassist.settings import SupportContact
 
@@ -48,6 +49,8 @@ class DeskConfig:
     enrollment_code_days: int = 7
     #: largest request body the desk accepts, in bytes (the system report included)
     max_body_bytes: int = 4 * 1024 * 1024
+    #: the session broker: relay, CA folder, request timeout ([relay], [sessions])
+    sessions: SessionsConfig = field(default_factory=SessionsConfig)
 
 
 def _time(value: Any, key: str, where: Path) -> time:
@@ -90,6 +93,7 @@ def config_from_mapping(data: Mapping[str, Any], where: Path) -> DeskConfig:
             calendar=calendar,
             enrollment_code_days=int(enrollment.get("code_days", 7)),
             max_body_bytes=int(data.get("max_body_bytes", DeskConfig.max_body_bytes)),
+            sessions=sessions_config_from_mapping(data, where),
         )
     except ConfigError:
         raise

@@ -1,0 +1,106 @@
+"""The broker's part of the desk configuration: the relay, the CA folder, timeouts.
+
+In the desk's TOML file::
+
+    [relay]
+    host = "relay.example.com"        # what hosts and engineers connect to
+    port = 22
+    known_hosts = "ssh-ed25519 AAAA..."  # the relay's host key line(s)
+    # known_hosts_file = "/etc/ssh/ssh_host_ed25519_key.pub"   (instead of the line)
+    port_min = 20000                   # the loopback ports handed to hosts
+    port_max = 29999
+
+    [sessions]
+    request_timeout_s = 180            # a request nobody answers expires then
+    poll_interval_s = 1.0              # how often a waiting long poll re-reads the DB
+    ca_dir = "/var/lib/vxassist/desk-ca"   # default: desk-ca/ in the data folder
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vxassist.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    host: str = "127.0.0.1"
+    port: int = 22
+    known_hosts: str = ""
+    agent_user: str = "vxagent"
+    engineer_user: str = "vxeng"
+    port_min: int = 20000
+    port_max: int = 29999
+
+
+@dataclass(frozen=True)
+class SessionsConfig:
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    #: consent timeout on the host plus a margin
+    request_timeout_s: int = 180
+    poll_interval_s: float = 1.0
+    #: longest long poll a client may ask for
+    max_wait_s: float = 60.0
+    ca_dir: Path | None = None
+
+
+def _read_known_hosts(path: Path, where: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"relay.known_hosts_file in {where} cannot be read; check the path.",
+            detail=str(exc),
+        ) from exc
+
+
+def sessions_config_from_mapping(data: Mapping[str, Any], where: Path) -> SessionsConfig:
+    """The ``[relay]`` and ``[sessions]`` sections, with a sentence for a bad value."""
+    relay = data.get("relay", {})
+    sessions = data.get("sessions", {})
+    base = RelayConfig()
+    try:
+        known = str(relay.get("known_hosts", ""))
+        if not known and relay.get("known_hosts_file"):
+            known = _read_known_hosts(Path(str(relay["known_hosts_file"])), where)
+        rc = RelayConfig(
+            host=str(relay.get("host", base.host)),
+            port=int(relay.get("port", base.port)),
+            known_hosts=known,
+            agent_user=str(relay.get("agent_user", base.agent_user)),
+            engineer_user=str(relay.get("engineer_user", base.engineer_user)),
+            port_min=int(relay.get("port_min", base.port_min)),
+            port_max=int(relay.get("port_max", base.port_max)),
+        )
+        ca_dir = sessions.get("ca_dir")
+        cfg = SessionsConfig(
+            relay=rc,
+            request_timeout_s=int(sessions.get("request_timeout_s", 180)),
+            poll_interval_s=float(sessions.get("poll_interval_s", 1.0)),
+            max_wait_s=float(sessions.get("max_wait_s", 60.0)),
+            ca_dir=Path(str(ca_dir)) if ca_dir else None,
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"The [relay] or [sessions] section of {where} has a value it cannot use.",
+            detail=repr(exc),
+        ) from exc
+    if not (0 < rc.port < 65536 and 0 < rc.port_min <= rc.port_max < 65536):
+        raise ConfigError(f"The relay ports in {where} must lie between 1 and 65535.")
+    if cfg.poll_interval_s <= 0 or cfg.request_timeout_s <= 0:
+        raise ConfigError(f"The [sessions] times in {where} must be positive.")
+    return cfg
+
+
+def with_relay(cfg: SessionsConfig, host: str, port: int, known_hosts: str) -> SessionsConfig:
+    """``cfg`` with the relay named on the command line (``--relay``, ``--relay-host-key``)."""
+    from dataclasses import replace
+
+    relay = replace(
+        cfg.relay, host=host, port=port, known_hosts=known_hosts or cfg.relay.known_hosts
+    )
+    return replace(cfg, relay=relay)
