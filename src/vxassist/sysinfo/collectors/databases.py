@@ -1,0 +1,347 @@
+"""Database servers on the host, any engine, found by service, process and port.
+
+Versions come only from what needs no credentials: the server binary's
+``--version``, the registry, ``PG_VERSION`` in the data folder, or the greeting
+a server sends on connect (the MySQL/MariaDB handshake). No database password is
+ever read: ODBC data sources are read through a list of harmless value names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from vxassist.sysinfo.collectors.base import CollectContext, Collector
+from vxassist.sysinfo.model import Action, Collected
+from vxassist.sysinfo.probe import ProbeError, ProcessInfo, Service, Socket
+from vxassist.sysinfo.rules import EngineRule, matches
+from vxassist.sysinfo.textfiles import decode
+
+_SQL = r"HKLM\SOFTWARE\Microsoft\Microsoft SQL Server"
+_ODBC_KEYS = (r"HKLM\SOFTWARE\ODBC\ODBC.INI", r"HKLM\SOFTWARE\WOW6432Node\ODBC\ODBC.INI")
+#: the only ODBC data source values read; a password value is never asked for
+_ODBC_SAFE = ("Driver", "Description", "Server", "Database", "DBQ", "Port", "Host", "Servername")
+_VERSION_ARGS = {"postgresql": ["--version"], "mysql": ["--version"], "firebird": ["-z"]}
+_BANNER_TIMEOUT_S = 0.5
+_VERSION_TIMEOUT_S = 2.0
+_LOCAL_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+@dataclass
+class Instance:
+    engine: str
+    product: str
+    instance: str = ""
+    version: str = ""
+    version_source: str = ""
+    edition: str = ""
+    found_by: set[str] = field(default_factory=set)
+    pids: list[int] = field(default_factory=list)
+    ports: set[tuple[str, int]] = field(default_factory=set)
+    service: Service | None = None
+    exe: str = ""
+    cmdline: tuple[str, ...] = ()
+    data_dir: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "engine": self.engine,
+            "product": self.product,
+            "instance": self.instance,
+            "version": self.version,
+            "version_source": self.version_source,
+            "found_by": sorted(self.found_by),
+            "listening": [
+                f"{a}:{p}" if ":" not in a else f"[{a}]:{p}" for a, p in sorted(self.ports)
+            ],
+            "pids": sorted(self.pids),
+        }
+        if self.edition:
+            out["edition"] = self.edition
+        if self.service:
+            out["service"] = {
+                "name": self.service.name,
+                "state": self.service.state,
+                "start_type": self.service.start_type,
+            }
+        if self.exe:
+            out["exe"] = self.exe
+        if self.data_dir:
+            out["data_dir"] = self.data_dir
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+def parse_mysql_handshake(data: bytes) -> str | None:
+    """The server version from a MySQL/MariaDB initial handshake packet, if it is one."""
+    if len(data) < 6:
+        return None
+    payload = data[4:]
+    if payload[0] == 10:
+        end = payload.find(b"\0", 1)
+        if end > 1:
+            version = payload[1:end].decode("ascii", "replace")
+            return version.removeprefix("5.5.5-")  # MariaDB's replication-compat prefix
+    return None
+
+
+def _arg_after(cmdline: tuple[str, ...], names: tuple[str, ...]) -> str:
+    for i, arg in enumerate(cmdline):
+        for name in names:
+            if arg == name and i + 1 < len(cmdline):
+                return cmdline[i + 1]
+            if name.startswith("--") and arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+            if not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
+                return arg[len(name) :]
+    return ""
+
+
+class DatabasesCollector(Collector):
+    section = "databases"
+    description = (
+        "database servers (SQL Server, MySQL/MariaDB, PostgreSQL, Oracle, Firebird) by "
+        "service, process and port, with their version; ODBC/Access data sources"
+    )
+    budget_s = 4.0
+
+    def collect(self, ctx: CollectContext) -> Collected:
+        out = Collected()
+        snap = ctx.snapshot()
+        try:
+            services = ctx.services()
+        except ProbeError as exc:
+            services = []
+            out.note(self.section, "services", Action.FAILED, str(exc))
+        listeners = [s for s in snap.sockets if s.status == "LISTEN"]
+        instances: list[Instance] = []
+        for rule in ctx.rules.engines:
+            instances += self._engine(ctx, rule, snap.processes, listeners, services)
+        if ctx.windows:
+            self._sql_server_registry(ctx, instances, services, out)
+            self._oracle_registry(ctx, instances)
+        for inst in instances:
+            self._version(ctx, inst, out)
+        odbc = self._odbc(ctx, out)
+        for source in odbc:
+            target = (source.get("DBQ") or "").lower()
+            if "access" in source.get("Driver", "").lower() or target.endswith((".mdb", ".accdb")):
+                access = Instance(engine="access", product="Microsoft Access (file)")
+                access.found_by.add("odbc")
+                access.instance = source.get("DBQ", "")
+                access.notes.append(f"ODBC data source {source['name']}")
+                instances.append(access)
+        out.data = {
+            "servers": [i.to_dict() for i in instances],
+            "odbc_sources": odbc,
+            "engines_found": sorted({i.engine for i in instances}),
+        }
+        return out
+
+    # -- discovery -----------------------------------------------------------------
+
+    def _engine(
+        self,
+        ctx: CollectContext,
+        rule: EngineRule,
+        processes: tuple[ProcessInfo, ...],
+        listeners: list[Socket],
+        services: list[Service],
+    ) -> list[Instance]:
+        mine = {p.pid: p for p in processes if matches(p.name, rule.process_names)}
+
+        def root_of(pid: int) -> int:
+            seen = set()
+            while mine[pid].ppid in mine and pid not in seen:
+                seen.add(pid)
+                pid = mine[pid].ppid
+            return pid
+
+        by_root: dict[int, Instance] = {}
+        for pid in mine:
+            root = root_of(pid)
+            inst = by_root.get(root)
+            if inst is None:
+                top = mine[root]
+                inst = Instance(
+                    engine=rule.key, product=rule.label, exe=top.exe, cmdline=top.cmdline
+                )
+                by_root[root] = inst
+            inst.pids.append(pid)
+            inst.found_by.add("process")
+        pid_root = {pid: root_of(pid) for pid in mine}
+        extra: list[Instance] = []
+        for sock in listeners:
+            if sock.pid in pid_root:
+                inst = by_root[pid_root[sock.pid]]
+                inst.ports.add((sock.laddr, sock.lport))
+                if sock.lport in rule.ports:
+                    inst.found_by.add("port")
+            elif sock.lport in rule.ports:
+                owner = ctx.process(sock.pid)
+                port_inst = next(
+                    (e for e in extra if e.pids == ([sock.pid] if sock.pid else [])), None
+                )
+                if port_inst is None:
+                    port_inst = Instance(engine=rule.key, product=rule.label)
+                    port_inst.pids = [sock.pid] if sock.pid else []
+                    if owner:
+                        port_inst.exe = owner.exe
+                        port_inst.notes.append(f"port owned by process {owner.name}")
+                    extra.append(port_inst)
+                port_inst.found_by.add("port")
+                port_inst.ports.add((sock.laddr, sock.lport))
+        result = list(by_root.values()) + extra
+        for svc in services:
+            if "@" in svc.name or not matches(svc.name, rule.service_names):
+                continue
+            linked = next((i for i in result if svc.pid is not None and svc.pid in i.pids), None)
+            if linked is None and svc.state in ("running", "unknown") and len(by_root) == 1:
+                # one running server and one service of the same engine: the same thing
+                linked = next(iter(by_root.values()))
+            if linked is None:
+                linked = Instance(engine=rule.key, product=rule.label)
+                result.append(linked)
+            linked.service = svc
+            linked.found_by.add("service")
+            if rule.key == "sqlserver":
+                linked.instance = svc.name.split("$", 1)[1] if "$" in svc.name else "MSSQLSERVER"
+        return result
+
+    def _sql_server_registry(
+        self,
+        ctx: CollectContext,
+        instances: list[Instance],
+        services: list[Service],
+        out: Collected,
+    ) -> None:
+        names = ctx.probe.reg_values(_SQL + r"\Instance Names\SQL")
+        for name, raw_ident in names.items():
+            ident = str(raw_ident)
+            setup = ctx.probe.reg_values(rf"{_SQL}\{ident}\Setup")
+            inst = next(
+                (i for i in instances if i.engine == "sqlserver" and i.instance == name), None
+            )
+            if inst is None:
+                inst = Instance(engine="sqlserver", product="Microsoft SQL Server", instance=name)
+                instances.append(inst)
+            inst.found_by.add("registry")
+            inst.version = str(setup.get("PatchLevel") or setup.get("Version") or "")
+            inst.version_source = "registry" if inst.version else ""
+            inst.edition = str(setup.get("Edition", ""))
+            tcp = ctx.probe.reg_values(rf"{_SQL}\{ident}\MSSQLServer\SuperSocketNetLib\Tcp\IPAll")
+            port = str(tcp.get("TcpPort") or tcp.get("TcpDynamicPorts") or "")
+            if port:
+                inst.notes.append(f"configured TCP port {port}")
+            inst.data_dir = str(setup.get("SQLDataRoot", ""))
+        # a port-only 1433 entry for an instance the registry names is the same server
+        for stray in [i for i in instances if i.engine == "sqlserver" and not i.instance]:
+            owner = next(
+                (
+                    i
+                    for i in instances
+                    if i.engine == "sqlserver" and i.instance and set(stray.pids) & set(i.pids)
+                ),
+                None,
+            )
+            if owner:
+                owner.ports |= stray.ports
+                owner.found_by |= stray.found_by
+                instances.remove(stray)
+
+    def _oracle_registry(self, ctx: CollectContext, instances: list[Instance]) -> None:
+        for sub in ctx.probe.reg_subkeys(r"HKLM\SOFTWARE\ORACLE"):
+            if not sub.upper().startswith("KEY_"):
+                continue
+            values = ctx.probe.reg_values(rf"HKLM\SOFTWARE\ORACLE\{sub}")
+            home = str(values.get("ORACLE_HOME", ""))
+            inst = next((i for i in instances if i.engine == "oracle"), None)
+            if inst is None:
+                inst = Instance(engine="oracle", product="Oracle Database")
+                instances.append(inst)
+            inst.found_by.add("registry")
+            inst.instance = str(values.get("ORACLE_SID", "") or sub)
+            inst.data_dir = home
+
+    # -- versions ------------------------------------------------------------------
+
+    def _version(self, ctx: CollectContext, inst: Instance, out: Collected) -> None:
+        if inst.version:
+            return
+        if inst.engine == "postgresql" and inst.cmdline:
+            data_dir = _arg_after(inst.cmdline, ("-D", "--data-directory"))
+            if data_dir:
+                inst.data_dir = data_dir
+                try:
+                    raw = ctx.probe.read_bytes(ctx.join(data_dir, "PG_VERSION"), 64)
+                    inst.version = decode(raw)[0].strip()
+                    inst.version_source = "PG_VERSION"
+                except OSError as exc:
+                    inst.notes.append(f"PG_VERSION not readable ({exc.strerror or exc})")
+        if inst.engine == "mysql":
+            for addr, port in sorted(inst.ports):
+                host = _LOCAL_FOR.get(addr, addr)
+                try:
+                    version = parse_mysql_handshake(ctx.probe.banner(host, port, _BANNER_TIMEOUT_S))
+                except ProbeError as exc:
+                    inst.notes.append(str(exc))
+                    continue
+                if version:
+                    inst.version, inst.version_source = version, f"handshake on port {port}"
+                    if "mariadb" in version.lower():
+                        inst.product = "MariaDB"
+                    return
+        args = _VERSION_ARGS.get(inst.engine)
+        if args and inst.exe:
+            try:
+                result = ctx.probe.run([inst.exe, *args], timeout=_VERSION_TIMEOUT_S)
+            except ProbeError as exc:
+                out.note(self.section, f"{inst.exe} {' '.join(args)}", Action.FAILED, str(exc))
+                return
+            line = (result.stdout or result.stderr).strip().splitlines()
+            found = re.search(r"\d+\.\d+(?:\.\d+)?(?:[-.\w]*)", line[0]) if line else None
+            if result.returncode == 0 and found:
+                inst.version = found.group(0)
+                inst.version_source = f"{ctx.basename(inst.exe)} {' '.join(args)}"
+                if "mariadb" in line[0].lower():
+                    inst.product = "MariaDB"
+        if not inst.version:
+            inst.notes.append("version not available without credentials")
+
+    # -- ODBC ----------------------------------------------------------------------
+
+    def _odbc(self, ctx: CollectContext, out: Collected) -> list[dict[str, str]]:
+        sources: list[dict[str, str]] = []
+        if ctx.windows:
+            for base in _ODBC_KEYS:
+                for name, driver in ctx.probe.reg_values(base + r"\ODBC Data Sources").items():
+                    values = ctx.probe.reg_values(rf"{base}\{name}")
+                    entry = {"name": name, "Driver": str(driver)}
+                    entry.update({k: str(values[k]) for k in _ODBC_SAFE if k in values})
+                    entry["Driver"] = str(driver)
+                    sources.append(entry)
+            return sources
+        for path in ("/etc/odbc.ini",):
+            try:
+                raw = ctx.probe.read_bytes(path, 262144)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                out.note(self.section, path, Action.FAILED, exc.strerror or str(exc))
+                continue
+            current: dict[str, str] | None = None
+            for line in decode(raw)[0].splitlines():
+                line = line.strip()
+                if line.startswith("[") and line.endswith("]"):
+                    current = {"name": line[1:-1]}
+                    if current["name"] != "ODBC Data Sources":
+                        sources.append(current)
+                elif current is not None and "=" in line:
+                    key, value = (x.strip() for x in line.split("=", 1))
+                    safe = next((k for k in _ODBC_SAFE if k.lower() == key.lower()), None)
+                    if safe:
+                        current[safe] = value
+        return sources

@@ -1,0 +1,431 @@
+"""The probe that reads this machine: psutil, ``platform``, files, and on Windows
+the registry and the service manager.
+
+psutil enters vxassist here and nowhere else. One ``LiveProbe`` serves one
+report: the process and socket snapshot is taken once, on first use, and shared
+by every collector of that report; nothing is kept across reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import glob as globlib
+import os
+import platform
+import socket
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from vxassist.sysinfo.probe import (
+    ClockSync,
+    CommandResult,
+    CpuInfo,
+    DiskInfo,
+    FileStat,
+    Interface,
+    MemoryInfo,
+    PlatformInfo,
+    ProbeError,
+    ProcessInfo,
+    RegValue,
+    SerialPort,
+    Service,
+    Snapshot,
+    Socket,
+    TimeZone,
+    Unsupported,
+)
+
+_PSEUDO_FS = frozenset(
+    {"tmpfs", "devtmpfs", "squashfs", "overlay", "proc", "sysfs", "cgroup", "cgroup2", "nsfs"}
+)
+
+
+def _os_release() -> str:
+    try:
+        text = Path("/etc/os-release").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip().strip('"')
+    return ""
+
+
+class LiveProbe:
+    """Answers from the machine this process runs on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._system = platform.system().lower()
+
+    # -- platform and hardware -------------------------------------------------
+
+    def platform(self) -> PlatformInfo:
+        uname = platform.uname()
+        distribution = ""
+        if self._system == "linux":
+            distribution = _os_release()
+        elif self._system == "windows":
+            distribution = f"Windows {platform.win32_ver()[0]} {platform.win32_edition() or ''}"
+        hostname = socket.gethostname()
+        return PlatformInfo(
+            system=self._system,
+            release=uname.release,
+            version=uname.version,
+            machine=uname.machine,
+            hostname=hostname,
+            fqdn=hostname,  # socket.getfqdn() can wait seconds on DNS; not worth it here
+            distribution=distribution.strip(),
+        )
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def boot_time(self) -> float:
+        return float(psutil.boot_time())
+
+    def cpu(self) -> CpuInfo:
+        model = platform.processor()
+        if self._system == "linux":
+            try:
+                with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                    for line in fh:
+                        if line.startswith("model name"):
+                            model = line.split(":", 1)[1].strip()
+                            break
+            except OSError:
+                pass
+        try:
+            freq = psutil.cpu_freq()
+        except (OSError, NotImplementedError, RuntimeError):
+            freq = None
+        return CpuInfo(
+            logical=psutil.cpu_count() or 0,
+            physical=psutil.cpu_count(logical=False),
+            model=model,
+            freq_mhz=float(freq.current) if freq else None,
+        )
+
+    def memory(self) -> MemoryInfo:
+        vm = psutil.virtual_memory()
+        sw = psutil.swap_memory()
+        return MemoryInfo(
+            total=int(vm.total),
+            available=int(vm.available),
+            swap_total=int(sw.total),
+            swap_used=int(sw.used),
+        )
+
+    def disks(self) -> list[DiskInfo]:
+        out: list[DiskInfo] = []
+        seen: set[str] = set()
+        for part in psutil.disk_partitions(all=False):
+            if part.fstype in _PSEUDO_FS or part.mountpoint in seen:
+                continue
+            seen.add(part.mountpoint)
+            try:
+                usage = psutil.disk_usage(part.mountpoint)
+            except OSError:
+                continue  # e.g. an empty card reader on Windows
+            out.append(
+                DiskInfo(
+                    device=part.device,
+                    mountpoint=part.mountpoint,
+                    fstype=part.fstype,
+                    total=int(usage.total),
+                    used=int(usage.used),
+                    free=int(usage.free),
+                )
+            )
+        return out
+
+    def interfaces(self) -> list[Interface]:
+        addrs = psutil.net_if_addrs()
+        stats = psutil.net_if_stats()
+        out = []
+        for name, entries in addrs.items():
+            ips = tuple(
+                a.address.split("%")[0]
+                for a in entries
+                if a.family in (socket.AF_INET, socket.AF_INET6)
+            )
+            macs = [a.address for a in entries if a.family == psutil.AF_LINK]
+            st = stats.get(name)
+            out.append(
+                Interface(
+                    name=name,
+                    addresses=ips,
+                    mac=macs[0] if macs else "",
+                    is_up=bool(st and st.isup),
+                    speed_mbps=int(st.speed) if st else 0,
+                )
+            )
+        return out
+
+    # -- processes and sockets -------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            if self._snapshot is None:
+                self._snapshot = self._take_snapshot()
+            return self._snapshot
+
+    def _take_snapshot(self) -> Snapshot:
+        errors: dict[str, str] = {}
+        procs: list[ProcessInfo] = []
+        attrs = ["pid", "ppid", "name", "exe", "cmdline", "username"]
+        for proc in psutil.process_iter(attrs, ad_value=None):
+            info = proc.info
+            procs.append(
+                ProcessInfo(
+                    pid=int(info["pid"]),
+                    ppid=int(info["ppid"] or 0),
+                    name=str(info["name"] or ""),
+                    exe=str(info["exe"] or ""),
+                    cmdline=tuple(str(a) for a in (info["cmdline"] or ())),
+                    username=str(info["username"] or ""),
+                )
+            )
+        sockets: list[Socket] = []
+        try:
+            conns = psutil.net_connections(kind="inet")
+        except psutil.AccessDenied as exc:
+            errors["sockets"] = f"listing sockets needs administrator rights ({exc})"
+            conns = []
+        for c in conns:
+            proto = ("tcp" if c.type == socket.SOCK_STREAM else "udp") + (
+                "6" if c.family == socket.AF_INET6 else ""
+            )
+            sockets.append(
+                Socket(
+                    proto=proto,
+                    laddr=c.laddr.ip if c.laddr else "",
+                    lport=c.laddr.port if c.laddr else 0,
+                    raddr=c.raddr.ip if c.raddr else "",
+                    rport=c.raddr.port if c.raddr else 0,
+                    status=str(c.status),
+                    pid=c.pid,
+                )
+            )
+        return Snapshot(processes=tuple(procs), sockets=tuple(sockets), errors=errors)
+
+    def environ(self, pid: int) -> dict[str, str]:
+        try:
+            return dict(psutil.Process(pid).environ())
+        except (psutil.Error, OSError) as exc:
+            raise ProbeError(f"environment of process {pid} not readable ({exc})") from exc
+
+    def services(self) -> list[Service]:
+        if self._system == "windows":
+            return _windows_services()
+        if self._system == "linux":
+            return _systemd_services(self)
+        raise Unsupported(f"no service manager query on {self._system}")
+
+    # -- registry ---------------------------------------------------------------
+
+    def reg_values(self, key: str) -> dict[str, RegValue]:
+        if self._system != "windows":
+            raise Unsupported("there is no registry on this platform")
+        from vxassist.sysinfo import windows
+
+        return windows.reg_values(key)
+
+    def reg_subkeys(self, key: str) -> list[str]:
+        if self._system != "windows":
+            raise Unsupported("there is no registry on this platform")
+        from vxassist.sysinfo import windows
+
+        return windows.reg_subkeys(key)
+
+    # -- files and commands -----------------------------------------------------
+
+    def expand(self, path: str) -> str:
+        return os.path.expandvars(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(globlib.glob(os.path.expandvars(pattern)))
+
+    def stat(self, path: str) -> FileStat | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return FileStat(size=st.st_size, mtime=st.st_mtime)
+
+    def read_bytes(self, path: str, limit: int) -> bytes:
+        with open(path, "rb") as fh:
+            return fh.read(limit)
+
+    def tail_bytes(self, path: str, limit: int) -> bytes:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read(limit)
+
+    def run(self, argv: list[str], timeout: float) -> CommandResult:
+        try:
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "LC_ALL": "C"},
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ProbeError(f"{argv[0]} did not answer within {timeout:g} s") from exc
+        except OSError as exc:
+            raise ProbeError(f"{argv[0]} could not be run ({exc.strerror or exc})") from exc
+        return CommandResult(
+            returncode=done.returncode,
+            stdout=done.stdout.decode("utf-8", "replace"),
+            stderr=done.stderr.decode("utf-8", "replace"),
+        )
+
+    def banner(self, host: str, port: int, timeout: float) -> bytes:
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as sock:
+                sock.settimeout(timeout)
+                return sock.recv(512)
+        except OSError as exc:
+            raise ProbeError(f"no banner from {host}:{port} ({exc})") from exc
+
+    # -- time -------------------------------------------------------------------
+
+    def timezone(self) -> TimeZone:
+        offset = int(
+            -(time.altzone if time.daylight and time.localtime().tm_isdst else time.timezone)
+        )
+        name = ""
+        if self._system == "linux":
+            try:
+                name = Path("/etc/timezone").read_text(encoding="utf-8").strip()
+            except OSError:
+                link = os.path.realpath("/etc/localtime")
+                if "zoneinfo/" in link:
+                    name = link.split("zoneinfo/", 1)[1]
+        if not name:
+            name = "/".join(time.tzname)
+        return TimeZone(name=name, utc_offset_s=offset)
+
+    def clock_sync(self) -> ClockSync:
+        if self._system != "linux":
+            raise Unsupported(f"kernel clock state is read from the registry on {self._system}")
+        marker = Path("/run/systemd/timesync/synchronized")
+        if marker.exists():
+            return ClockSync(True, "systemd-timesyncd", "synchronized marker present")
+        return _adjtimex_state()
+
+    def serial_ports(self) -> list[SerialPort]:
+        if self._system != "linux":
+            raise Unsupported(f"serial ports are read from the registry on {self._system}")
+        out = []
+        for dev in sorted(globlib.glob("/sys/class/tty/*/device")):
+            name = dev.split("/")[-2]
+            driver = os.path.basename(os.path.realpath(os.path.join(dev, "driver")))
+            if name.startswith("ttyS") and driver == "serial8250":
+                # the kernel lists 4-32 legacy UARTs whether wired or not; keep those
+                # with an I/O port the firmware reported
+                try:
+                    port = Path(f"/sys/class/tty/{name}/port").read_text().strip()
+                except OSError:
+                    port = ""
+                if port in ("", "0x0"):
+                    continue
+            out.append(SerialPort(name=f"/dev/{name}", device=driver))
+        return out
+
+
+def _adjtimex_state() -> ClockSync:
+    """The kernel's own view (STA_UNSYNC) when no sync daemon left a marker."""
+
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return ClockSync(None, "", "libc not found")
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        # struct timex is ~208 bytes; modes = 0 (all zero) only reads the state
+        buf = ctypes.create_string_buffer(512)
+        state = libc.adjtimex(buf)
+    except (OSError, AttributeError) as exc:
+        return ClockSync(None, "", f"adjtimex unavailable ({exc})")
+    # TIME_ERROR (5) means the kernel clock is not synchronised
+    if state < 0:
+        return ClockSync(None, "kernel", "adjtimex failed")
+    return ClockSync(state != 5, "kernel", f"adjtimex state {state}")
+
+
+def _systemd_services(probe: LiveProbe) -> list[Service]:
+    if not os.path.isdir("/run/systemd/system"):
+        # no systemd running (containers, minimal VMs): report the unit files only
+        names: set[str] = set()
+        for folder in ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"):
+            try:
+                names.update(n for n in os.listdir(folder) if n.endswith(".service"))
+            except OSError:
+                continue
+        with contextlib.suppress(OSError):
+            names.update(f"{n}.service" for n in os.listdir("/etc/init.d"))
+        return [
+            Service(
+                name=n.removesuffix(".service"), display_name="", state="unknown", start_type=""
+            )
+            for n in sorted(names)
+        ]
+    result = probe.run(
+        [
+            "systemctl",
+            "list-units",
+            "--type=service",
+            "--all",
+            "--no-legend",
+            "--plain",
+            "--no-pager",
+        ],
+        timeout=2.0,
+    )
+    out = []
+    for line in result.stdout.splitlines():
+        parts = line.split(None, 4)
+        if len(parts) >= 4:
+            out.append(
+                Service(
+                    name=parts[0].removesuffix(".service"),
+                    display_name=parts[4] if len(parts) > 4 else "",
+                    state="running" if parts[3] == "running" else parts[3],
+                    start_type="",
+                )
+            )
+    return out
+
+
+def _windows_services() -> list[Service]:
+    """Services from the Windows service manager (psutil wraps EnumServicesStatusEx)."""
+    out = []
+    for svc in psutil.win_service_iter():  # type: ignore[attr-defined,unused-ignore]
+        try:
+            info = svc.as_dict()
+        except (psutil.Error, OSError):
+            continue
+        out.append(
+            Service(
+                name=str(info.get("name", "")),
+                display_name=str(info.get("display_name", "")),
+                state=str(info.get("status", "")),
+                start_type=str(info.get("start_type", "")),
+                binpath=str(info.get("binpath", "")),
+                pid=info.get("pid"),
+            )
+        )
+    return out
