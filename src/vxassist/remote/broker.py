@@ -517,7 +517,7 @@ class SessionBroker:
     def on_service_event(self, event: Mapping[str, Any]) -> None:
         """Hook for the session service's events: report ends it decided on its own."""
         kind = str(event.get("event") or event.get("kind") or "")
-        if kind not in {"session_ended", "ended", "session_end"}:
+        if kind not in {"teardown", "session_ended"}:
             return
         session_id = str(event.get("session_id", ""))
         if session_id not in self._live or session_id in self._ending:
