@@ -19,7 +19,7 @@ MASK = "********"
 
 _SECRET_KEY = (
     r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|auth|"
-    r"credentials?|private[_-]?key)"
+    r"credentials?|private[_-]?key|licen[cs]e[_-]?key)"
 )
 _SECRET_NAME = re.compile(rf"(?i){_SECRET_KEY}")
 
@@ -141,6 +141,12 @@ def scrub_argv(argv: Sequence[str]) -> tuple[list[str], int]:
 
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+_VERSION_BEFORE = re.compile(
+    r"(?i)(?:version|\bver|build|release|\bv)[\w ]*[\"']?\s*[=:]?\s*[\"']?v?$"
+)
+_FQDN = re.compile(
+    r"(?i)(?<![\w.-])[a-z0-9][\w-]*(?:\.[\w-]+)*\.(?:local|lan|corp|internal|intranet|localdomain|home\.arpa)(?![\w.-])"
+)
 _KEEP_ADDRESSES = frozenset({"0.0.0.0", "127.0.0.1", "::", "::1", "255.255.255.255"})
 _KEEP_NAMES = frozenset({"localhost", "root", "system", "nobody", "administrator"})
 
@@ -158,6 +164,7 @@ class Anonymizer:
         self._counts: dict[str, int] = {}
         self._names: dict[str, str] = {}
         self._names_re: re.Pattern[str] | None = None
+        self._known_ips: set[str] = set()
 
     def _alias(self, kind: str, original: str) -> str:
         key = (kind, original.lower())
@@ -178,6 +185,15 @@ class Anonymizer:
     def aliases(self) -> int:
         return len(self._aliases)
 
+    def learn_addresses(self, addresses: Iterable[str]) -> None:
+        """Addresses known to be this host's or its peers': replaced even where they
+        look like a version number."""
+        for text in addresses:
+            try:
+                self._known_ips.add(ipaddress.ip_address(text.split("%")[0]).compressed)
+            except ValueError:
+                continue
+
     def _ip(self, match: re.Match[str]) -> str:
         text = match.group(0)
         try:
@@ -186,10 +202,29 @@ class Anonymizer:
             return text
         if text in _KEEP_ADDRESSES or address.is_loopback or address.is_unspecified:
             return text
+        if address.compressed not in self._known_ips and address.version == 4:
+            before = match.string[max(0, match.start() - 24) : match.start()]
+            if _VERSION_BEFORE.search(before):
+                return text  # "Version=7.4.2.118" is a version, not an address
         return self._alias("ip", address.compressed)
 
-    def apply(self, text: str) -> str:
-        """``text`` with every known name and every IP address replaced."""
+    def apply(self, text: str, version: bool = False) -> str:
+        """``text`` with every known name and every IP address replaced.
+
+        ``version`` says the text is a version number: only known addresses change.
+        """
+        if version:
+            return self._names_only(text)
+        text = _FQDN.sub(lambda m: self._alias("host", m.group(0)), text)
+        return self._names_only(text, addresses=True)
+
+    def _names_only(self, text: str, addresses: bool = False) -> str:
+        if not addresses:
+            for ip in self._known_ips:
+                if ip in text:
+                    text = re.sub(
+                        rf"(?<![\w.]){re.escape(ip)}(?![\w.])", self._alias("ip", ip), text
+                    )
         if self._names:
             if self._names_re is None:
                 words = sorted(self._names, key=len, reverse=True)
@@ -197,6 +232,8 @@ class Anonymizer:
                     r"(?i)(?<![\w-])(" + "|".join(re.escape(w) for w in words) + r")(?![\w-])"
                 )
             text = self._names_re.sub(lambda m: self._names[m.group(0).lower()], text)
+        if not addresses:
+            return text
         text = _IPV4.sub(self._ip, text)
         return _IPV6.sub(self._ip, text)
 
@@ -211,7 +248,8 @@ def scrub_config(text: str) -> tuple[str, int]:
     other line goes through ``scrub`` (connection strings, URLs, XML elements).
     """
     lines = []
-    masked = 0
+    # keys span lines: remove them from the whole text before going line by line
+    text, masked = _PATTERNS[0][0].subn(_PATTERNS[0][1], text)
     for line in text.splitlines(keepends=True):
         body = line.rstrip("\r\n")
         ending = line[len(body) :]

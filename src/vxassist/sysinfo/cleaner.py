@@ -59,10 +59,10 @@ class _Walker:
         if n:
             self.masked[path] = self.masked.get(path, 0) + n
 
-    def text(self, value: str, path: str, config: bool = False) -> str:
+    def text(self, value: str, path: str, config: bool = False, version: bool = False) -> str:
         value, n = scrub_config(value) if config else scrub_counted(value)
         self._count(path, n)
-        return self.anonymizer.apply(value) if self.anonymizer else value
+        return self.anonymizer.apply(value, version=version) if self.anonymizer else value
 
     def value(self, value: Any, path: str, key: str = "") -> Any:
         if isinstance(value, dict):
@@ -86,7 +86,9 @@ class _Walker:
                 return [self.anonymizer.apply(a) for a in argv] if self.anonymizer else argv
             return [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]
         if isinstance(value, str):
-            return self.text(value, path, config=key == "text")
+            return self.text(
+                value, path, config=key == "text", version=key.lower().endswith("version")
+            )
         return value
 
 
@@ -107,6 +109,13 @@ def _learn(
     process_names: set[str],
     hostnames: Iterable[str],
 ) -> None:
+    addresses: set[str] = set()
+    for section in sections:
+        if section.name == "network":
+            for interface in section.data.get("interfaces", []):
+                addresses.update(interface.get("addresses", []))
+        if section.name == "pbx":
+            addresses.update(str(p.get("peer", "")) for p in section.data.get("tcp_peers", []))
     hosts = {h for h in hostnames if h}
     hosts |= {h.split(".")[0] for h in hosts}
     users: set[str] = set()
@@ -118,6 +127,8 @@ def _learn(
             user = entry.get("user")
             if isinstance(user, str) and user:
                 domain, _, name = user.rpartition("\\")
+                if domain.lower() in ("nt service", "nt authority"):
+                    continue
                 users.add(name)
                 if domain and domain.lower() not in ("nt authority", "nt service"):
                     hosts.add(domain)
@@ -130,6 +141,7 @@ def _learn(
         and not any(u.lower() in p for p in low_procs)
     }
     anonymizer.learn("host", sorted(hosts, key=len, reverse=True))
+    anonymizer.learn_addresses(addresses)
     anonymizer.learn("user", sorted(users))
 
 

@@ -62,7 +62,9 @@ class CollectContext:
         """``rel`` under ``base`` in the probed machine's path syntax."""
         if rel.startswith("%") or (ntpath if self.windows else posixpath).isabs(rel):
             return self.probe.expand(rel)
-        return ntpath.join(base, rel) if self.windows else posixpath.join(base, rel)
+        if self.windows:
+            return ntpath.join(base, rel.replace("/", "\\"))
+        return posixpath.join(base, rel)
 
     def basename(self, path: str) -> str:
         return ntpath.basename(path) if self.windows else posixpath.basename(path)

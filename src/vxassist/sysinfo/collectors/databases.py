@@ -196,12 +196,17 @@ class DatabasesCollector(Collector):
                 port_inst.ports.add((sock.laddr, sock.lport))
         result = list(by_root.values()) + extra
         for svc in services:
-            if "@" in svc.name or not matches(svc.name, rule.service_names):
+            if svc.name.endswith("@") or not matches(svc.name, rule.service_names):
                 continue
             linked = next((i for i in result if svc.pid is not None and svc.pid in i.pids), None)
             if linked is None and svc.state in ("running", "unknown") and len(by_root) == 1:
                 # one running server and one service of the same engine: the same thing
                 linked = next(iter(by_root.values()))
+            if linked is None and by_root and svc.pid is None:
+                # e.g. Debian's umbrella "postgresql" unit beside "postgresql@15-main"
+                first = next(iter(by_root.values()))
+                first.notes.append(f"service {svc.name}: {svc.state}")
+                continue
             if linked is None:
                 linked = Instance(engine=rule.key, product=rule.label)
                 result.append(linked)

@@ -45,6 +45,10 @@ class Discovery:
         return None
 
 
+def _loopback(address: str) -> bool:
+    return address.startswith("127.") or address in ("::1", "localhost")
+
+
 def _note(d: Discovery, item: str, action: Action, reason: str) -> None:
     d.items.append(ManifestEntry("vxtracker", item, action, reason))
 
@@ -108,7 +112,8 @@ def _discover(ctx: CollectContext) -> Discovery:
     seen: set[str] = set()
     for folder in dirs:
         key = folder.rstrip("\\/").lower() if ctx.windows else folder.rstrip("/")
-        if key and key not in seen:
+        inside = any(key.startswith(s + ("\\" if ctx.windows else "/")) for s in seen)
+        if key and key not in seen and not inside:
             seen.add(key)
             d.install_dirs.append(folder.rstrip("\\/") or folder)
 
@@ -188,6 +193,9 @@ def _read(
         return None
     size = st.size if st else len(raw)
     text, encoding = decode(raw, from_tail=tail and size > limit)
+    if tail and size > limit:
+        # the cut line could hold the end of a secret without its key: drop it
+        text = text.split("\n", 1)[1] if "\n" in text else ""
     if "\ufffd" in text:
         _note(d, path, Action.COLLECTED, f"decoded as {encoding}; undecodable bytes replaced")
     name = f"vxtracker/{kind}/{ctx.basename(path)}"
@@ -285,11 +293,17 @@ class PbxCollector(Collector):
         data["serial_ports"] = self._serial_ports(ctx, out)
         pids = {p.pid for p in d.processes}
         snap = ctx.snapshot()
+        # a connection to a port this host listens on (its database, say) is no PBX link
+        local_ports = {s.lport for s in snap.sockets if s.status == "LISTEN"}
+        local_addrs = {a for i in ctx.probe.interfaces() for a in i.addresses}
         data["tcp_peers"] = sorted(
             (
                 {"local_port": s.lport, "peer": s.raddr, "peer_port": s.rport, "pid": s.pid}
                 for s in snap.sockets
-                if s.pid in pids and s.raddr and s.status == "ESTABLISHED"
+                if s.pid in pids
+                and s.raddr
+                and s.status == "ESTABLISHED"
+                and not (s.rport in local_ports and (s.raddr in local_addrs or _loopback(s.raddr)))
             ),
             key=lambda e: (e["local_port"], e["peer"], e["peer_port"]),
         )
