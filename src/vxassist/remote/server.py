@@ -76,6 +76,18 @@ def _cert_time(value: int) -> datetime:
     return datetime.fromtimestamp(min(value, 253402300799), tz=UTC)
 
 
+def _cert_fields(cert: Any) -> tuple[str, datetime, datetime] | None:
+    """Key id and validity of an OpenSSH certificate (asyncssh keeps them unexposed)."""
+    try:
+        key_id = cert._key_id
+        after, before = int(cert._valid_after), int(cert._valid_before)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if isinstance(key_id, bytes):
+        key_id = key_id.decode("utf-8", "replace")
+    return str(key_id), _cert_time(after), _cert_time(before)
+
+
 def _fingerprint(key: asyncssh.SSHKey) -> str:
     return str(key.get_fingerprint("sha256"))
 
@@ -181,12 +193,17 @@ class AgentSSHServer(asyncssh.SSHServer):
             return False
         now = self._host.now()
         grant = self._host.live_grant(username, now)
+        fields = _cert_fields(cert)
+        if fields is None:
+            self._refuse(username, "the certificate's fields cannot be read", cert.key)
+            return False
+        key_id, valid_after, valid_before = fields
         verdict = check_login(
             grant,
             tuple(cert.principals),
-            str(cert.key_id),
-            _cert_time(int(cert.valid_after)),
-            _cert_time(int(cert.valid_before)),
+            key_id,
+            valid_after,
+            valid_before,
             now,
             _fingerprint(cert.key),
         )
@@ -211,7 +228,7 @@ class AgentSSHServer(asyncssh.SSHServer):
             "login",
             session_id=grant.session_id,
             engineer=grant.engineer,
-            key_id=str(cert.key_id),
+            key_id=str(getattr(cert, "_key_id", "")),
             key_fingerprint=_fingerprint(cert.key),
             ca_fingerprint=_fingerprint(self._config.ca_key),
             peer=self._peer,
