@@ -122,5 +122,9 @@ def create_app(
     for name in ROUTERS:
         module: Any = importlib.import_module(name)
         app.include_router(module.router)
+        # a router module may also wire app-level parts (e.g. enrollment extras)
+        install = getattr(module, "install", None)
+        if install is not None:
+            install(app)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app

@@ -11,4 +11,5 @@ ROUTERS: tuple[str, ...] = (
     "vxassist.desk.routes.enroll",
     "vxassist.desk.routes.cases",
     "vxassist.desk.routes.engineer",
+    "vxassist.desk.sessions.routes",
 )

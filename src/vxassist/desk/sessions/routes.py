@@ -1,0 +1,262 @@
+"""The session broker's HTTP API (under ``/api/v1``).
+
+Engineers ask for sessions and wait for the answer; hosts long-poll for requests
+on their own cases, decide, and report the end. Long polls are async and read
+the database in worker threads, so a waiting client holds no thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from vxassist.desk.auth import AgentDep, Caller, DatabaseDep, EngineerDep
+from vxassist.desk.ca import CertificateAuthority
+from vxassist.desk.config import DeskConfig
+from vxassist.desk.db import Database
+from vxassist.desk.models import Agent
+from vxassist.desk.routes.common import errors, now
+from vxassist.desk.schemas import Note, PublicKey, Reason
+from vxassist.desk.sessions import store
+from vxassist.desk.sessions.broker import Broker
+from vxassist.desk.sessions.state import MAX_MINUTES, MAX_SCOPES, Decision
+from vxassist.paths import Paths
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    broker: Broker | None = getattr(app.state, "session_broker", None)
+    if broker is not None:
+        await broker.close()
+
+
+router = APIRouter(prefix="/api/v1", tags=["sessions"], lifespan=_lifespan)
+T = TypeVar("T")
+
+ScopeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Wait = Annotated[float, Query(ge=0, le=3600, description="seconds to wait for a change")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SessionRequestIn(_In):
+    case_number: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    scopes: Annotated[list[ScopeText], Field(min_length=1, max_length=MAX_SCOPES)]
+    minutes: Annotated[int, Field(ge=1, le=MAX_MINUTES)]
+    reason: Reason
+    public_key: PublicKey
+
+
+class DecisionIn(_In):
+    approved: bool
+    scopes: Annotated[list[ScopeText], Field(max_length=MAX_SCOPES)] = []
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    note: Note = ""
+
+
+class EndedIn(_In):
+    reason: Note = ""
+    summary: dict[str, Any] = {}
+
+
+class RevokeIn(_In):
+    reason: Note = ""
+
+
+# -- wiring ---------------------------------------------------------------------
+
+
+def install(app: FastAPI) -> None:
+    """Give the app its CA, broker and the enrollment answer's extra keys."""
+    config: DeskConfig = app.state.config
+    db: Database = app.state.db
+    cfg = config.sessions
+    ca_dir = cfg.ca_dir or Paths.from_env().data_dir / "desk-ca"
+    rt = store.Runtime(config=cfg, ca=CertificateAuthority(Path(ca_dir)))
+    app.state.sessions = rt
+    app.state.session_broker = Broker(db.url, cfg.poll_interval_s)
+
+    def extra(session: Session, agent: Agent, at: datetime) -> dict[str, Any]:
+        return store.enrollment_extra(rt, session, agent, at)
+
+    app.state.enrollment_extras.append(extra)
+
+
+def _rt(request: Request) -> store.Runtime:
+    rt: store.Runtime = request.app.state.sessions
+    return rt
+
+
+def _broker(request: Request) -> Broker:
+    broker: Broker = request.app.state.session_broker
+    return broker
+
+
+def _ok(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+async def _write(request: Request, db: Database, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one writing transaction off the loop; wake waiters after commit."""
+    broker = _broker(request)
+
+    def run() -> T:
+        with db.writing() as session:
+            result = work(session)
+            broker.publish(session)
+            return result
+
+    result = await run_in_threadpool(run)
+    broker.wake()
+    return result
+
+
+def _wait_s(request: Request, wait: float) -> float:
+    return min(wait, _rt(request).config.max_wait_s)
+
+
+# -- engineers ------------------------------------------------------------------
+
+
+@router.post("/engineer/sessions", status_code=201, responses=errors(401, 403, 404, 409, 422))
+async def request_session(
+    body: SessionRequestIn, request: Request, who: EngineerDep, db: DatabaseDep
+) -> JSONResponse:
+    """Ask the host of a case for a session; the answer carries the verification code."""
+    rt, at = _rt(request), now(request)
+    new = store.NewRequest(
+        body.case_number, tuple(body.scopes), body.minutes, body.reason, body.public_key
+    )
+    answer = await _write(request, db, lambda s: store.create(s, rt, who.name, new, at))
+    log.info(
+        "session %s requested by %s on case %s", answer["session_id"], who.name, body.case_number
+    )
+    return _ok(answer, 201)
+
+
+@router.get("/engineer/sessions", responses=errors(401, 403))
+async def list_sessions(request: Request, who: EngineerDep, db: DatabaseDep) -> JSONResponse:
+    """The caller's sessions, newest first."""
+    rt = _rt(request)
+    rows = await _write(
+        request, db, lambda s: store.list_for_engineer(s, rt, who.name, now(request))
+    )
+    return _ok({"sessions": rows})
+
+
+@router.get("/engineer/sessions/{session_id}", responses=errors(401, 403, 404))
+async def get_session(
+    session_id: str, request: Request, who: EngineerDep, db: DatabaseDep, wait: Wait = 0
+) -> JSONResponse:
+    """One session; with ``wait``, returns as soon as it is no longer pending."""
+    rt = _rt(request)
+
+    async def fetch() -> tuple[dict[str, Any], bool]:
+        return await _write(
+            request, db, lambda s: store.get_for_engineer(s, rt, who.name, session_id, now(request))
+        )
+
+    answer, _pending = await _broker(request).long_poll(
+        fetch, lambda r: not r[1], _wait_s(request, wait)
+    )
+    return _ok(answer)
+
+
+@router.post("/engineer/sessions/{session_id}/revoke", responses=errors(401, 403, 404))
+async def revoke_session(
+    session_id: str,
+    request: Request,
+    who: EngineerDep,
+    db: DatabaseDep,
+    body: RevokeIn | None = None,
+) -> JSONResponse:
+    """End the caller's session now (or withdraw a request not yet answered)."""
+    rt, at = _rt(request), now(request)
+    reason = body.reason if body else ""
+    answer = await _write(
+        request, db, lambda s: store.revoke(s, rt, who.name, who.name, session_id, reason, at)
+    )
+    return _ok(answer)
+
+
+# -- hosts ----------------------------------------------------------------------
+
+
+@router.get("/agent/session-requests", responses=errors(401, 403))
+async def session_requests(
+    request: Request, who: AgentDep, db: DatabaseDep, wait: Wait = 0
+) -> JSONResponse:
+    """Pending requests on this host's cases and revocations it must carry out.
+
+    With ``wait``, returns at once when there is something this host has not been
+    given yet, else when something changes or the wait ends.
+    """
+    agent_id = _agent_id(who)
+    broker = _broker(request)
+
+    def keys(answer: dict[str, Any]) -> frozenset[str]:
+        return frozenset(
+            [f"req:{r['session_id']}" for r in answer["requests"]]
+            + [f"rev:{r['session_id']}" for r in answer["revoked"]]
+        )
+
+    async def fetch() -> dict[str, Any]:
+        return await _write(request, db, lambda s: store.poll_for_agent(s, agent_id, now(request)))
+
+    answer = await broker.long_poll(
+        fetch, lambda a: broker.fresh_for(agent_id, keys(a)), _wait_s(request, wait)
+    )
+    broker.delivered(agent_id, keys(answer))
+    return _ok(answer)
+
+
+@router.post(
+    "/agent/session-requests/{session_id}/decision", responses=errors(401, 403, 404, 409, 422)
+)
+async def decide(
+    session_id: str, body: DecisionIn, request: Request, who: AgentDep, db: DatabaseDep
+) -> JSONResponse:
+    """The customer's answer; on approval the desk signs the engineer's key."""
+    rt, at, agent_id = _rt(request), now(request), _agent_id(who)
+    decision = Decision(
+        body.approved, tuple(body.scopes), body.not_before, body.not_after, body.note
+    )
+    answer = await _write(
+        request, db, lambda s: store.decide(s, rt, agent_id, session_id, decision, at)
+    )
+    return _ok(answer)
+
+
+@router.post("/agent/sessions/{session_id}/ended", responses=errors(401, 403, 404, 409, 413))
+async def session_ended(
+    session_id: str, body: EndedIn, request: Request, who: AgentDep, db: DatabaseDep
+) -> JSONResponse:
+    """The host closed the session; its summary goes onto the case."""
+    rt, at, agent_id = _rt(request), now(request), _agent_id(who)
+    answer = await _write(
+        request,
+        db,
+        lambda s: store.ended(s, rt, agent_id, session_id, body.reason, body.summary, at),
+    )
+    return _ok(answer)
+
+
+def _agent_id(who: Caller) -> str:
+    assert who.agent_id is not None
+    return who.agent_id

@@ -1,0 +1,507 @@
+"""The broker's database work: each function runs inside one desk transaction.
+
+The rules live in ``state`` (pure); here they meet the rows. A session a host
+decides on must belong to that host; a session an engineer reads or revokes must
+be theirs; both get 404 otherwise, so an id never tells a stranger it exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vxassist.desk.ca import BadPublicKey, CaError, CertificateAuthority, parse_public_key
+from vxassist.desk.errors import DeskError
+from vxassist.desk.models import Agent, Case, CaseEvent
+from vxassist.desk.sessions import state as st
+from vxassist.desk.sessions.config import SessionsConfig
+from vxassist.desk.sessions.tables import AgentRelay, RemoteSession
+
+log = logging.getLogger(__name__)
+
+#: statuses of a case that end its sessions
+CLOSED_CASE_STATUSES = frozenset({"closed"})
+MAX_SUMMARY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the broker's routes share in one desk process."""
+
+    config: SessionsConfig
+    ca: CertificateAuthority
+
+
+# -- conversions ----------------------------------------------------------------
+
+
+def to_state(row: RemoteSession) -> st.SessionState:
+    return st.SessionState(
+        session_id=row.session_id,
+        agent_id=row.agent_id,
+        engineer=row.engineer,
+        case_number=row.case_number,
+        scopes=tuple(str(s) for s in row.scopes),
+        minutes=row.minutes,
+        reason=row.reason,
+        public_key=row.public_key,
+        key_fingerprint=row.key_fingerprint,
+        verification_code=row.verification_code,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        status=st.SessionStatus(row.status),
+        decided_at=row.decided_at,
+        not_before=row.not_before,
+        not_after=row.not_after,
+        certificate=row.certificate,
+        note=row.note or "",
+        revoked_by=row.revoked_by or "",
+        end_reason=row.end_reason or "",
+        ended_at=row.ended_at,
+        summary=row.summary,
+    )
+
+
+def _write_back(row: RemoteSession, s: st.SessionState) -> None:
+    row.status = s.status.value
+    row.scopes = list(s.scopes)
+    row.minutes = s.minutes
+    row.decided_at = s.decided_at
+    row.not_before = s.not_before
+    row.not_after = s.not_after
+    row.certificate = s.certificate
+    row.note = s.note
+    row.revoked_by = s.revoked_by
+    row.end_reason = s.end_reason
+    row.ended_at = s.ended_at
+    row.summary = dict(s.summary) if s.summary is not None else None
+
+
+def session_json(
+    s: st.SessionState, relay: AgentRelay | None, rt: Runtime, now: datetime
+) -> dict[str, Any]:
+    """The Session object of the API."""
+    status = st.effective_status(s, now)
+    cfg = rt.config.relay
+    return {
+        "session_id": s.session_id,
+        "status": status.value,
+        "case_number": s.case_number,
+        "engineer": s.engineer,
+        "scopes": list(s.scopes),
+        "minutes": s.minutes,
+        "reason": s.reason,
+        "verification_code": s.verification_code,
+        "key_fingerprint": s.key_fingerprint,
+        "created_at": s.created_at.isoformat(),
+        "expires_at": s.expires_at.isoformat(),
+        "not_before": s.not_before.isoformat() if s.not_before else None,
+        "not_after": s.not_after.isoformat() if s.not_after else None,
+        "certificate": s.certificate if status is st.SessionStatus.APPROVED else None,
+        "relay": {
+            "host": cfg.host,
+            "port": cfg.port,
+            "user": cfg.engineer_user,
+            "known_hosts": cfg.known_hosts,
+        },
+        "listen_port": relay.listen_port if relay else None,
+        "host_alias": f"vx-{s.agent_id}",
+        "host_ca_public_key": rt.ca.host_ca_public_key,
+        "note": s.note,
+        "end_reason": s.end_reason,
+        "ended_at": s.ended_at.isoformat() if s.ended_at else None,
+        "summary": s.summary,
+    }
+
+
+def request_json(s: st.SessionState, brief: str) -> dict[str, Any]:
+    """A pending request as the host sees it (``remote.grants.SessionRequest``)."""
+    return {
+        "session_id": s.session_id,
+        "engineer": s.engineer,
+        "case_number": s.case_number,
+        "case_brief": brief,
+        "scopes": list(s.scopes),
+        "minutes": s.minutes,
+        "reason": s.reason,
+        "verification_code": s.verification_code,
+        "key_fingerprint": s.key_fingerprint,
+        "received_at": s.created_at.isoformat(),
+        "expires_at": s.expires_at.isoformat(),
+    }
+
+
+def _event(session: Session, case_id: int, at: datetime, kind: str, author: str, text: str) -> None:
+    session.add(CaseEvent(case_id=case_id, at=at, kind=kind, author=author, text=text))
+
+
+def _not_found() -> DeskError:
+    return DeskError(
+        404, "session_unknown", "There is no such session for you; check the session id."
+    )
+
+
+def _conflict(exc: st.SessionConflict) -> DeskError:
+    return DeskError(409, exc.code, exc.message, exc.detail)
+
+
+def _invalid(exc: st.SessionError | CaError) -> DeskError:
+    return DeskError(422, "session_invalid", exc.message, exc.detail)
+
+
+# -- settling: expiry and closed cases, written back when seen -------------------
+
+
+def _settle(session: Session, row: RemoteSession, now: datetime) -> st.SessionState:
+    """The session as of ``now``: lapsed requests expire, a closed case revokes."""
+    s = to_state(row)
+    settled = st.settle(s, now)
+    if settled.status in (st.SessionStatus.PENDING, st.SessionStatus.APPROVED):
+        case_status = session.scalar(select(Case.status).where(Case.id == row.case_id))
+        if case_status in CLOSED_CASE_STATUSES:
+            settled = st.revoke(settled, "desk", "the case was closed", now)
+            _event(
+                session,
+                row.case_id,
+                now,
+                "session",
+                "desk",
+                f"Remote session {s.session_id} revoked: the case was closed.",
+            )
+    if settled != s:
+        _write_back(row, settled)
+    return settled
+
+
+# -- enrollment: a host's relay place and host certificate -----------------------
+
+
+def enrollment_extra(rt: Runtime, session: Session, agent: Agent, at: datetime) -> dict[str, Any]:
+    """Keys added to the enrollment answer: host certificate, relay, CA public keys."""
+    answer: dict[str, Any] = {
+        "user_ca_public_key": rt.ca.user_ca_public_key,
+        "host_ca_public_key": rt.ca.host_ca_public_key,
+        "host_principal": f"vx-{agent.agent_id}",
+        "host_certificate": None,
+        "relay": None,
+    }
+    if not agent.host_public_key:
+        return answer
+    try:
+        key = parse_public_key(agent.host_public_key)
+    except BadPublicKey as exc:
+        # enrollment still succeeds (cases need no relay); sessions will say what to do
+        log.warning("host %s enrolled with an unusable host key: %s", agent.agent_id, exc.detail)
+        return answer
+    principal = f"vx-{agent.agent_id}"
+    certificate = rt.ca.sign_host_key(key.line, principal=principal, now=at)
+    port = _assign_port(session, rt.config, agent.agent_id, key.line, certificate, at)
+    relay = rt.config.relay
+    answer["host_certificate"] = certificate
+    answer["relay"] = {
+        "host": relay.host,
+        "port": relay.port,
+        "user": relay.agent_user,
+        "listen_port": port,
+        "known_hosts": relay.known_hosts,
+    }
+    return answer
+
+
+def _assign_port(
+    session: Session, cfg: SessionsConfig, agent_id: str, key: str, cert: str, at: datetime
+) -> int:
+    """The lowest free relay port; a unique index settles a race between workers."""
+    for _attempt in range(20):
+        used = set(session.scalars(select(AgentRelay.listen_port)))
+        port = next(
+            (p for p in range(cfg.relay.port_min, cfg.relay.port_max + 1) if p not in used), None
+        )
+        if port is None:
+            raise DeskError(
+                507,
+                "relay_ports_exhausted",
+                "The relay has no free port for another host; ask the desk's operator "
+                "to widen relay.port_min/port_max.",
+            )
+        try:
+            with session.begin_nested():
+                session.add(
+                    AgentRelay(
+                        agent_id=agent_id,
+                        listen_port=port,
+                        host_key=key,
+                        host_certificate=cert,
+                        assigned_at=at,
+                    )
+                )
+            return port
+        except IntegrityError:
+            log.info("relay port %s taken meanwhile; trying the next", port)
+    raise DeskError(503, "desk_busy", "The desk is busy enrolling hosts; retry in a minute.")
+
+
+# -- the engineer's side ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    case_number: int
+    scopes: tuple[str, ...]
+    minutes: int
+    reason: str
+    public_key: str
+
+
+def create(
+    session: Session, rt: Runtime, engineer: str, req: NewRequest, now: datetime
+) -> dict[str, Any]:
+    try:
+        scopes = st.normalize_scopes(req.scopes)
+        st.check_request(req.minutes, req.reason)
+        key = parse_public_key(req.public_key)
+    except (st.SessionError, CaError) as exc:
+        raise _invalid(exc) from exc
+    case = session.scalar(select(Case).where(Case.case_number == req.case_number))
+    if case is None:
+        raise DeskError(404, "case_unknown", "There is no case with this number; check it.")
+    if case.status in CLOSED_CASE_STATUSES:
+        raise DeskError(
+            409, "case_closed", "This case is closed; reopen it before asking for a session."
+        )
+    relay = session.get(AgentRelay, case.agent_id)
+    if relay is None:
+        raise DeskError(
+            409,
+            "host_not_reachable",
+            "The host of this case has no place on the relay; it must enroll again "
+            "(with its host key) before a session is possible.",
+        )
+    sid = st.new_session_id()
+    s = st.SessionState(
+        session_id=sid,
+        agent_id=case.agent_id,
+        engineer=engineer,
+        case_number=req.case_number,
+        scopes=scopes,
+        minutes=req.minutes,
+        reason=req.reason.strip(),
+        public_key=key.line,
+        key_fingerprint=key.fingerprint,
+        verification_code=st.new_verification_code(),
+        created_at=now,
+        expires_at=now + timedelta(seconds=rt.config.request_timeout_s),
+    )
+    row = RemoteSession(
+        session_id=sid,
+        agent_id=s.agent_id,
+        case_id=case.id,
+        case_number=s.case_number,
+        engineer=engineer,
+        scopes=list(s.scopes),
+        minutes=s.minutes,
+        reason=s.reason,
+        public_key=s.public_key,
+        key_fingerprint=s.key_fingerprint,
+        verification_code=s.verification_code,
+        status=s.status.value,
+        created_at=now,
+        expires_at=s.expires_at,
+        note="",
+        revoked_by="",
+        end_reason="",
+    )
+    session.add(row)
+    _event(
+        session,
+        case.id,
+        now,
+        "session",
+        engineer,
+        f"Remote session {sid} requested: {st.scopes_text(scopes)} for {s.minutes} min. "
+        f"Reason: {s.reason}",
+    )
+    session.flush()
+    return session_json(s, relay, rt, now)
+
+
+def _own(
+    session: Session, session_id: str, engineer: str | None, agent_id: str | None
+) -> RemoteSession:
+    if not st.valid_session_id(session_id):
+        raise _not_found()
+    row = session.get(RemoteSession, session_id)
+    if row is None:
+        raise _not_found()
+    if engineer is not None and row.engineer != engineer:
+        raise _not_found()
+    if agent_id is not None and row.agent_id != agent_id:
+        raise _not_found()
+    return row
+
+
+def get_for_engineer(
+    session: Session, rt: Runtime, engineer: str | None, session_id: str, now: datetime
+) -> tuple[dict[str, Any], bool]:
+    """The Session object and whether it is still pending (for the long poll)."""
+    row = _own(session, session_id, engineer, None)
+    s = _settle(session, row, now)
+    relay = session.get(AgentRelay, row.agent_id)
+    return session_json(s, relay, rt, now), st.effective_status(s, now) is st.SessionStatus.PENDING
+
+
+def list_for_engineer(
+    session: Session, rt: Runtime, engineer: str | None, now: datetime
+) -> list[dict[str, Any]]:
+    query = select(RemoteSession).order_by(RemoteSession.created_at.desc()).limit(200)
+    if engineer is not None:
+        query = query.where(RemoteSession.engineer == engineer)
+    out = []
+    for row in session.scalars(query).all():
+        s = _settle(session, row, now)
+        out.append(session_json(s, session.get(AgentRelay, row.agent_id), rt, now))
+    return out
+
+
+def revoke(
+    session: Session,
+    rt: Runtime,
+    by: str,
+    engineer: str | None,
+    session_id: str,
+    reason: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Revoke as the engineer who holds the session (``engineer``) or as an admin (None)."""
+    row = _own(session, session_id, engineer, None)
+    before = _settle(session, row, now)
+    after = st.revoke(before, by, reason or f"revoked by {by}", now)
+    if after != before:
+        _write_back(row, after)
+        _event(
+            session,
+            row.case_id,
+            now,
+            "session",
+            by,
+            f"Remote session {session_id} revoked by {by}: {after.end_reason}",
+        )
+    return session_json(after, session.get(AgentRelay, row.agent_id), rt, now)
+
+
+# -- the host's side -------------------------------------------------------------
+
+
+def poll_for_agent(session: Session, agent_id: str, now: datetime) -> dict[str, Any]:
+    """Pending requests for this host's cases, and revocations it must act on."""
+    rows = session.scalars(
+        select(RemoteSession)
+        .where(
+            RemoteSession.agent_id == agent_id,
+            RemoteSession.status.in_(
+                [
+                    st.SessionStatus.PENDING.value,
+                    st.SessionStatus.APPROVED.value,
+                    st.SessionStatus.REVOKED.value,
+                ]
+            ),
+        )
+        .order_by(RemoteSession.created_at)
+    ).all()
+    requests, revoked = [], []
+    for row in rows:
+        s = _settle(session, row, now)
+        if st.effective_status(s, now) is st.SessionStatus.PENDING:
+            brief = session.scalar(select(Case.brief).where(Case.id == row.case_id)) or ""
+            requests.append(request_json(s, brief))
+        elif st.needs_teardown_notice(s, now):
+            revoked.append({"session_id": s.session_id, "reason": s.end_reason})
+    return {"requests": requests, "revoked": revoked}
+
+
+def decide(
+    session: Session,
+    rt: Runtime,
+    agent_id: str,
+    session_id: str,
+    decision: st.Decision,
+    now: datetime,
+) -> dict[str, Any]:
+    row = _own(session, session_id, None, agent_id)
+    before = _settle(session, row, now)
+    try:
+        after = st.decide(before, decision, now)
+        if after.status is st.SessionStatus.APPROVED:
+            assert after.not_before is not None and after.not_after is not None
+            certificate = rt.ca.sign_user_key(
+                after.public_key,
+                key_id=after.key_id,
+                principals=[after.session_id],
+                not_before=after.not_before,
+                not_after=after.not_after,
+                scopes=after.scopes,
+            )
+            after = replace(after, certificate=certificate)
+    except st.SessionConflict as exc:
+        raise _conflict(exc) from exc
+    except (st.SessionError, CaError) as exc:
+        raise _invalid(exc) from exc
+    _write_back(row, after)
+    if after.status is st.SessionStatus.APPROVED:
+        text = (
+            f"Remote session {session_id} approved by the customer: "
+            f"{st.scopes_text(after.scopes)} until {_iso(after.not_after)}."
+        )
+    else:
+        text = f"Remote session {session_id} denied by the customer."
+    if after.note:
+        text += f" Note: {after.note}"
+    _event(session, row.case_id, now, "session", "customer", text)
+    return session_json(after, session.get(AgentRelay, row.agent_id), rt, now)
+
+
+def ended(
+    session: Session,
+    rt: Runtime,
+    agent_id: str,
+    session_id: str,
+    reason: str,
+    summary: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    row = _own(session, session_id, None, agent_id)
+    if len(json.dumps(summary, default=str)) > MAX_SUMMARY_BYTES:
+        raise DeskError(413, "summary_too_large", "The session summary is too large; shorten it.")
+    before = to_state(row)
+    try:
+        after = st.end(before, reason, summary, now)
+    except st.SessionConflict as exc:
+        raise _conflict(exc) from exc
+    _write_back(row, after)
+    _event(session, row.case_id, now, "session_summary", "host", summary_text(after))
+    return session_json(after, session.get(AgentRelay, row.agent_id), rt, now)
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else "?"
+
+
+def summary_text(s: st.SessionState) -> str:
+    """The session summary as a case event: who, when, scopes, then what the host reported."""
+    lines = [
+        f"Remote session {s.session_id} ended ({s.end_reason or 'ended'}).",
+        f"Engineer: {s.engineer}; scopes: {st.scopes_text(s.scopes)}.",
+        f"Window: {_iso(s.not_before)} to {_iso(s.not_after)}; ended {_iso(s.ended_at)}.",
+    ]
+    for key, value in (s.summary or {}).items():
+        shown = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+        lines.append(f"{key}: {shown}")
+    return "\n".join(lines)
