@@ -305,10 +305,10 @@ class DatabasesCollector(Collector):
                 result = ctx.probe.run([inst.exe, *args], timeout=_VERSION_TIMEOUT_S)
             except ProbeError as exc:
                 out.note(self.section, f"{inst.exe} {' '.join(args)}", Action.FAILED, str(exc))
-                return
-            line = (result.stdout or result.stderr).strip().splitlines()
+                result = None
+            line = (result.stdout or result.stderr).strip().splitlines() if result else []
             found = re.search(r"\d+\.\d+(?:\.\d+)?(?:[-.\w]*)", line[0]) if line else None
-            if result.returncode == 0 and found:
+            if result and result.returncode == 0 and found:
                 inst.version = found.group(0)
                 inst.version_source = f"{ctx.basename(inst.exe)} {' '.join(args)}"
                 if "mariadb" in line[0].lower():

@@ -1,0 +1,123 @@
+"""Bad input: hanging and failing probes, inapplicable collectors, odd encodings."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+
+from tests.fakes.probe_faults import FaultyProbe
+from tests.fakes.probe_recorded import RecordedProbe
+from tests.sysinfo.conftest import DEBIAN, WINDOWS
+from vxassist.sysinfo.collectors import ALL_COLLECTORS, CollectContext, Collector
+from vxassist.sysinfo.model import Collected, Status
+from vxassist.sysinfo.probe import ProbeError
+from vxassist.sysinfo.report import collect_report
+from vxassist.sysinfo.textfiles import decode
+
+
+@pytest.fixture
+def hanging() -> Iterator[FaultyProbe]:
+    probe = FaultyProbe(RecordedProbe(WINDOWS), hang={"services"})
+    yield probe
+    probe.release()
+
+
+def test_a_hanging_probe_times_out_its_sections_and_the_report_completes(
+    hanging: FaultyProbe,
+) -> None:
+    report = collect_report(probe=hanging, budget_scale=0.1)
+    status = {n: s.status for n, s in report.sections.items()}
+    # everything that asks the service manager waits on it; the rest is unaffected
+    assert status["databases"] is Status.TIMEOUT
+    assert status["vxtracker"] is Status.TIMEOUT
+    assert status["os"] is Status.OK and status["disks"] is Status.OK
+    assert status["software"] is Status.OK
+    assert "budget" in report.section("databases").reason
+    assert "services" in hanging.hung
+    timed_out = [m for m in report.manifest if m.reason == "timed out"]
+    assert {m.section for m in timed_out} >= {"databases", "vxtracker"}
+
+
+def test_a_failing_probe_fails_one_section_with_its_reason() -> None:
+    probe = FaultyProbe(
+        RecordedProbe(DEBIAN),
+        fail={"disks": PermissionError(13, "Permission denied", "/proc/mounts")},
+    )
+    report = collect_report(probe=probe)
+    disks = report.section("disks")
+    assert disks.status is Status.FAILED
+    assert disks.reason == "permission denied: /proc/mounts"
+    assert report.section("hardware").status is Status.OK
+    assert any(m.section == "disks" and m.action == "failed" for m in report.manifest)
+
+
+class _Broken(Collector):
+    section = "os"
+    description = "raises an unexpected error"
+
+    def collect(self, ctx: CollectContext) -> Collected:
+        raise KeyError("boom")
+
+
+class _Elsewhere(Collector):
+    section = "pbx"
+    description = "applies only to macOS"
+    platforms = frozenset({"darwin"})
+
+    def collect(self, ctx: CollectContext) -> Collected:
+        raise AssertionError("must not run")
+
+
+def test_unexpected_error_and_inapplicable_collector_print_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), caplog.at_level(logging.DEBUG):
+        report = collect_report(
+            probe=RecordedProbe(DEBIAN),
+            collectors=[_Broken(), _Elsewhere(), ALL_COLLECTORS[2]()],
+        )
+    assert out.getvalue() == err.getvalue() == ""
+    assert report.section("os").status is Status.FAILED
+    assert report.section("os").reason == "KeyError: 'boom'"
+    assert report.section("pbx").status is Status.SKIPPED
+    assert report.section("pbx").reason == "does not apply to linux"
+    assert report.section("disks").status is Status.OK
+    # the traceback goes to the debug log only
+    assert any(r.exc_info for r in caplog.records if "collector os failed" in r.getMessage())
+
+
+def test_registry_questions_on_linux_are_a_reason() -> None:
+    probe = FaultyProbe(RecordedProbe(DEBIAN), fail={"services": ProbeError("systemctl hung")})
+    report = collect_report(probe=probe)
+    assert report.section("databases").status is Status.OK
+    notes = [m for m in report.manifest if m.item == "services"]
+    assert notes and notes[0].reason == "systemctl hung"
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "encoding"),
+    [
+        ("\ufeffName=Zürich".encode("utf-8"), "Name=Zürich", "utf-8-sig"),
+        (b"\xff\xfe" + "Name=Zürich".encode("utf-16-le"), "Name=Zürich", "utf-16-le"),
+        (b"\xfe\xff" + "Name=Zürich".encode("utf-16-be"), "Name=Zürich", "utf-16-be"),
+        ("Name=Zürich".encode("utf-16-le"), "Name=Zürich", "utf-16-le"),
+        ("Société".encode("cp1252"), "Société", "cp1252"),
+        (b"ok \x81 odd", "ok \ufffd odd", "cp1252"),
+        ("Zürich".encode(), "Zürich", "utf-8"),
+        (b"", "", "utf-8"),
+    ],
+)
+def test_decode_never_raises(raw: bytes, text: str, encoding: str) -> None:
+    assert decode(raw) == (text, encoding)
+
+
+def test_decode_odd_utf16_length_and_cut_utf8() -> None:
+    assert decode(b"\xff\xfeA\x00B")[0] == "A"
+    # a tail cut in the middle of "ü" keeps the rest as UTF-8
+    cut = "ü line".encode()[1:]
+    assert decode(cut, from_tail=True) == (" line", "utf-8")
