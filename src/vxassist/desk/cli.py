@@ -35,9 +35,10 @@ def _open(ctx: Context, args: argparse.Namespace) -> Any:
 
 def _config(args: argparse.Namespace) -> Any:
     from vxassist.desk.config import load_desk_config
+    from vxassist.desk.sessions.cli import apply_relay_args
 
     path = getattr(args, "config", None)
-    return load_desk_config(Path(path) if path else None)
+    return apply_relay_args(load_desk_config(Path(path) if path else None), args)
 
 
 def _now() -> datetime:
@@ -216,3 +217,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     elist = ecmds.add_parser("list", help="list engineers")
     _common(elist)
     elist.set_defaults(func=_engineer_list)
+
+    from vxassist.desk.sessions.cli import register as register_sessions
+
+    register_sessions(cmds)

@@ -1,0 +1,194 @@
+"""``vxassist desk relay-keys | ca show | session list|revoke`` and ``serve --relay``.
+
+Kept light at import (``vxassist sysinfo`` must not load the desk); ``relay-keys``
+in particular loads only the database driver, since sshd runs it at every login.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from vxassist.cliutil import Context, add_json_flag, emit
+from vxassist.errors import UsageError
+
+
+def _db_url(ctx: Context, args: argparse.Namespace) -> str:
+    if getattr(args, "db", None):
+        return str(args.db)
+    # the same file as vxassist.desk.db.default_db_url, without importing SQLAlchemy
+    return f"sqlite:///{ctx.paths.data_dir / 'desk.sqlite3'}"
+
+
+def _relay_keys(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk.relay_keys import run
+
+    return run(_db_url(ctx, args), args.user, args.key_type, args.key)
+
+
+def _load_config(args: argparse.Namespace) -> Any:
+    from vxassist.desk.config import load_desk_config
+
+    path = getattr(args, "config", None)
+    return apply_relay_args(load_desk_config(Path(path) if path else None), args)
+
+
+def _ca(ctx: Context, args: argparse.Namespace) -> Any:
+    from vxassist.desk.ca import CertificateAuthority
+
+    cfg = _load_config(args).sessions
+    return CertificateAuthority(Path(cfg.ca_dir or ctx.paths.data_dir / "desk-ca"))
+
+
+def _ca_show(ctx: Context, args: argparse.Namespace) -> int:
+    ca = _ca(ctx, args)
+    data = {
+        "user_ca_public_key": ca.user_ca_public_key,
+        "host_ca_public_key": ca.host_ca_public_key,
+        "known_hosts_line": f"@cert-authority vx-* {ca.host_ca_public_key}",
+    }
+    emit(
+        data,
+        args.json,
+        lambda d: (
+            "# engineers' certificates (relay sshd TrustedUserCAKeys, if wanted)\n"
+            f"{d['user_ca_public_key']}\n"
+            "# hosts' certificates (engineers' known_hosts)\n"
+            f"{d['known_hosts_line']}"
+        ),
+    )
+    return 0
+
+
+def _admin(ctx: Context, args: argparse.Namespace) -> tuple[Any, Any]:
+    from vxassist.desk.db import Database, upgrade
+    from vxassist.desk.sessions.store import Runtime
+
+    url = _db_url(ctx, args)
+    upgrade(url)
+    cfg = _load_config(args).sessions
+    return Database(url), Runtime(config=cfg, ca=_ca(ctx, args))
+
+
+def _session_line(s: dict[str, Any]) -> str:
+    until = f" until {s['not_after']}" if s.get("not_after") else ""
+    return (
+        f"{s['session_id']}  {s['status']:<8}  case {s['case_number']}  {s['engineer']}  "
+        f"{', '.join(s['scopes'])}{until}"
+    )
+
+
+def _session_list(ctx: Context, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from vxassist.desk.sessions import store
+
+    db, rt = _admin(ctx, args)
+    try:
+        with db.writing() as session:
+            rows = store.list_for_engineer(session, rt, None, datetime.now(UTC))
+    finally:
+        db.dispose()
+    emit(
+        {"sessions": rows},
+        args.json,
+        lambda d: "\n".join(_session_line(s) for s in d["sessions"]) or "no sessions",
+    )
+    return 0
+
+
+def _session_revoke(ctx: Context, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from vxassist.desk.errors import DeskError
+    from vxassist.desk.sessions import store
+
+    db, rt = _admin(ctx, args)
+    try:
+        with db.writing() as session:
+            answer = store.revoke(
+                session, rt, "admin", None, args.session_id, args.reason, datetime.now(UTC)
+            )
+    except DeskError as exc:
+        raise UsageError(exc.message, exc.detail) from exc
+    finally:
+        db.dispose()
+    emit(answer, args.json, lambda s: "revoked: " + _session_line(s))
+    return 0
+
+
+def apply_relay_args(config: Any, args: argparse.Namespace) -> Any:
+    """The desk config with ``--relay HOST:PORT`` / ``--relay-host-key FILE`` applied."""
+    relay = getattr(args, "relay", None)
+    key_file = getattr(args, "relay_host_key", None)
+    if not relay and not key_file:
+        return config
+    from dataclasses import replace
+
+    from vxassist.desk.sessions.config import with_relay
+
+    cfg = config.sessions
+    host, port = cfg.relay.host, cfg.relay.port
+    if relay:
+        host, sep, port_text = str(relay).rpartition(":")
+        if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise UsageError(
+                f"--relay must be HOST:PORT, like relay.example.com:22, not {relay!r}."
+            )
+        port = int(port_text)
+    known = ""
+    if key_file:
+        try:
+            known = Path(key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(
+                f"--relay-host-key {key_file} cannot be read; give the relay's host key .pub file.",
+                detail=str(exc),
+            ) from exc
+    return replace(config, sessions=with_relay(cfg, host.strip("[]"), port, known))
+
+
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--relay", metavar="HOST:PORT", help="the relay hosts and engineers use")
+    serve.add_argument(
+        "--relay-host-key", metavar="FILE", help="the relay's host public key (.pub)"
+    )
+
+
+def register(cmds: argparse._SubParsersAction[Any]) -> None:
+    """Add the broker's commands under ``vxassist desk``."""
+    serve = cmds.choices.get("serve")
+    if serve is not None:
+        add_serve_options(serve)
+
+    keys = cmds.add_parser(
+        "relay-keys",
+        help="AuthorizedKeysCommand for the relay's sshd (USER KEYTYPE KEY)",
+        description="Print the authorized_keys line for a relay login, or nothing (refused).",
+    )
+    keys.add_argument("--db", metavar="URL", help="database URL (default: embedded SQLite)")
+    keys.add_argument("user", metavar="USER")
+    keys.add_argument("key_type", metavar="KEYTYPE")
+    keys.add_argument("key", metavar="KEY")
+    keys.set_defaults(func=_relay_keys)
+
+    ca = cmds.add_parser("ca", help="the desk's certificate authorities")
+    ca_cmds = ca.add_subparsers(dest="ca_command", metavar="COMMAND")
+    show = ca_cmds.add_parser("show", help="print the user CA and host CA public keys")
+    show.add_argument("--config", metavar="FILE", help="desk configuration (TOML)")
+    add_json_flag(show)
+    show.set_defaults(func=_ca_show)
+
+    sess = cmds.add_parser("session", help="remote sessions brokered by the desk")
+    s_cmds = sess.add_subparsers(dest="session_command", metavar="COMMAND")
+    slist = s_cmds.add_parser("list", help="recent sessions, newest first")
+    revoke = s_cmds.add_parser("revoke", help="end a session now (the host closes it)")
+    for parser in (slist, revoke):
+        parser.add_argument("--db", metavar="URL", help="database URL (default: embedded SQLite)")
+        parser.add_argument("--config", metavar="FILE", help="desk configuration (TOML)")
+        add_json_flag(parser)
+    slist.set_defaults(func=_session_list)
+    revoke.add_argument("session_id", metavar="SESSION")
+    revoke.add_argument("--reason", default="revoked by the desk's operator")
+    revoke.set_defaults(func=_session_revoke)
