@@ -112,8 +112,7 @@ def world(tmp_path: Path, paths: Paths) -> Iterator[World]:
         )
         relay.authorize(
             ENGINEER,
-            f'restrict,port-forwarding,permitopen="127.0.0.1:{listen_port}" '
-            f"{engineer.public_line}",
+            f'restrict,port-forwarding,permitopen="127.0.0.1:{listen_port}" {engineer.public_line}',
         )
         yield World(
             relay=relay,
