@@ -156,6 +156,7 @@ class HeadlessAgent:
         emit: Callable[[Mapping[str, Any]], None],
         clock: Callable[[], datetime] = utc_now,
         time_left_every_s: float = TIME_LEFT_EVERY_S,
+        ignore_late_signals: bool = False,
     ) -> None:
         self._ctx = ctx
         self._consent = consent
@@ -163,6 +164,7 @@ class HeadlessAgent:
         self._clock = clock
         self._time_left_every_s = time_left_every_s
         self._stop: asyncio.Event | None = None
+        self._ignore_late_signals = ignore_late_signals
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -259,6 +261,10 @@ class HeadlessAgent:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     with contextlib.suppress(NotImplementedError, RuntimeError):
                         loop.remove_signal_handler(sig)
+                    if self._ignore_late_signals:
+                        # a second Ctrl-C (terminal and parent both send one) must not
+                        # turn an orderly stop into a traceback
+                        signal.signal(sig, signal.SIG_IGN)
                 desk.close()
         self._say("stopped")
         return 0
@@ -284,7 +290,7 @@ class HeadlessAgent:
 def run_agent(ctx: Context, args: argparse.Namespace) -> int:
     """``vxassist agent``: run until Ctrl-C or SIGTERM."""
     printer = EventPrinter(sys.stdout, as_json=bool(getattr(args, "json", False)))
-    agent = HeadlessAgent(ctx, args.consent, printer)
+    agent = HeadlessAgent(ctx, args.consent, printer, ignore_late_signals=True)
     return asyncio.run(agent.run())
 
 

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import shlex
+import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from vxassist.cliutil import Context
 from vxassist.errors import VxError
 
 SSHD = "/usr/sbin/sshd"
@@ -285,5 +292,451 @@ class OpenSshRelay:
         self.stop()
 
 
+# -- the demo itself -------------------------------------------------------------
+
+DEMO_CONTRACT = "DEMO-0001"
+DEMO_COMPANY = "Demo Call Center Inc."
+DEMO_ENGINEER = "demo-engineer"
+
+DEMO_CASE = {
+    "company": DEMO_COMPANY,
+    "install_type": "single server",
+    "location": "Demo City",
+    "database_type": "PostgreSQL 15",
+    "vxtracker_server": "demo-host, VXTracker 9.1",
+    "pbx_manufacturer": "Avaya",
+    "pbx_model": "IP Office 500 V2",
+    "contact_name": "Dana Demo",
+    "contact_phone": "+1 555 0100",
+    "contact_email": "dana@example.com",
+    "brief": "Call records stopped arriving (demo)",
+    "details": "Since this morning no new call records show up in VXTracker.",
+    "steps_taken": "Restarted the VXTracker service.",
+    "priority": "2",
+}
+
+
+def vxassist_command() -> list[str]:
+    """How to run this very vxassist in a child process."""
+    return [sys.executable, "-m", "vxassist"]
+
+
+def default_demo_root(paths: object | None = None) -> Path:
+    from vxassist.paths import Paths
+
+    base = paths if isinstance(paths, Paths) else Paths.from_env()
+    return base.data_dir / "demo"
+
+
+@dataclass
+class DemoStack:
+    """Every part of the demo, started in order and stopped in reverse.
+
+    ``relay`` is ``openssh`` (the machine's sshd; needs root), ``dev`` (the
+    development relay) or ``auto`` (OpenSSH when it can run here).
+    """
+
+    root: Path
+    relay: str = "auto"
+    consent_timeout_s: int = 120
+    say: Any = print
+    desk_port: int = 0
+    relay_port: int = 0
+    case_number: int | None = None
+    relay_label: str = ""
+    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _openssh: OpenSshRelay | None = None
+
+    # -- folders and environments --------------------------------------------------
+
+    @property
+    def host_home(self) -> Path:
+        return self.root / "host"
+
+    @property
+    def engineer_home(self) -> Path:
+        return self.root / "engineer"
+
+    @property
+    def desk_dir(self) -> Path:
+        return self.root / "desk"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.desk_dir / 'desk.sqlite3'}"
+
+    @property
+    def desk_url(self) -> str:
+        return f"http://127.0.0.1:{self.desk_port}"
+
+    def _env(self, home: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NSS_WRAPPER")}
+        env["VXASSIST_HOME"] = str(home)
+        env["VXASSIST_POLICY"] = str(home / "policy.toml")
+        env.pop("LD_PRELOAD", None)
+        return env
+
+    def host_env(self) -> dict[str, str]:
+        return self._env(self.host_home)
+
+    def engineer_env(self) -> dict[str, str]:
+        return self._env(self.engineer_home)
+
+    def desk_env(self) -> dict[str, str]:
+        return self._env(self.desk_dir / "home")
+
+    def run(self, args: list[str], env: dict[str, str], what: str) -> str:
+        """Run one vxassist command to its end; its stdout, or a DemoError naming ``what``."""
+        proc = subprocess.run(
+            vxassist_command() + args,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0:
+            raise DemoError(
+                f"The demo could not {what}; see the message above and the logs under {self.root}.",
+                detail=f"{args[:3]} exit {proc.returncode}: {proc.stderr.strip()[-800:]}",
+            )
+        return proc.stdout
+
+    def run_json(self, args: list[str], env: dict[str, str], what: str) -> dict[str, Any]:
+        out = self.run([*args, "--json"], env, what)
+        try:
+            data = json.loads(out)
+        except ValueError as exc:
+            raise DemoError(
+                f"The demo could not {what}: the answer was not JSON.", detail=out[-400:]
+            ) from exc
+        if not isinstance(data, dict):
+            raise DemoError(f"The demo could not {what}: unexpected answer.", detail=out[-400:])
+        return data
+
+    def _spawn(
+        self, args: list[str], env: dict[str, str], log_name: str
+    ) -> subprocess.Popen[bytes]:
+        log_path = self.root / "logs" / log_name
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                args,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                # its own group: Ctrl-C at the terminal reaches the agent, not the servers
+                start_new_session=True,
+            )
+        self._procs.append(proc)
+        return proc
+
+    # -- the steps ----------------------------------------------------------------------
+
+    def _relay_kind(self) -> str:
+        if self.relay != "auto":
+            return self.relay
+        can_run_sshd = Path(SSHD).exists() and os.geteuid() == 0
+        accounts = _account_exists(AGENT_ACCOUNT) and _account_exists(ENGINEER_ACCOUNT)
+        if can_run_sshd and (accounts or nss_wrapper_library()):
+            return "openssh"
+        return "dev"
+
+    def _write_settings(self, home: Path, extra: str = "") -> None:
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        # the demo runs without a desktop keyring: secrets in a 0600 file of its own
+        (home / "config" / "settings.toml").write_text('secrets_backend = "file"\n' + extra)
+
+    def prepare(self) -> None:
+        """Folders, settings and the desk database with a contract and an engineer."""
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        for folder in (self.host_home, self.engineer_home, self.desk_dir / "home"):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._write_settings(
+            self.host_home,
+            f"\n[remote]\nconsent_timeout_s = {int(self.consent_timeout_s)}\n"
+            f'file_roots = ["{self.root / "files"}"]\n',
+        )
+        (self.root / "files").mkdir(exist_ok=True)
+        self._write_settings(self.engineer_home)
+        self._write_settings(self.desk_dir / "home")
+        self._desk_admin(contract=True)
+
+    def _desk_admin(self, contract: bool = False) -> dict[str, str]:
+        """The desk operator's steps, in this process: schema, contract, code, engineer."""
+        from vxassist.desk import admin
+        from vxassist.desk.config import DeskConfig
+        from vxassist.desk.db import Database, upgrade
+
+        now = datetime.now(UTC)
+        upgrade(self.db_url)
+        db = Database(self.db_url)
+        try:
+            if contract:
+                admin.add_contract(
+                    db,
+                    admin.NewContract(
+                        contract_id=DEMO_CONTRACT,
+                        company=DEMO_COMPANY,
+                        expires=(now + timedelta(days=365)).date(),
+                        contact_name=str(DEMO_CASE["contact_name"]),
+                        contact_phone=str(DEMO_CASE["contact_phone"]),
+                        contact_email=str(DEMO_CASE["contact_email"]),
+                    ),
+                    now,
+                    DeskConfig(),
+                )
+                return {}
+            code = admin.new_code(db, DEMO_CONTRACT, now, DeskConfig(), None)["code"]
+            token = admin.add_engineer(db, DEMO_ENGINEER, now)["token"]
+            return {"code": str(code), "token": str(token)}
+        finally:
+            db.dispose()
+
+    def start_relay(self) -> None:
+        kind = self._relay_kind()
+        folder = self.root / "relay"
+        if kind == "openssh":
+            keys_command = [
+                "/usr/bin/env",
+                f"VXASSIST_HOME={self.desk_dir / 'home'}",
+                *vxassist_command(),
+                "desk",
+                "relay-keys",
+                "--db",
+                self.db_url,
+                "%u",
+                "%t",
+                "%k",
+            ]
+            self._openssh = OpenSshRelay(folder, authorized_keys_command=keys_command)
+            self._openssh.start()
+            self.relay_port = self._openssh.port
+            self.relay_label = f"OpenSSH sshd on 127.0.0.1:{self.relay_port}"
+            self._relay_known_hosts = self._openssh.host_key_line()
+            return
+        self.relay_port = free_port()
+        proc = self._spawn(
+            [
+                *vxassist_command()[:1],
+                "-m",
+                "vxassist.devrelay",
+                "--folder",
+                str(folder),
+                "--db",
+                self.db_url,
+                "--port",
+                str(self.relay_port),
+            ],
+            self.desk_env(),
+            "devrelay.log",
+        )
+        wait_for_port("127.0.0.1", self.relay_port, 15, proc)
+        from vxassist.devrelay import LABEL, DevRelay
+
+        self._relay_known_hosts = DevRelay(folder, lambda *_: []).host_key_line()
+        self.relay_label = f"{LABEL} on 127.0.0.1:{self.relay_port}"
+
+    def start_desk(self) -> None:
+        self.desk_port = free_port()
+        config = self.desk_dir / "desk.toml"
+        config.write_text(
+            "[relay]\n"
+            f'host = "127.0.0.1"\nport = {self.relay_port}\n'
+            f'known_hosts = "{self._relay_known_hosts}"\n'
+            "[sessions]\n"
+            f"request_timeout_s = {int(self.consent_timeout_s) + 60}\n"
+            f'ca_dir = "{self.desk_dir / "ca"}"\n'
+        )
+        proc = self._spawn(
+            [
+                *vxassist_command(),
+                "desk",
+                "serve",
+                "--db",
+                self.db_url,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.desk_port),
+                "--config",
+                str(config),
+            ],
+            self.desk_env(),
+            "desk.log",
+        )
+        wait_for_port("127.0.0.1", self.desk_port, 30, proc)
+
+    def enroll_and_file(self) -> None:
+        secrets = self._desk_admin()
+        code, token = secrets["code"], secrets["token"]
+        self.run(
+            ["enroll", "--desk", self.desk_url, "--code", str(code), "--hostname", "demo-host"],
+            self.host_env(),
+            "enroll the demo host",
+        )
+        flags: list[str] = []
+        for name, value in DEMO_CASE.items():
+            flags += ["--" + name.replace("_", "-"), value]
+        case = self.run_json(
+            ["case", "new", *flags, "--no-system-report"], self.host_env(), "file the demo case"
+        )
+        number = case.get("case_number")
+        if number is None and isinstance(case.get("answer"), dict):
+            number = case["answer"].get("case_number")
+        self.case_number = int(number) if number is not None else None
+        self.run(
+            ["engineer", "login", "--desk", self.desk_url, "--token", str(token)],
+            self.engineer_env(),
+            "log the demo engineer in",
+        )
+
+    def start(self) -> DemoStack:
+        self.say(f"demo folder: {self.root}")
+        self.prepare()
+        self.say("desk database ready (SQLite), demo contract added")
+        self.start_relay()
+        self.say(f"relay: {self.relay_label}")
+        self.start_desk()
+        self.say(f"desk: {self.desk_url}")
+        self.enroll_and_file()
+        self.say(f"host enrolled (VXASSIST_HOME={self.host_home}), case {self.case_number} filed")
+        self.say(f"engineer {DEMO_ENGINEER} logged in (VXASSIST_HOME={self.engineer_home})")
+        return self
+
+    def agent_command(self, consent: str = "tty", as_json: bool = False) -> list[str]:
+        return [*vxassist_command(), "agent", "--consent", consent] + (
+            ["--json"] if as_json else []
+        )
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "desk_url": self.desk_url,
+            "relay": self.relay_label,
+            "relay_port": self.relay_port,
+            "db_url": self.db_url,
+            "host_home": str(self.host_home),
+            "engineer_home": str(self.engineer_home),
+            "files_root": str(self.root / "files"),
+            "case_number": self.case_number,
+            "engineer": DEMO_ENGINEER,
+            "next": self.next_steps(),
+        }
+
+    def next_steps(self) -> list[str]:
+        eng = f"VXASSIST_HOME={shlex.quote(str(self.engineer_home))}"
+        vx = "vxassist"
+        case = self.case_number if self.case_number is not None else "CASE"
+        return [
+            f"export {eng}",
+            f"{vx} engineer request {case} --scope shell --scope files --minutes 2 "
+            '--reason "look at the call record import"',
+            f"{vx} engineer connect SESSION",
+            f"sftp -F $({vx} engineer ssh-config SESSION) vx-session-SESSION",
+            f"scp -F $({vx} engineer ssh-config SESSION) ./notes.txt "
+            f"vx-session-SESSION:{self.root / 'files'}/",
+            f"VXASSIST_HOME={shlex.quote(str(self.host_home))} {vx} audit show",
+        ]
+
+    def stop(self) -> None:
+        """Stop everything the demo started, newest first."""
+        for proc in reversed(self._procs):
+            stop_group(proc)
+        self._procs.clear()
+        if self._openssh is not None:
+            self._openssh.stop()
+            self._openssh = None
+
+    def __enter__(self) -> DemoStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_demo(ctx: Context, args: argparse.Namespace) -> int:
+    """``vxassist demo``: start the parts, run the agent here, stop all on Ctrl-C."""
+    root = Path(args.folder).resolve() if args.folder else default_demo_root(ctx.paths)
+
+    def say(text: str) -> None:
+        print(f"demo: {text}", file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    if not args.headless:
+        say("the tray agent is not part of this build yet; running the headless agent")
+    stack = DemoStack(root, relay=args.relay, consent_timeout_s=args.consent_timeout, say=say)
+    try:
+        stack.start()
+        if args.json:
+            print(json.dumps(stack.facts()), flush=True)
+        else:
+            print("\nIn another terminal, the engineer types:\n", flush=True)
+            for line in stack.next_steps()[:-1]:
+                print(f"    {line}", flush=True)
+            print("\n(SESSION is the id `engineer request` prints.) Afterwards, on the host:\n")
+            print(f"    {stack.next_steps()[-1]}\n", flush=True)
+            say("starting the agent; answer its prompt here. Ctrl-C stops everything.")
+        agent = subprocess.Popen(
+            stack.agent_command(args.consent, as_json=args.json), env=stack.host_env()
+        )
+        while True:
+            try:
+                code = agent.wait()
+                break
+            except KeyboardInterrupt:
+                # the agent got the same Ctrl-C; wait for it to end its sessions
+                with contextlib.suppress(ProcessLookupError):
+                    agent.send_signal(signal.SIGINT)
+        say(f"agent stopped (exit {code}); stopping the desk and the relay")
+    finally:
+        stack.stop()
+    return 0 if code in (0, -signal.SIGINT, 130) else int(code)
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add the ``demo`` command (filled in with the remote-session work)."""
+    """Add ``vxassist demo``."""
+    parser = sub.add_parser(
+        "demo",
+        help="desk + relay + agent on this machine, with embedded defaults",
+        description=(
+            "Start a desk (SQLite), a relay (this machine's OpenSSH sshd when it can run, "
+            "else a development relay), a demo contract, an enrolled host with a filed case "
+            "and a logged-in engineer, then run the headless agent here and print what the "
+            "engineer types next. Ctrl-C stops everything the demo started."
+        ),
+    )
+    parser.add_argument(
+        "--headless", action="store_true", help="run the terminal agent (the tray is not built yet)"
+    )
+    parser.add_argument(
+        "--folder",
+        help="where the demo keeps its files "
+        "(default: demo/ in the vxassist data folder; wiped at start)",
+    )
+    parser.add_argument(
+        "--relay",
+        choices=("auto", "openssh", "dev"),
+        default="auto",
+        help="which relay to run (default: OpenSSH sshd when it can run here)",
+    )
+    parser.add_argument(
+        "--consent",
+        choices=("tty", "deny"),
+        default="tty",
+        help="how the agent answers session requests",
+    )
+    parser.add_argument(
+        "--consent-timeout",
+        type=int,
+        default=120,
+        metavar="SECONDS",
+        help="how long the prompt waits before it denies",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the demo's facts as one JSON line, then agent events as JSON",
+    )
+    parser.set_defaults(func=run_demo)
