@@ -67,8 +67,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+#: every pattern above needs one of these; text without any is returned at once
+_TRIGGER = re.compile(rf"(?i){_SECRET_KEY}|://|bearer|PRIVATE KEY")
+
+
 def scrub_counted(text: str) -> tuple[str, int]:
     """``text`` with secrets masked, and how many were masked."""
+    if not _TRIGGER.search(text):
+        return text, 0
     total = 0
     for pattern, replacement in _PATTERNS:
         text, n = pattern.subn(replacement, text)

@@ -20,6 +20,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -181,10 +182,31 @@ class LiveProbe:
 
     def _take_snapshot(self) -> Snapshot:
         errors: dict[str, str] = {}
+        # the socket scan is mostly system calls (readlink of every process's fds):
+        # run it beside the process scan
+        conns: list[Any] = []
+
+        def scan_sockets() -> None:
+            try:
+                conns.extend(psutil.net_connections(kind="inet"))
+            except psutil.AccessDenied as exc:
+                errors["sockets"] = f"listing sockets needs administrator rights ({exc})"
+            except (psutil.Error, OSError) as exc:
+                errors["sockets"] = f"sockets could not be listed ({exc})"
+
+        scanner = threading.Thread(target=scan_sockets, name="sysinfo-sockets", daemon=True)
+        scanner.start()
         procs: list[ProcessInfo] = []
-        attrs = ["pid", "ppid", "name", "exe", "cmdline", "username"]
+        # psutil resolves the user name per process (a passwd lookup each time);
+        # on POSIX resolve each uid once instead
+        posix = os.name == "posix"
+        attrs = ["pid", "ppid", "name", "exe", "cmdline", "uids" if posix else "username"]
+        users: dict[int, str] = {}
         for proc in psutil.process_iter(attrs, ad_value=None):
             info = proc.info
+            if posix:
+                uids = info.get("uids")
+                info["username"] = _user_name(users, uids.real) if uids else ""
             procs.append(
                 ProcessInfo(
                     pid=int(info["pid"]),
@@ -196,11 +218,7 @@ class LiveProbe:
                 )
             )
         sockets: list[Socket] = []
-        try:
-            conns = psutil.net_connections(kind="inet")
-        except psutil.AccessDenied as exc:
-            errors["sockets"] = f"listing sockets needs administrator rights ({exc})"
-            conns = []
+        scanner.join()
         for c in conns:
             proto = ("tcp" if c.type == socket.SOCK_STREAM else "udp") + (
                 "6" if c.family == socket.AF_INET6 else ""
@@ -345,6 +363,17 @@ class LiveProbe:
                     continue
             out.append(SerialPort(name=f"/dev/{name}", device=driver))
         return out
+
+
+def _user_name(cache: dict[int, str], uid: int) -> str:
+    if uid not in cache:
+        import pwd
+
+        try:
+            cache[uid] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            cache[uid] = str(uid)
+    return cache[uid]
 
 
 def _adjtimex_state() -> ClockSync:

@@ -6,6 +6,7 @@ or ``rpm -qa``. Windows: the uninstall keys of both registry views.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vxassist.sysinfo.collectors.base import CollectContext, Collector
@@ -19,19 +20,21 @@ _UNINSTALL = (
 )
 
 
+_INSTALLED = re.compile(r"^Status: \S+ \S+ installed$", re.M)
+_PACKAGE = re.compile(r"^Package: *(\S+)", re.M)
+_VERSION = re.compile(r"^Version: *(\S+)", re.M)
+
+
 def parse_dpkg_status(text: str) -> list[dict[str, str]]:
     """Installed packages (name, version) from a dpkg status file."""
     out: list[dict[str, str]] = []
     for stanza in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line[:1] in (" ", "\t") or ":" not in line:
-                continue
-            key, _, value = line.partition(":")
-            if key in ("Package", "Version", "Status", "Architecture"):
-                fields[key] = value.strip()
-        if fields.get("Package") and fields.get("Status", "").endswith(" installed"):
-            out.append({"name": fields["Package"], "version": fields.get("Version", "")})
+        if not _INSTALLED.search(stanza):
+            continue
+        name = _PACKAGE.search(stanza)
+        version = _VERSION.search(stanza)
+        if name:
+            out.append({"name": name.group(1), "version": version.group(1) if version else ""})
     return out
 
 
