@@ -329,7 +329,7 @@ class GuardedSession(SSHServerStreamSession[bytes]):
     def __init__(self, owner: AgentSSHServer) -> None:
         self._owner = owner
         self._pty = False
-        super().__init__(self._run, sftp_factory=self._make_sftp, allow_scp=True)
+        super().__init__(self._run, sftp_factory=self._make_sftp, sftp_version=3, allow_scp=True)
 
     def _make_sftp(self, chan: SSHChannel[bytes]) -> asyncssh.SFTPServer:
         return ConfinedSFTPServer(cast(asyncssh.SSHServerChannel[bytes], chan), self._owner)
