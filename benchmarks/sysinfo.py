@@ -8,6 +8,7 @@ target is a full report in at most 0.3 s on the reference machine (2 cores).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -23,10 +24,8 @@ def bare_snapshot() -> None:
     psutil.virtual_memory()
     psutil.swap_memory()
     for part in psutil.disk_partitions():
-        try:
+        with contextlib.suppress(OSError):
             psutil.disk_usage(part.mountpoint)
-        except OSError:
-            pass
     psutil.net_if_addrs()
     psutil.net_if_stats()
     [c for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN]
