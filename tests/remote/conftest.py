@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,6 +95,17 @@ class World:
 
     def events_named(self, name: str) -> list[dict[str, Any]]:
         return [e for e in self.audit.records() if e["event"] == name]
+
+
+@contextlib.asynccontextmanager
+async def serving(world: World, grant: Grant, **kw: Any) -> AsyncIterator[RemoteSessionService]:
+    """The agent's service running ``grant`` behind the world's relay, closed afterwards."""
+    service = world.service(**kw)
+    await service.start(grant, world.endpoint())
+    try:
+        yield service
+    finally:
+        await service.close()
 
 
 @pytest.fixture

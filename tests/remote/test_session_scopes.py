@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from pathlib import Path
-from collections.abc import AsyncIterator
 from typing import Any
 
-from tests.remote.conftest import World
-from vxassist.remote.grants import Grant
-from vxassist.remote.service import RemoteSessionService
-
-
-@contextlib.asynccontextmanager
-async def serving(world: World, grant: Grant, **kw: Any) -> AsyncIterator[RemoteSessionService]:
-    service = world.service(**kw)
-    await service.start(grant, world.endpoint())
-    try:
-        yield service
-    finally:
-        await service.close()
+from tests.remote.conftest import World, serving
 
 
 def test_exec_runs_the_command_and_is_recorded(world: World) -> None:
@@ -86,7 +72,8 @@ def test_sftp_and_scp_inside_the_home(world: World, tmp_path: Path) -> None:
     local.write_bytes(os.urandom(300_000))
     batch = tmp_path / "batch"
     batch.write_text(
-        f"put {local} up.bin\nget vx.log {tmp_path / 'got.log'}\nmkdir d\nrename up.bin d/up.bin\nls\n"
+        f"put {local} up.bin\nget vx.log {tmp_path / 'got.log'}\n"
+        "mkdir d\nrename up.bin d/up.bin\nls\n"
     )
 
     async def main() -> Any:
