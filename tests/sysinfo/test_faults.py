@@ -76,7 +76,11 @@ def test_unexpected_error_and_inapplicable_collector_print_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), caplog.at_level(logging.DEBUG):
+    with (
+        redirect_stdout(out),
+        redirect_stderr(err),
+        caplog.at_level(logging.DEBUG, logger="vxassist"),
+    ):
         report = collect_report(
             probe=RecordedProbe(DEBIAN),
             collectors=[_Broken(), _Elsewhere(), ALL_COLLECTORS[2]()],
@@ -121,3 +125,18 @@ def test_decode_odd_utf16_length_and_cut_utf8() -> None:
     # a tail cut in the middle of "ü" keeps the rest as UTF-8
     cut = "ü line".encode()[1:]
     assert decode(cut, from_tail=True) == (" line", "utf-8")
+
+
+class _Leaky(Collector):
+    section = "os"
+    description = "fails with a secret in its message"
+
+    def collect(self, ctx: CollectContext) -> Collected:
+        raise ValueError("connect failed: password=Leaky-Secret-31")
+
+
+def test_a_failure_reason_is_cleaned_too() -> None:
+    report = collect_report(probe=RecordedProbe(DEBIAN), collectors=[_Leaky()])
+    assert report.section("os").status is Status.FAILED
+    assert "Leaky-Secret-31" not in report.section("os").reason
+    assert all("Leaky-Secret-31" not in m.reason for m in report.manifest)

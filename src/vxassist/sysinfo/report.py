@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -145,8 +147,6 @@ def write_bundle(report: Report, path: str | os.PathLike[str]) -> Path:
     data = report.to_dict()
     members.insert(0, ("report.json", json.dumps(data, indent=2, ensure_ascii=False).encode()))
     members.insert(1, ("summary.txt", summary(report).encode("utf-8")))
-    import hashlib
-
     manifest = {
         "generated_at": report.generated_at,
         "host": report.host,
@@ -165,7 +165,8 @@ def write_bundle(report: Report, path: str | os.PathLike[str]) -> Path:
             zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         tmp.replace(target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise SysinfoError(
             f"The bundle could not be saved to {target}; choose a folder you can write to.",
             detail=repr(exc),
