@@ -119,10 +119,13 @@ class RecordedProbe:
             raise Unsupported("there is no registry on this platform")
         return {k.lower(): v for k, v in self.data.get("registry", {}).items()}
 
-    def reg_values(self, key: str) -> dict[str, RegValue]:
+    def reg_values(self, key: str, names: tuple[str, ...] | None = None) -> dict[str, RegValue]:
+        self.calls.append(f"reg:{key}" + (f":{','.join(names)}" if names is not None else ""))
         values = self._registry().get(key.lower(), {})
         out: dict[str, RegValue] = {}
         for name, value in values.items():
+            if names is not None and name.lower() not in {n.lower() for n in names}:
+                continue
             if isinstance(value, dict) and "hex" in value:
                 out[name] = bytes.fromhex(value["hex"])
             else:

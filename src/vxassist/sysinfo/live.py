@@ -251,12 +251,12 @@ class LiveProbe:
 
     # -- registry ---------------------------------------------------------------
 
-    def reg_values(self, key: str) -> dict[str, RegValue]:
+    def reg_values(self, key: str, names: tuple[str, ...] | None = None) -> dict[str, RegValue]:
         if self._system != "windows":
             raise Unsupported("there is no registry on this platform")
         from vxassist.sysinfo import windows
 
-        return windows.reg_values(key)
+        return windows.reg_values(key, names)
 
     def reg_subkeys(self, key: str) -> list[str]:
         if self._system != "windows":

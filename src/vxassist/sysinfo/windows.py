@@ -45,12 +45,28 @@ def _open(key: str) -> Any:
         raise ProbeError(f"registry key {key} not readable ({exc})") from exc
 
 
-def reg_values(key: str) -> dict[str, RegValue]:
+def _keep(out: dict[str, RegValue], name: str, value: Any) -> None:
+    if isinstance(value, str | int | bytes):
+        out[name] = value
+    elif isinstance(value, list):
+        out[name] = [str(v) for v in value]
+
+
+def reg_values(key: str, names: tuple[str, ...] | None = None) -> dict[str, RegValue]:
     winreg = _winreg()
     handle = _open(key)
     if handle is None:
         return {}
     out: dict[str, RegValue] = {}
+    if names is not None:
+        with handle:
+            for name in names:
+                try:
+                    value, _kind = winreg.QueryValueEx(handle, name)
+                except OSError:
+                    continue
+                _keep(out, name, value)
+        return out
     with handle:
         index = 0
         while True:
@@ -59,10 +75,7 @@ def reg_values(key: str) -> dict[str, RegValue]:
             except OSError:
                 break
             index += 1
-            if isinstance(value, str | int | bytes):
-                out[str(name)] = value
-            elif isinstance(value, list):
-                out[str(name)] = [str(v) for v in value]
+            _keep(out, str(name), value)
     return out
 
 

@@ -323,7 +323,7 @@ class DatabasesCollector(Collector):
         if ctx.windows:
             for base in _ODBC_KEYS:
                 for name, driver in ctx.probe.reg_values(base + r"\ODBC Data Sources").items():
-                    values = ctx.probe.reg_values(rf"{base}\{name}")
+                    values = ctx.probe.reg_values(rf"{base}\{name}", _ODBC_SAFE)
                     entry = {"name": name, "Driver": str(driver)}
                     entry.update({k: str(values[k]) for k in _ODBC_SAFE if k in values})
                     entry["Driver"] = str(driver)

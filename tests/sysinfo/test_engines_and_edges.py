@@ -1,0 +1,242 @@
+"""Engines and paths the two recorded hosts do not exercise by default."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fakes.probe_recorded import RecordedProbe
+from tests.sysinfo.conftest import DEBIAN, WINDOWS
+from vxassist.sysinfo.collectors.databases import parse_mysql_handshake
+from vxassist.sysinfo.probe import Unsupported
+from vxassist.sysinfo.report import collect_report
+
+
+def _machine(name: str) -> dict:
+    return RecordedProbe(name).data
+
+
+def test_odbc_passwords_are_never_asked_for() -> None:
+    probe = RecordedProbe(WINDOWS)
+    collect_report(probe=probe)
+    dsn_reads = [c for c in probe.calls if c.startswith("reg:HKLM\\SOFTWARE\\ODBC\\ODBC.INI\\VX")]
+    assert dsn_reads, probe.calls
+    for call in dsn_reads:
+        names = call.rsplit(":", 1)[1].split(",")
+        assert "PWD" not in names and "Driver" in names
+
+
+def test_firebird_and_oracle_by_process_service_and_port() -> None:
+    data = _machine(WINDOWS)
+    procs = [
+        *data["processes"],
+        {
+            "pid": 5100,
+            "ppid": 612,
+            "name": "fbserver.exe",
+            "username": "NT AUTHORITY\\SYSTEM",
+            "exe": "C:\\Program Files\\Firebird\\Firebird_2_5\\bin\\fbserver.exe",
+            "cmdline": [],
+        },
+        {
+            "pid": 5200,
+            "ppid": 612,
+            "name": "TNSLSNR.EXE",
+            "username": "NT AUTHORITY\\SYSTEM",
+            "exe": "C:\\app\\oracle\\product\\19.0.0\\dbhome_1\\bin\\TNSLSNR.EXE",
+            "cmdline": [],
+        },
+    ]
+    sockets = [
+        *data["sockets"],
+        {
+            "proto": "tcp",
+            "laddr": "0.0.0.0",
+            "lport": 3050,
+            "raddr": "",
+            "rport": 0,
+            "status": "LISTEN",
+            "pid": 5100,
+        },
+        {
+            "proto": "tcp",
+            "laddr": "0.0.0.0",
+            "lport": 1521,
+            "raddr": "",
+            "rport": 0,
+            "status": "LISTEN",
+            "pid": 5200,
+        },
+    ]
+    services = [
+        *data["services"],
+        {
+            "name": "FirebirdServerDefaultInstance",
+            "display_name": "Firebird Server",
+            "state": "running",
+            "start_type": "automatic",
+            "binpath": "",
+            "pid": 5100,
+        },
+        {
+            "name": "OracleServiceORCL",
+            "display_name": "OracleServiceORCL",
+            "state": "stopped",
+            "start_type": "manual",
+            "binpath": "",
+            "pid": None,
+        },
+    ]
+    registry = {
+        **data["registry"],
+        "HKLM\\SOFTWARE\\ORACLE\\KEY_OraDB19Home1": {
+            "ORACLE_HOME": "C:\\app\\oracle\\product\\19.0.0\\dbhome_1",
+            "ORACLE_SID": "ORCL",
+        },
+    }
+    commands = {
+        **data["commands"],
+        "C:\\Program Files\\Firebird\\Firebird_2_5\\bin\\fbserver.exe -z": {
+            "returncode": 0,
+            "stdout": "Firebird remote server version WI-V2.5.9.27139\n",
+        },
+    }
+    probe = RecordedProbe(
+        WINDOWS,
+        overrides={
+            "processes": procs,
+            "sockets": sockets,
+            "services": services,
+            "registry": registry,
+            "commands": commands,
+        },
+    )
+    servers = collect_report(probe=probe).data("databases")["servers"]
+    fb = [s for s in servers if s["engine"] == "firebird"]
+    assert len(fb) == 1
+    assert fb[0]["version"] == "2.5.9.27139"
+    assert fb[0]["service"]["name"] == "FirebirdServerDefaultInstance"
+    assert "0.0.0.0:3050" in fb[0]["listening"]
+    ora = [s for s in servers if s["engine"] == "oracle"]
+    assert ora and ora[0]["instance"] == "ORCL"
+    assert "0.0.0.0:1521" in ora[0]["listening"]
+    assert "registry" in ora[0]["found_by"]
+    assert ora[0]["version"] == ""
+    assert "version not available without credentials" in ora[0]["notes"]
+
+
+def test_a_stopped_server_known_only_by_its_service() -> None:
+    data = _machine(DEBIAN)
+    services = [s for s in data["services"] if s["name"] != "mariadb"]
+    services.append(
+        {
+            "name": "mysql",
+            "display_name": "MySQL Community Server",
+            "state": "stopped",
+            "start_type": "",
+        }
+    )
+    procs = [p for p in data["processes"] if p["name"] != "mariadbd"]
+    sockets = [s for s in data["sockets"] if s["lport"] != 3306]
+    probe = RecordedProbe(
+        DEBIAN, overrides={"services": services, "processes": procs, "sockets": sockets}
+    )
+    servers = collect_report(probe=probe).data("databases")["servers"]
+    mysql = [s for s in servers if s["engine"] == "mysql"]
+    assert mysql == [
+        {
+            "engine": "mysql",
+            "product": "MySQL/MariaDB",
+            "instance": "",
+            "version": "",
+            "version_source": "",
+            "found_by": ["service"],
+            "listening": [],
+            "pids": [],
+            "service": {"name": "mysql", "state": "stopped", "start_type": ""},
+            "notes": ["version not available without credentials"],
+        }
+    ]
+
+
+def test_rpm_when_there_is_no_dpkg() -> None:
+    data = _machine(DEBIAN)
+    files = {k: v for k, v in data["files"].items() if k != "/var/lib/dpkg/status"}
+    commands = {
+        **data["commands"],
+        "rpm -qa --qf %{NAME}\t%{VERSION}-%{RELEASE}\n": {
+            "returncode": 0,
+            "stdout": "mariadb-server\t10.5.22-1.el9\nbash\t5.1.8-9.el9\n",
+        },
+    }
+    software = collect_report(
+        probe=RecordedProbe(DEBIAN, overrides={"files": files, "commands": commands})
+    ).data("software")
+    assert software["source"] == "rpm"
+    assert software["packages"] == [
+        {"name": "bash", "version": "5.1.8-9.el9"},
+        {"name": "mariadb-server", "version": "10.5.22-1.el9"},
+    ]
+
+
+def test_log_tails_are_size_capped_and_start_on_a_whole_line(paths) -> None:
+    import os
+
+    from vxassist.settings import load_settings
+
+    paths.policy_file.write_text("[sysinfo.vxtracker]\nlog_tail_bytes = 300\n")
+    os.chmod(paths.policy_file, 0o644)
+    report = collect_report(load_settings(paths), probe=RecordedProbe(DEBIAN))
+    log = next(f for f in report.files if f.name.endswith("vxtracker.log"))
+    assert log.truncated
+    assert len(log.text.encode()) <= 300
+    assert log.text.startswith("2026-11-20T10:")
+    assert log.text.rstrip().endswith("réception terminée")
+    entry = next(m for m in report.manifest if m.item == log.name and m.action == "collected")
+    assert "tail only" in entry.reason
+    info = report.data("vxtracker")["log_files"][0]
+    assert info["truncated"] is True and info["sha256"] == entry.sha256
+
+
+def test_mysql_handshake_parsing() -> None:
+    payload = bytes([10]) + b"8.0.36\0" + b"\x01\x00\x00\x00abcdefgh\0"
+    packet = len(payload).to_bytes(3, "little") + b"\0" + payload
+    assert parse_mysql_handshake(packet) == "8.0.36"
+    error = b"\x17\x00\x00\x00\xffj\x04Host '10.0.0.9' is not allowed"
+    assert parse_mysql_handshake(error) is None
+    assert parse_mysql_handshake(b"SSH-2.0-OpenSSH_9.2\r\n") is None
+    assert parse_mysql_handshake(b"") is None
+
+
+def test_the_registry_module_refuses_off_windows() -> None:
+    import sys
+
+    from vxassist.sysinfo import windows
+
+    if sys.platform == "win32":
+        pytest.skip("this checks the non-Windows path")
+    with pytest.raises(Unsupported):
+        windows.reg_values(r"HKLM\SOFTWARE")
+    with pytest.raises(Unsupported):
+        windows.reg_subkeys(r"HKLM\SOFTWARE")
+
+
+def test_recorded_machines_are_valid_json_with_every_probe_answer() -> None:
+    for name in (WINDOWS, DEBIAN):
+        data = _machine(name)
+        for key in (
+            "platform",
+            "now",
+            "cpu",
+            "memory",
+            "disks",
+            "interfaces",
+            "processes",
+            "sockets",
+            "services",
+            "files",
+            "timezone",
+        ):
+            assert key in data, (name, key)
+        json.dumps(data)
