@@ -213,7 +213,9 @@ def show(session: Session, ident: str, who: Caller) -> dict[str, Any]:
     events = session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
     ).all()
-    return render(case, _related(session, case), events)
+    data = render(case, _related(session, case), events)
+    data["system_report"] = case.system_report
+    return data
 
 
 def list_for_agent(session: Session, who: Caller) -> dict[str, Any]:

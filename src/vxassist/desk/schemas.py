@@ -191,6 +191,9 @@ class CaseOut(BaseModel):
     events: list[Event] | None = Field(
         default=None, description="the case history; only in GET /cases/{number}"
     )
+    system_report: dict[str, Any] | None = Field(
+        default=None, description="the host's system report; only in GET /cases/{number}"
+    )
 
 
 class CaseList(BaseModel):
