@@ -125,7 +125,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server: PostgresServer) -> str:
+def postgres_template(postgres_server: PostgresServer) -> str:  # noqa: F811
     url = postgres_server.fresh_database()
     upgrade(url)
     return url.rsplit("/", 1)[1]
