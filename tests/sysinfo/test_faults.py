@@ -6,12 +6,14 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import pytest
 
 from tests.fakes.probe_faults import FaultyProbe
 from tests.fakes.probe_recorded import RecordedProbe
 from tests.sysinfo.conftest import DEBIAN, WINDOWS
+from vxassist.paths import Paths
 from vxassist.sysinfo.collectors import ALL_COLLECTORS, CollectContext, Collector
 from vxassist.sysinfo.model import Collected, Status
 from vxassist.sysinfo.probe import ProbeError
@@ -140,3 +142,22 @@ def test_a_failure_reason_is_cleaned_too() -> None:
     assert report.section("os").status is Status.FAILED
     assert "Leaky-Secret-31" not in report.section("os").reason
     assert all("Leaky-Secret-31" not in m.reason for m in report.manifest)
+
+
+def test_live_probe_refuses_pipes_and_reports_them(paths: Paths, tmp_path: Path) -> None:
+    """A config glob that matches a FIFO must not hang the report (opening it would)."""
+    import os
+
+    from vxassist.settings import load_settings
+
+    install = tmp_path / "vx"
+    install.mkdir()
+    os.mkfifo(install / "pipe.conf")
+    (install / "good.ini").write_bytes("PBXManufacturer=NEC\r\n".encode("cp1252"))
+    paths.policy_file.write_text(f'[sysinfo.vxtracker]\ninstall_paths = ["{install}"]\n')
+    os.chmod(paths.policy_file, 0o644)
+    report = collect_report(load_settings(paths))
+    assert report.section("vxtracker").status is Status.OK
+    assert report.data("pbx")["manufacturer"] == "NEC"
+    refused = [m for m in report.manifest if m.item.endswith("pipe.conf")]
+    assert refused and "not a regular file" in refused[0].reason

@@ -15,6 +15,7 @@ import glob as globlib
 import os
 import platform
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -281,10 +282,12 @@ class LiveProbe:
         return FileStat(size=st.st_size, mtime=st.st_mtime)
 
     def read_bytes(self, path: str, limit: int) -> bytes:
+        _regular_file(path)
         with open(path, "rb") as fh:
             return fh.read(limit)
 
     def tail_bytes(self, path: str, limit: int) -> bytes:
+        _regular_file(path)
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
@@ -363,6 +366,16 @@ class LiveProbe:
                     continue
             out.append(SerialPort(name=f"/dev/{name}", device=driver))
         return out
+
+
+def _regular_file(path: str) -> None:
+    """Refuse what is not a plain file: opening a FIFO would wait for a writer
+    forever, and a device could be endless."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(21, "Is a directory", path)
+    if not stat.S_ISREG(mode):
+        raise OSError(22, "not a regular file (a pipe, socket or device)", path)
 
 
 def _user_name(cache: dict[int, str], uid: int) -> str:

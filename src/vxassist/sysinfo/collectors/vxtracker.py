@@ -96,8 +96,11 @@ def _discover(ctx: CollectContext) -> Discovery:
                     d.version, d.version_source = str(values[name]), f"registry {key}"
     for path in rules.install_paths:
         expanded = probe.expand(path)
-        if "%" not in expanded and probe.stat(expanded) is not None:
-            dirs.append(expanded)
+        try:
+            if "%" not in expanded and probe.stat(expanded) is not None:
+                dirs.append(expanded)
+        except OSError as exc:
+            _note(d, expanded, Action.FAILED, f"not readable: {exc.strerror or exc}")
     for proc in d.processes:
         if proc.exe:
             dirs.append(ctx.dirname(proc.exe))
@@ -171,7 +174,11 @@ def _expand_globs(ctx: CollectContext, d: Discovery, patterns: tuple[str, ...]) 
                 continue
             for path in matches_:
                 if path not in found:
-                    st = ctx.probe.stat(path)
+                    try:
+                        st = ctx.probe.stat(path)
+                    except OSError as exc:
+                        _note(d, path, Action.FAILED, f"not readable: {exc.strerror or exc}")
+                        continue
                     if st is None:
                         continue
                     found.append(path)
