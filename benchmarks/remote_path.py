@@ -238,6 +238,9 @@ class LoopThread:
         return future.result(timeout)
 
     def stop(self) -> None:
+        # let file work still running in the loop's threads finish first
+        with contextlib.suppress(Exception):
+            self.run(self.loop.shutdown_default_executor(), timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
 
@@ -347,13 +350,14 @@ def first_prompt_s(target: Target, t0: float) -> float:
         [*ssh_cmd(target, "-tt")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 20)
         if not ready or not os.read(proc.stdout.fileno(), 4096):
-            raise RuntimeError(f"{target.name}: no shell prompt")
+            proc.kill()
+            raise RuntimeError(f"{target.name}: no shell prompt: {proc.stderr.read()!r}")
         return time.perf_counter() - t0
     finally:
         proc.kill()
@@ -394,12 +398,16 @@ def sftp_s(target: Target, batch: str) -> float:
     script = target.config.with_suffix(".batch")
     script.write_text(batch)
     t0 = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         ["sftp", "-q", "-F", str(target.config), "-b", str(script), target.alias],
-        check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    return time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"{target.name}: sftp failed ({done.returncode}): {done.stderr}")
+    return elapsed
 
 
 def teardown_s(target: Target, deadline_monotonic: float, stop: Callable[[], None] | None) -> float:
