@@ -502,9 +502,10 @@ class DemoStack:
             keys_command = [
                 "/usr/bin/env",
                 f"VXASSIST_HOME={self.desk_dir / 'home'}",
-                *vxassist_command(),
-                "desk",
-                "relay-keys",
+                sys.executable,
+                # = `vxassist desk relay-keys`, quicker to start (sshd runs it per login)
+                "-m",
+                "vxassist.desk.relay_keys",
                 "--db",
                 self.db_url,
                 "%u",
