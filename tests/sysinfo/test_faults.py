@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.probe_faults import FaultyProbe
 from tests.fakes.probe_recorded import RecordedProbe
-from tests.sysinfo.conftest import DEBIAN, WINDOWS
+from tests.sysinfo.conftest import DEBIAN, WINDOWS, everything
 from vxassist.paths import Paths
 from vxassist.sysinfo.collectors import ALL_COLLECTORS, CollectContext, Collector
 from vxassist.sysinfo.model import Collected, Status
@@ -161,3 +161,33 @@ def test_live_probe_refuses_pipes_and_reports_them(paths: Paths, tmp_path: Path)
     assert report.data("pbx")["manufacturer"] == "NEC"
     refused = [m for m in report.manifest if m.item.endswith("pipe.conf")]
     assert refused and "not a regular file" in refused[0].reason
+
+
+def test_live_probe_does_not_follow_symlinks_out_of_the_install(
+    paths: Paths, tmp_path: Path
+) -> None:
+    import os
+
+    from vxassist.settings import load_settings
+
+    outside = tmp_path / "shadow"
+    outside.write_text("root:$6$Outside-Hash-777:19000:0:99999:7:::\n")
+    install = tmp_path / "vx"
+    (install / "etc").mkdir(parents=True)
+    (install / "server.conf").symlink_to(outside)
+    (install / "etc" / "server.conf").write_text("pbx_model = SV9100\n")
+    (install / "logs").mkdir()
+    (install / "logs" / "server.conf").write_text("not a config\n")
+    paths.policy_file.write_text(
+        f'[sysinfo.vxtracker]\ninstall_paths = ["{install}"]\n'
+        'config_globs = ["*.conf", "etc/*.conf", "logs/*.conf"]\nlog_globs = []\n'
+    )
+    os.chmod(paths.policy_file, 0o644)
+    report = collect_report(load_settings(paths))
+    assert "Outside-Hash-777" not in everything(report)
+    refused = [m for m in report.manifest if m.item == str(install / "server.conf")]
+    assert refused and "symbolic link" in refused[0].reason
+    assert report.data("pbx")["model"] == "SV9100"
+    # same-named files from two folders both reach the bundle under distinct names
+    names = sorted(f.name for f in report.files)
+    assert names == ["vxtracker/config/server.conf", "vxtracker/config/server.conf.2"]

@@ -370,8 +370,11 @@ class LiveProbe:
 
 def _regular_file(path: str) -> None:
     """Refuse what is not a plain file: opening a FIFO would wait for a writer
-    forever, and a device could be endless."""
-    mode = os.stat(path).st_mode
+    forever, a device could be endless, and a symbolic link could pull any file
+    of the machine (``/etc/shadow``) into a report that leaves it."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        raise OSError(40, "a symbolic link, not followed", path)
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(21, "Is a directory", path)
     if not stat.S_ISREG(mode):

@@ -18,6 +18,10 @@ def _size(n: int | float | None) -> str:
     return f"{value:.1f} TiB"
 
 
+def _endpoint(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def _lines(name: str, d: dict[str, Any]) -> list[str]:
     if name == "os":
         return [
@@ -42,7 +46,7 @@ def _lines(name: str, d: dict[str, Any]) -> list[str]:
         ]
     if name == "ports":
         return [
-            f"{p['proto']} {p['address']}:{p['port']} {p['process'] or '?'}"
+            f"{p['proto']} {_endpoint(p['address'], p['port'])} {p['process'] or '?'}"
             for p in d.get("listening", [])
         ]
     if name == "databases":

@@ -206,6 +206,10 @@ def _read(
     if "\ufffd" in text:
         _note(d, path, Action.COLLECTED, f"decoded as {encoding}; undecodable bytes replaced")
     name = f"vxtracker/{kind}/{ctx.basename(path)}"
+    taken = {f.name for f in d.configs + d.logs}
+    stem, n = name, 2
+    while name in taken:  # two folders may hold a file of the same name
+        name, n = f"{stem}.{n}", n + 1
     return IncludedFile(
         section="vxtracker",
         source=path,
