@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import pwd
@@ -111,6 +110,10 @@ class AgentSSHServer(asyncssh.SSHServer):
         self._username = ""
         self.grant: Grant | None = None
         self._processes: set[Any] = set()
+        #: transfers in progress (SFTP file handles), so teardown can report them
+        self.open_files: dict[int, dict[str, Any]] = {}
+        #: the channels' command tasks, which teardown waits for (recordings get closed)
+        self.tasks: set[asyncio.Task[Any]] = set()
         self._refused: set[str] = set()
         self._peer = ""
 
@@ -308,7 +311,10 @@ class AgentSSHServer(asyncssh.SSHServer):
         self._processes.discard(proc)
 
     def close(self) -> None:
-        """End every process and the connection now."""
+        """End every process and the connection now; transfers cut short are recorded."""
+        for info in list(self.open_files.values()):
+            self.record("file", **_transfer_fields(info), interrupted=True)
+        self.open_files.clear()
         for proc in list(self._processes):
             proc.kill()
         if self._conn is not None:
@@ -372,6 +378,10 @@ class GuardedSession(SSHServerStreamSession[bytes]):
         stdout: asyncssh.SSHWriter[bytes],
         stderr: asyncssh.SSHWriter[bytes],
     ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._owner.tasks.add(task)
+            task.add_done_callback(self._owner.tasks.discard)
         try:
             status = await run_command(self._owner, stdin, stdout, stderr)
         except RemoteError as exc:
@@ -441,9 +451,12 @@ async def run_command(
     if isinstance(proc, PipeProcess):
         pumps.append(asyncio.ensure_future(_pump_out(proc.read_stderr, stderr, recorder)))
     feeder = asyncio.ensure_future(_pump_in(stdin, proc, recorder))
+    status = 255
     try:
         await asyncio.gather(*pumps)
         status = int(await proc.wait())
+    except (OSError, asyncssh.Error) as exc:  # the channel went away under us
+        log.debug("channel of %s closed: %s", grant.session_id, exc)
     finally:
         feeder.cancel()
         for task in pumps:
@@ -503,7 +516,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
         super().__init__(chan)
         self._owner = owner
         self._roots: Sequence[Path] = owner.config.file_roots
-        self._files: dict[int, dict[str, Any]] = {}
+        self._files = owner.open_files
 
     # paths ---------------------------------------------------------------------------
 
@@ -572,8 +585,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
         await asyncio.to_thread(super().close, file_obj)
         info = self._files.pop(id(file_obj), None)
         if info is not None:
-            size = info["bytes_written"] if info["op"] == "upload" else info["bytes_read"]
-            self._owner.record("file", op=info["op"], path=info["path"], size=size)
+            self._owner.record("file", **_transfer_fields(info))
 
     # names ---------------------------------------------------------------------------
 
@@ -631,12 +643,10 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     def exit(self) -> None:
         """OpenSSH's scp (SFTP mode) wants an exit status, or it reports failure."""
-        for info in self._files.values():
-            self._owner.record("file", op=info["op"], path=info["path"], size=0, closed=False)
-        self._files.clear()
         with contextlib.suppress(OSError, asyncssh.Error):
             self.channel.exit(0)
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _transfer_fields(info: dict[str, Any]) -> dict[str, Any]:
+    size = info["bytes_written"] if info["op"] == "upload" else info["bytes_read"]
+    return {"op": info["op"], "path": info["path"], "size": size}

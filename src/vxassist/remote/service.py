@@ -66,6 +66,8 @@ class _Live:
         default_factory=lambda: {k: [] for k in _NOTED.values()}
     )
     refusals: int = 0
+    #: set while the session is being ended; holds the summary when done
+    ending: asyncio.Future[dict[str, Any]] | None = None
 
 
 class RemoteSessionService:
@@ -246,12 +248,15 @@ class RemoteSessionService:
 
     async def end(self, session_id: str, reason: str) -> dict[str, Any]:
         """Close the session now (every channel within a second); returns its summary."""
-        live = self._live.pop(session_id, None)
+        live = self._live.get(session_id)
         if live is None:
             if session_id in self._ended:
                 return self._ended[session_id]
             self._grants.spend(session_id, reason)  # never usable later either
             return {}
+        if live.ending is not None:
+            return await asyncio.shield(live.ending)
+        live.ending = asyncio.get_running_loop().create_future()
         self._grants.spend(session_id, reason)
         if live.timer is not None:
             live.timer.cancel()
@@ -259,13 +264,14 @@ class RemoteSessionService:
         for server in servers:
             server.close()
         if servers:
-            _, pending = await asyncio.wait(
-                [asyncio.ensure_future(s.wait_closed()) for s in servers], timeout=CLOSE_WITHIN_S
-            )
+            waits = [asyncio.ensure_future(s.wait_closed()) for s in servers]
+            waits += [task for s in servers for task in s.tasks]
+            _, pending = await asyncio.wait(waits, timeout=CLOSE_WITHIN_S)
             for server in servers:
                 server.abort()
             for task in pending:
                 task.cancel()
+        del self._live[session_id]
         if not any(other.relay == live.relay for other in self._live.values()):
             tunnel = self._tunnels.pop(live.relay, None)
             if tunnel is not None:
@@ -275,6 +281,7 @@ class RemoteSessionService:
         self._emit(
             self.audit.append("teardown", session_id=session_id, reason=reason, summary=summary)
         )
+        live.ending.set_result(summary)
         return summary
 
     def _summary(self, live: _Live, reason: str) -> dict[str, Any]:
@@ -294,7 +301,7 @@ class RemoteSessionService:
         }
 
     def active(self) -> list[Grant]:
-        return [live.grant for live in self._live.values()]
+        return [live.grant for live in self._live.values() if live.ending is None]
 
     async def close(self) -> None:
         """End every session ("agent stopped") and every tunnel."""
