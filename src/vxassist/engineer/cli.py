@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 #: modules with ``register_commands(group)``, in ``--help`` order
-FEATURES: tuple[str, ...] = ("vxassist.engineer.cases",)
+FEATURES: tuple[str, ...] = ("vxassist.engineer.cases", "vxassist.engineer.session_cli")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
