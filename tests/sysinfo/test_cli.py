@@ -42,3 +42,20 @@ def test_write_bundle_error_is_user_worded(tmp_path: Path) -> None:
     with pytest.raises(SysinfoError) as err:
         write_bundle(report, tmp_path / "x" / "y.zip")
     assert err.value.message.endswith("choose a folder you can write to.")
+
+
+def test_case_intake_gets_the_report_and_its_fields() -> None:
+    from vxassist.cases.prefill import system_prefill
+    from vxassist.settings import Settings
+
+    filled = system_prefill(Settings())
+    assert filled.reason == ""
+    assert filled.report is not None
+    assert set(filled.report["sections"]) >= {"os", "databases", "vxtracker", "pbx"}
+
+
+def test_report_reads_as_its_json_document() -> None:
+    report = collect_report(probe=RecordedProbe(DEBIAN))
+    assert dict(report) == report.to_dict()
+    assert report["host"] == "vxhost"
+    assert json.loads(json.dumps(dict(report)))["schema"] == 1

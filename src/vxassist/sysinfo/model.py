@@ -6,6 +6,7 @@ read by the desk and the UI; change them only with a new ``SCHEMA`` number.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -110,8 +111,12 @@ class Section:
 
 
 @dataclass(frozen=True)
-class Report:
-    """A finished, already redacted system report."""
+class Report(Mapping[str, Any]):
+    """A finished, already redacted system report.
+
+    It reads as the mapping ``to_dict()`` returns (``dict(report)`` is the JSON
+    form), so code that only wants the document need not know this class.
+    """
 
     generated_at: str
     host: str
@@ -120,6 +125,15 @@ class Report:
     manifest: tuple[ManifestEntry, ...]
     files: tuple[IncludedFile, ...] = ()
     duration_ms: float = 0.0
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
     def section(self, name: str) -> Section:
         return self.sections[name]
