@@ -26,6 +26,11 @@ CHANNEL = "vx_sessions"
 T = TypeVar("T")
 
 
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class Broker:
     """Wake-ups for one desk process."""
 
@@ -51,10 +56,17 @@ class Broker:
             session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
     def wake(self) -> None:
-        """Wake every waiter of this process (call on the event loop)."""
+        """Wake every waiter of this process, whichever event loop it waits on."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
         for fut in list(self._waiters):
-            if not fut.done():
-                fut.set_result(None)
+            loop = fut.get_loop()
+            if loop is running:
+                _resolve(fut)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, fut)
 
     # -- waiting ---------------------------------------------------------------
 
