@@ -12,7 +12,7 @@ from typing import Any
 import asyncssh
 import pytest
 
-from tests.fixtures.relay import AGENT, ENGINEER, Relay, free_port, running_relay
+from tests.fixtures.relay import AGENT, ENGINEER, Relay, free_port, relay, running_relay
 from tests.fixtures.ssh import HOST_ALIAS, Engineer, TestCA
 from vxassist.paths import Paths
 from vxassist.remote.audit import AuditLog
@@ -138,4 +138,4 @@ def world(tmp_path: Path, paths: Paths) -> Iterator[World]:
         )
 
 
-__all__ = ["World", "asyncssh"]
+__all__ = ["World", "asyncssh", "relay"]
