@@ -122,8 +122,7 @@ def test_firebird_and_oracle_by_process_service_and_port() -> None:
     assert ora and ora[0]["instance"] == "ORCL"
     assert "0.0.0.0:1521" in ora[0]["listening"]
     assert "registry" in ora[0]["found_by"]
-    assert ora[0]["version"] == ""
-    assert "version not available without credentials" in ora[0]["notes"]
+    assert (ora[0]["version"], ora[0]["version_source"]) == ("19.0.0", "ORACLE_HOME path")
 
 
 def test_a_stopped_server_known_only_by_its_service() -> None:

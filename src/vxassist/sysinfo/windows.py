@@ -22,6 +22,7 @@ _HIVES = {
 
 
 def _winreg() -> Any:
+    """The ``winreg`` module (tests replace this one function, nothing else)."""
     if sys.platform != "win32":
         raise Unsupported("there is no registry on this platform")
     import winreg

@@ -270,6 +270,10 @@ class DatabasesCollector(Collector):
             inst.found_by.add("registry")
             inst.instance = str(values.get("ORACLE_SID", "") or sub)
             inst.data_dir = home
+            # Oracle's installer names the home after the release: ...\product\19.0.0\dbhome_1
+            release = re.search(r"(?i)[\\/]product[\\/](\d+(?:\.\d+)+)[\\/]", home)
+            if release and not inst.version:
+                inst.version, inst.version_source = release.group(1), "ORACLE_HOME path"
 
     # -- versions ------------------------------------------------------------------
 
