@@ -490,6 +490,12 @@ def ended(
     return session_json(after, session.get(AgentRelay, row.agent_id), rt, now)
 
 
+#: summary keys the event's first lines already state
+_SHOWN_ABOVE = frozenset(
+    {"session_id", "engineer", "case_number", "scopes", "not_before", "not_after"}
+)
+
+
 def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else "?"
 
@@ -502,6 +508,8 @@ def summary_text(s: st.SessionState) -> str:
         f"Window: {_iso(s.not_before)} to {_iso(s.not_after)}; ended {_iso(s.ended_at)}.",
     ]
     for key, value in (s.summary or {}).items():
+        if key in _SHOWN_ABOVE:
+            continue
         shown = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
         lines.append(f"{key}: {shown}")
     return "\n".join(lines)
