@@ -191,3 +191,16 @@ def test_live_probe_does_not_follow_symlinks_out_of_the_install(
     # same-named files from two folders both reach the bundle under distinct names
     names = sorted(f.name for f in report.files)
     assert names == ["vxtracker/config/server.conf", "vxtracker/config/server.conf.2"]
+
+
+def test_a_hanging_process_snapshot_does_not_hang_the_report() -> None:
+    probe = FaultyProbe(RecordedProbe(DEBIAN), hang={"snapshot"})
+    try:
+        report = collect_report(probe=probe, budget_scale=0.1, anonymize=True)
+    finally:
+        probe.release()
+    status = {n: s.status for n, s in report.sections.items()}
+    for name in ("ports", "databases", "vxtracker", "pbx", "time"):
+        assert status[name] is Status.TIMEOUT, name
+    for name in ("os", "hardware", "disks", "network", "software"):
+        assert status[name] is Status.OK, name

@@ -61,10 +61,12 @@ def collect_report(
         ManifestEntry("report", "rules", Action.SKIPPED, problem) for problem in rules.problems
     ] + manifest
     files = [f for r in results for f in r.files]
-    try:
-        process_names = {p.name for p in probe.snapshot().processes}
-    except ProbeError:
-        process_names = set()
+    # from the sections, not the probe: a snapshot that hung must not hang us here
+    process_names = {
+        str(entry.get("process") or entry.get("name") or "")
+        for name in ("ports", "vxtracker")
+        for entry in _listing(sections, name)
+    }
     sections, manifest, files, anonymizer = clean(
         sections,
         manifest,
@@ -91,6 +93,14 @@ def collect_report(
         files=tuple(files),
         duration_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _listing(sections: list[Section], name: str) -> list[dict[str, Any]]:
+    for section in sections:
+        if section.name == name and section.status is Status.OK:
+            key = "listening" if name == "ports" else "processes"
+            return [e for e in section.data.get(key, []) if isinstance(e, dict)]
+    return []
 
 
 def _ok(report: Report, name: str) -> dict[str, Any]:
