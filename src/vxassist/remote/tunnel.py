@@ -56,6 +56,16 @@ def relay_known_hosts(relay: RelayEndpoint) -> asyncssh.SSHKnownHosts:
             continue
         if line.startswith(_KEY_PREFIXES):
             line = f"{patterns} {line}"
+        tokens = line.split()
+        if tokens and tokens[0].startswith("@"):
+            tokens = tokens[1:]
+        try:
+            asyncssh.import_public_key(" ".join(tokens[1:3]))
+        except (ValueError, asyncssh.KeyImportError) as exc:
+            raise TunnelError(
+                "The relay's host key from enrollment is damaged; enroll this host again.",
+                detail=f"{raw!r}: {exc}",
+            ) from exc
         lines.append(line)
     if not lines:
         raise TunnelError(
