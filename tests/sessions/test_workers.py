@@ -81,3 +81,31 @@ def test_request_on_one_worker_wakes_the_host_waiting_on_the_other(
     assert [r["session_id"] for r in result["answer"]["requests"]] == [asked["session_id"]]
     if app_b.state.db.dialect == "postgresql":
         assert app_b.state.session_broker.notifications_received >= 1
+
+
+def test_relay_keys_reads_postgresql_too(postgres_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from vxassist.desk.relay_keys import lookup_lines
+
+    clock = SettableClock(datetime.now(UTC))
+    config = sessions_config(request_timeout_s=600)
+    app = create_app(postgres_url, config, clock=clock)
+    with TestClient(app) as client:
+        world = build_world(Desk(app, client, app.state.db, clock, config, postgres_url))
+        host = world.hosts["host1"]
+        _key, pub = new_key()
+        sid = world.ask("alice", host.case_number, public_key=pub).json()["session_id"]
+        kind, blob = pub.split()[:2]
+        now = datetime.now(UTC)
+        assert lookup_lines(postgres_url, "vxeng", kind, blob, now) == []  # pending
+        assert world.decide("host1", sid).status_code == 200
+        port = host.enrollment["relay"]["listen_port"]
+        assert lookup_lines(postgres_url, "vxeng", kind, blob, now) == [
+            f'restrict,port-forwarding,permitopen="127.0.0.1:{port}" {kind} {blob}'
+        ]
+        hkind, hblob = host.key.export_public_key().decode().split()[:2]
+        assert lookup_lines(postgres_url, "vxagent", hkind, hblob, now) == [
+            f'restrict,port-forwarding,permitlisten="127.0.0.1:{port}" {hkind} {hblob}'
+        ]
+        assert lookup_lines(postgres_url, "vxagent", kind, blob, now) == []
