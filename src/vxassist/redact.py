@@ -48,6 +48,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(rf"(?i)(\b[\w .-]*{_SECRET_KEY}[\w.-]*\s*=\s*)\{{[^}}]*\}}"),
         rf"\g<1>{MASK}",
     ),
+    # key="quoted value", "key": "value with spaces"
+    (
+        re.compile(rf"(?i)(\b[\w.-]*{_SECRET_KEY}[\w.-]*[\"']?\s*[=:]\s*)([\"'])([^\"'\n]*)\2"),
+        rf"\g<1>\g<2>{MASK}\g<2>",
+    ),
     # key=value, key: value, "key": "value", Authorization: Bearer value
     (
         re.compile(

@@ -32,6 +32,8 @@ from vxassist.redact import (
         ("Authorization: Bearer abcdefghijklmnop", "abcdefghijklmnop"),
         ('"api_key": "zzz-key"', "zzz-key"),
         ("LicenseKey=VX-1-2-3", "VX-1-2-3"),
+        ('{"password": "two words"}', "words"),
+        ("db_password='a b c' next=1", "b c"),
         (
             "x\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA\n-----END RSA PRIVATE KEY-----\n",
             "MIIEow",
