@@ -239,3 +239,42 @@ def test_recorded_machines_are_valid_json_with_every_probe_answer() -> None:
         ):
             assert key in data, (name, key)
         json.dumps(data)
+
+
+def test_version_is_asked_of_the_listening_server_not_its_wrapper() -> None:
+    data = _machine(DEBIAN)
+    procs = [p for p in data["processes"] if p["name"] != "mariadbd"]
+    procs += [
+        {
+            "pid": 790,
+            "ppid": 1,
+            "name": "mysqld_safe",
+            "exe": "/usr/bin/dash",
+            "cmdline": ["/bin/sh", "/usr/bin/mysqld_safe"],
+            "username": "root",
+        },
+        {
+            "pid": 801,
+            "ppid": 790,
+            "name": "mysqld",
+            "exe": "/usr/sbin/mysqld",
+            "cmdline": ["/usr/sbin/mysqld"],
+            "username": "mysql",
+        },
+    ]
+    commands = {
+        **data["commands"],
+        "/usr/sbin/mysqld --version": {
+            "returncode": 0,
+            "stdout": "/usr/sbin/mysqld  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server)\n",
+        },
+    }
+    probe = RecordedProbe(
+        DEBIAN, overrides={"processes": procs, "banners": {}, "commands": commands}
+    )
+    report = collect_report(probe=probe)
+    mysql = [s for s in report.data("databases")["servers"] if s["engine"] == "mysql"]
+    assert len(mysql) == 1
+    assert (mysql[0]["version"], mysql[0]["exe"]) == ("8.0.36", "/usr/sbin/mysqld")
+    assert mysql[0]["pids"] == [790, 801]
+    assert "run:/usr/bin/dash --version" not in probe.calls

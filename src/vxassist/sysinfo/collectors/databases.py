@@ -194,6 +194,12 @@ class DatabasesCollector(Collector):
                     extra.append(port_inst)
                 port_inst.found_by.add("port")
                 port_inst.ports.add((sock.laddr, sock.lport))
+        for sock in listeners:
+            # the server binary is the process that listens, not a wrapper above it
+            # (mysqld_safe starts mysqld; asking the wrapper for --version misleads)
+            if sock.pid in pid_root and sock.pid != pid_root[sock.pid]:
+                inst = by_root[pid_root[sock.pid]]
+                inst.exe, inst.cmdline = mine[sock.pid].exe, mine[sock.pid].cmdline
         result = list(by_root.values()) + extra
         for svc in services:
             if svc.name.endswith("@") or not matches(svc.name, rule.service_names):
