@@ -127,6 +127,20 @@ async def _write(request: Request, db: Database, work: Callable[[Session], T]) -
     return result
 
 
+async def _read(request: Request, db: Database, work: Callable[[Session], T]) -> T:
+    """Run ``work`` reading only; if it finds something to settle, run it as a write."""
+
+    def run() -> T:
+        with db.reading() as session:
+            session.info[store.READ_ONLY] = True
+            return work(session)
+
+    try:
+        return await run_in_threadpool(run)
+    except store.NeedsWrite:
+        return await _write(request, db, work)
+
+
 def _wait_s(request: Request, wait: float) -> float:
     return min(wait, _rt(request).config.max_wait_s)
 
@@ -154,7 +168,7 @@ async def request_session(
 async def list_sessions(request: Request, who: EngineerDep, db: DatabaseDep) -> JSONResponse:
     """The caller's sessions, newest first."""
     rt = _rt(request)
-    rows = await _write(
+    rows = await _read(
         request, db, lambda s: store.list_for_engineer(s, rt, who.name, now(request))
     )
     return _ok({"sessions": rows})
@@ -168,7 +182,7 @@ async def get_session(
     rt = _rt(request)
 
     async def fetch() -> tuple[dict[str, Any], bool]:
-        return await _write(
+        return await _read(
             request, db, lambda s: store.get_for_engineer(s, rt, who.name, session_id, now(request))
         )
 
@@ -217,7 +231,7 @@ async def session_requests(
         )
 
     async def fetch() -> dict[str, Any]:
-        return await _write(request, db, lambda s: store.poll_for_agent(s, agent_id, now(request)))
+        return await _read(request, db, lambda s: store.poll_for_agent(s, agent_id, now(request)))
 
     answer = await broker.long_poll(
         fetch, lambda a: broker.fresh_for(agent_id, keys(a)), _wait_s(request, wait)

@@ -24,6 +24,7 @@ from vxassist.desk.models import Agent, Case, CaseEvent
 from vxassist.desk.sessions import state as st
 from vxassist.desk.sessions.config import SessionsConfig
 from vxassist.desk.sessions.tables import AgentRelay, RemoteSession
+from vxassist.errors import VxError
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +161,32 @@ def _invalid(exc: st.SessionError | CaError) -> DeskError:
 # -- settling: expiry and closed cases, written back when seen -------------------
 
 
+class NeedsWrite(VxError):
+    """A reading pass found something to write back; redo the work in a write.
+
+    Internal: the routes catch it; no caller ever sees it.
+    """
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__("Internal: retry this read as a write.", detail=session_id)
+
+
+READ_ONLY = "vx_read_only"
+
+
 def _settle(session: Session, row: RemoteSession, now: datetime) -> st.SessionState:
-    """The session as of ``now``: lapsed requests expire, a closed case revokes."""
+    """The session as of ``now``: lapsed requests expire, a closed case revokes.
+
+    In a session marked read-only (``session.info[READ_ONLY]``) a needed change
+    raises :class:`NeedsWrite` instead, so polls read without taking the write lock.
+    """
     s = to_state(row)
     settled = st.settle(s, now)
     if settled.status in (st.SessionStatus.PENDING, st.SessionStatus.APPROVED):
         case_status = session.scalar(select(Case.status).where(Case.id == row.case_id))
         if case_status in CLOSED_CASE_STATUSES:
+            if session.info.get(READ_ONLY):
+                raise NeedsWrite(row.session_id)
             settled = st.revoke(settled, "desk", "the case was closed", now)
             _event(
                 session,
@@ -177,6 +197,8 @@ def _settle(session: Session, row: RemoteSession, now: datetime) -> st.SessionSt
                 f"Remote session {s.session_id} revoked: the case was closed.",
             )
     if settled != s:
+        if session.info.get(READ_ONLY):
+            raise NeedsWrite(row.session_id)
         _write_back(row, settled)
     return settled
 
