@@ -21,7 +21,8 @@ _SECRET_KEY = (
     r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|auth|"
     r"credentials?|private[_-]?key|licen[cs]e[_-]?key)"
 )
-_SECRET_NAME = re.compile(rf"(?i){_SECRET_KEY}")
+#: a name also counts as secret when it ends like one (EncryptionKey, SESSION_COOKIE)
+_SECRET_NAME = re.compile(rf"(?i){_SECRET_KEY}|(?:key|cookie|salt)$")
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (

@@ -59,3 +59,15 @@ def test_report_reads_as_its_json_document() -> None:
     assert dict(report) == report.to_dict()
     assert report["host"] == "vxhost"
     assert json.loads(json.dumps(dict(report)))["schema"] == 1
+
+
+def test_prefill_is_empty_when_the_machine_cannot_tell() -> None:
+    from vxassist.sysinfo.report import case_prefill
+
+    bare = RecordedProbe(
+        DEBIAN, overrides={"processes": [], "sockets": [], "services": [], "files": {}, "dirs": []}
+    )
+    report = collect_report(probe=bare)
+    assert report.data("vxtracker")["installed"] is False
+    assert report.data("databases")["servers"] == []
+    assert case_prefill(report) == {}

@@ -83,6 +83,8 @@ def test_environment_masks_by_name() -> None:
     }
     assert n == 3
     assert is_secret_name("SmtpPassword") and not is_secret_name("ServerName")
+    assert is_secret_name("EncryptionKey") and is_secret_name("SESSION_COOKIE")
+    assert not is_secret_name("KeyboardLayout") and not is_secret_name("Monkeys")
 
 
 def test_config_lines_lose_whole_values() -> None:

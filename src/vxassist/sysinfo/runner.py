@@ -94,6 +94,7 @@ def run_collectors(
             sections[section] = Section(section, Status.FAILED, reason, duration_ms=elapsed)
             manifest.append(ManifestEntry(section, section, Action.FAILED, reason))
             continue
+        log.debug("section %s collected in %.1f ms", section, elapsed)
         sections[section] = Section(section, Status.OK, "", job.result.data, elapsed)
         manifest.append(
             ManifestEntry(section, section, Action.COLLECTED, job.collector.description)
