@@ -29,6 +29,7 @@ from vxassist.remote.hostkey import ensure_host_key, load_host_certificate, load
 from vxassist.remote.server import (
     KEEPALIVE_S,
     LOGIN_TIMEOUT_S,
+    SERVER_CIPHERS,
     WINDOW,
     AgentSSHServer,
     ServerConfig,
@@ -173,6 +174,9 @@ class RemoteSessionService:
             "encoding": None,
             "window": WINDOW,
             "allow_scp": True,
+            # AES-GCM runs in one hardware-assisted call per packet; the stream is
+            # encrypted twice (engineer session inside the relay tunnel), so this counts
+            "encryption_algs": SERVER_CIPHERS,
         }
 
     async def _tunnel_for(self, relay: RelayEndpoint) -> Tunnel:

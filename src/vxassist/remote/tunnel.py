@@ -29,6 +29,14 @@ KEEPALIVE_COUNT = 3
 CONNECT_TIMEOUT_S = 10.0
 BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 10.0
+#: preferred first: one hardware-assisted call per packet (see server.SERVER_CIPHERS)
+CLIENT_CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes256-ctr",
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,7 @@ class Tunnel:
             keepalive_count_max=KEEPALIVE_COUNT,
             connect_timeout=CONNECT_TIMEOUT_S,
             window=WINDOW,
+            encryption_algs=CLIENT_CIPHERS,
         )
         try:
             acceptor = await asyncssh.listen(
