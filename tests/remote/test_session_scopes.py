@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pyte
+
 from tests.remote.conftest import World, serving
 
 
@@ -61,6 +63,16 @@ def test_pty_shell_with_input_recorded(world: World) -> None:
     assert any(kind == "i" and "echo" in data for _, kind, data in events)
     assert any(kind == "o" and "42" in data for _, kind, data in events)
     assert summary["logins"] and summary["commands"][0]["pty"] is True
+    # the recording plays back: a VT100 screen fed its output shows what the engineer saw
+    header = json.loads(
+        (world.paths.recordings_dir / recording["file"]).read_text().splitlines()[0]
+    )
+    screen = pyte.Screen(header["width"], header["height"])
+    stream = pyte.Stream(screen)
+    for _, kind, data in events:
+        if kind == "o":
+            stream.feed(data)
+    assert any(line.strip() == "42" for line in screen.display)
 
 
 def test_sftp_and_scp_inside_the_home(world: World, tmp_path: Path) -> None:
@@ -81,9 +93,12 @@ def test_sftp_and_scp_inside_the_home(world: World, tmp_path: Path) -> None:
             sftp = await world.engineer.run(["sftp", "-b", str(batch), "agent"])
             scp_up = await world.engineer.run(["scp", str(local), "agent:scp.bin"])
             scp_down = await world.engineer.run(["scp", "agent:vx.log", str(tmp_path / "scp.log")])
-            return sftp, scp_up, scp_down, await service.end(grant.session_id, "done")
+            legacy = await world.engineer.run(["scp", "-O", str(local), "agent:legacy.bin"])
+            return sftp, scp_up, scp_down, legacy, await service.end(grant.session_id, "done")
 
-    sftp, scp_up, scp_down, summary = asyncio.run(main())
+    sftp, scp_up, scp_down, legacy, summary = asyncio.run(main())
+    assert legacy.rc == 0, legacy.err
+    assert (world.home / "legacy.bin").read_bytes() == local.read_bytes()
     assert sftp.rc == 0, sftp.err
     assert scp_up.rc == 0, scp_up.err
     assert scp_down.rc == 0, scp_down.err

@@ -293,6 +293,14 @@ class AgentSSHServer(asyncssh.SSHServer):
         self.record("channel_refused", kind="unix-forward", target=dest_path, reason="never")
         return False
 
+    def tun_requested(self, unit: int | None) -> bool:
+        self.record("channel_refused", kind="tun", target=str(unit), reason="never")
+        return False
+
+    def tap_requested(self, unit: int | None) -> bool:
+        self.record("channel_refused", kind="tap", target=str(unit), reason="never")
+        return False
+
     def unix_server_requested(self, listen_path: str) -> bool:
         self.record("channel_refused", kind="unix-listen", target=listen_path, reason="never")
         return False
