@@ -8,6 +8,7 @@ import pytest
 
 from tests.fakes.probe_recorded import RecordedProbe
 from tests.sysinfo.conftest import DEBIAN, WINDOWS
+from vxassist.paths import Paths
 from vxassist.sysinfo.collectors.databases import parse_mysql_handshake
 from vxassist.sysinfo.probe import Unsupported
 from vxassist.sysinfo.report import collect_report
@@ -278,3 +279,32 @@ def test_version_is_asked_of_the_listening_server_not_its_wrapper() -> None:
     assert (mysql[0]["version"], mysql[0]["exe"]) == ("8.0.36", "/usr/sbin/mysqld")
     assert mysql[0]["pids"] == [790, 801]
     assert "run:/usr/bin/dash --version" not in probe.calls
+
+
+VX = r"C:\Program Files (x86)\Communicado\VXTracker"
+
+
+def test_unquoted_service_binpath_and_secret_rule_keys(paths: Paths) -> None:
+    import os
+
+    from vxassist.settings import load_settings
+
+    data = _machine(WINDOWS)
+    services = [
+        {
+            **s,
+            "binpath": VX + r"\VXTrackerService.exe /service",
+        }
+        if s["name"] == "VXTrackerService"
+        else s
+        for s in data["services"]
+    ]
+    # an administrator's rule that names a secret key must not pull the secret out
+    paths.policy_file.write_text('[sysinfo.vxtracker]\npbx_model_keys = ["AdminPassword"]\n')
+    os.chmod(paths.policy_file, 0o644)
+    probe = RecordedProbe(WINDOWS, overrides={"services": services})
+    report = collect_report(load_settings(paths), probe=probe)
+    vx = report.data("vxtracker")
+    assert vx["install_dirs"] == ["C:\\Program Files (x86)\\Communicado\\VXTracker"]
+    assert report.data("pbx")["model"] == ""
+    assert "correct horse" not in str(report.to_dict())

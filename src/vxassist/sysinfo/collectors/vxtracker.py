@@ -6,10 +6,12 @@ recognised is data (``rules.toml`` and the machine policy), not code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from vxassist.redact import is_secret_name
 from vxassist.sysinfo.collectors.base import CollectContext, Collector
 from vxassist.sysinfo.model import Action, Collected, IncludedFile, ManifestEntry
 from vxassist.sysinfo.probe import ProbeError, ProcessInfo, Service
@@ -37,12 +39,23 @@ class Discovery:
 
     def value(self, keys: tuple[str, ...]) -> tuple[str, str] | None:
         """The first config value under one of ``keys``, with the file it came from."""
-        wanted = [norm_key(k) for k in keys]
+        wanted = [norm_key(k) for k in keys if not is_secret_name(k)]
         for want in wanted:
             for source, key, value in self.config_values:
-                if norm_key(key) == want and value:
+                if norm_key(key) == want and value and not is_secret_name(key):
                     return value, source
         return None
+
+
+def _binpath_exe(binpath: str) -> str:
+    """The program of a service command line: quoted, or unquoted up to ``.exe``."""
+    text = binpath.strip()
+    if text.startswith('"'):
+        return text.split('"')[1] if text.count('"') >= 2 else ""
+    found = re.match(r"(?i)^(.+?\.exe)(?:\s|$)", text)
+    if found:
+        return found.group(1)
+    return text.split(" ")[0] if text.startswith("/") else ""
 
 
 def _loopback(address: str) -> bool:
@@ -105,18 +118,16 @@ def _discover(ctx: CollectContext) -> Discovery:
         if proc.exe:
             dirs.append(ctx.dirname(proc.exe))
     for svc in d.services:
-        exe = (
-            svc.binpath.strip().split('"')[1]
-            if svc.binpath.startswith('"')
-            else (svc.binpath.split(" ")[0])
-        )
+        exe = _binpath_exe(svc.binpath)
         if exe:
             dirs.append(ctx.dirname(exe))
     seen: set[str] = set()
-    for folder in dirs:
+    sep = "\\" if ctx.windows else "/"
+    for folder in sorted(dirs, key=len):
         key = folder.rstrip("\\/").lower() if ctx.windows else folder.rstrip("/")
-        inside = any(key.startswith(s + ("\\" if ctx.windows else "/")) for s in seen)
-        if key and key not in seen and not inside:
+        inside = any(key.startswith(s + sep) for s in seen)
+        # a drive or file-system root is never an install folder (a bad binpath, say)
+        if key and not key.endswith(":") and key not in seen and not inside:
             seen.add(key)
             d.install_dirs.append(folder.rstrip("\\/") or folder)
 
