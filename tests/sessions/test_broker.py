@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.sessions.conftest import RELAY_KEY, World, new_key
 from vxassist.desk.ca import inspect_certificate, scopes_from_extensions
 from vxassist.desk.models import CaseEvent
-from vxassist.desk.sessions.tables import RemoteSession
+from vxassist.desk.sessions.tables import AgentRelay, RemoteSession
 
 
 def _events(world: World, case_number: int) -> list[dict[str, Any]]:
@@ -307,3 +307,54 @@ def test_admin_revoke_by_command(world: World, capsys: Any) -> None:
         row = s.get(RemoteSession, sid)
         assert row is not None and row.revoked_by == "admin"
         assert s.scalars(select(CaseEvent).where(CaseEvent.kind == "session")).all()
+
+
+def test_one_host_key_one_relay_place(world: World) -> None:
+    from vxassist.desk.relay_keys import lookup_lines
+
+    one = world.hosts["host1"]
+    pub = one.key.export_public_key().decode().strip()
+    kind, blob = pub.split()[:2]
+    old_port = one.enrollment["relay"]["listen_port"]
+
+    # another customer cannot enroll with this host's (public) key
+    stolen = world.client.post(
+        "/api/v1/enroll",
+        json={"code": world.desk.code("C-2"), "hostname": "thief", "host_public_key": pub},
+    )
+    assert stolen.status_code == 409
+    assert stolen.json()["detail"]["code"] == "host_key_in_use"
+
+    # the same customer enrolling the host again moves it to its new place
+    again = world.client.post(
+        "/api/v1/enroll",
+        json={"code": world.desk.code("C-1"), "hostname": "host1", "host_public_key": pub},
+    )
+    assert again.status_code == 201, again.text
+    new_port = again.json()["relay"]["listen_port"]
+    now = datetime.now(UTC)
+    assert lookup_lines(world.desk.url, "vxagent", kind, blob, now) == [
+        f'restrict,port-forwarding,permitlisten="127.0.0.1:{new_port}" {kind} {blob}'
+    ]
+    with world.desk.db.reading() as session:
+        places = session.scalars(select(AgentRelay).where(AgentRelay.host_key == f"{kind} {blob}"))
+        assert [p.agent_id for p in places] == [again.json()["agent_id"]]
+    assert old_port  # the old enrollment's place was given up, not kept beside the new one
+
+
+def test_session_keys_are_not_shared_and_cases_not_flooded(world: World) -> None:
+    one = world.hosts["host1"]
+    _key, pub = new_key()
+    assert world.ask("alice", one.case_number, public_key=pub).status_code == 201
+    borrowed = world.ask("bob", one.case_number, public_key=pub)
+    assert borrowed.status_code == 409
+    assert borrowed.json()["detail"]["code"] == "public_key_in_use"
+    host_key = one.key.export_public_key().decode().strip()
+    assert world.ask("bob", one.case_number, public_key=host_key).status_code == 409
+    for _ in range(4):
+        assert world.ask("bob", one.case_number).status_code == 201
+    flood = world.ask("bob", one.case_number)
+    assert flood.status_code == 409
+    assert flood.json()["detail"]["code"] == "too_many_pending"
+    world.desk.clock.advance(seconds=181)  # the waiting ones expire: asking works again
+    assert world.ask("bob", one.case_number).status_code == 201

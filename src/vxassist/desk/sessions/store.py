@@ -223,6 +223,7 @@ def enrollment_extra(rt: Runtime, session: Session, agent: Agent, at: datetime) 
         # enrollment still succeeds (cases need no relay); sessions will say what to do
         log.warning("host %s enrolled with an unusable host key: %s", agent.agent_id, exc.detail)
         return answer
+    _supersede(session, agent, key.line)
     principal = f"vx-{agent.agent_id}"
     certificate = rt.ca.sign_host_key(key.line, principal=principal, now=at)
     port = _assign_port(session, rt.config, agent.agent_id, key.line, certificate, at)
@@ -236,6 +237,27 @@ def enrollment_extra(rt: Runtime, session: Session, agent: Agent, at: datetime) 
         "known_hosts": relay.known_hosts,
     }
     return answer
+
+
+def _supersede(session: Session, agent: Agent, key: str) -> None:
+    """One host key, one relay place: a host enrolling again gives up its old place.
+
+    A host key already enrolled under another contract is refused: public keys are
+    not secret, and a customer must not move another customer's host off its port.
+    """
+    for old in session.scalars(select(AgentRelay).where(AgentRelay.host_key == key)).all():
+        contract = session.scalar(select(Agent.contract_id).where(Agent.agent_id == old.agent_id))
+        if contract != agent.contract_id:
+            raise DeskError(
+                409,
+                "host_key_in_use",
+                "This host key is enrolled for another customer; ask support to release it "
+                "before enrolling this host.",
+                detail=f"key of agent {old.agent_id}",
+            )
+        log.info("host key re-enrolled: agent %s replaces %s", agent.agent_id, old.agent_id)
+        session.delete(old)
+    session.flush()
 
 
 def _assign_port(
@@ -307,6 +329,7 @@ def create(
             "The host of this case has no place on the relay; it must enroll again "
             "(with its host key) before a session is possible.",
         )
+    _check_key_and_load(session, engineer, key.line, case.id, now)
     sid = st.new_session_id()
     s = st.SessionState(
         session_id=sid,
@@ -353,6 +376,43 @@ def create(
     )
     session.flush()
     return session_json(s, relay, rt, now)
+
+
+#: requests one case may have waiting at once (a host's customer answers each)
+MAX_PENDING_PER_CASE = 5
+
+
+def _check_key_and_load(
+    session: Session, engineer: str, key: str, case_id: int, now: datetime
+) -> None:
+    """A session key belongs to one engineer; a case is not flooded with requests."""
+    owners = set(
+        session.scalars(
+            select(RemoteSession.engineer).where(RemoteSession.public_key == key).distinct()
+        )
+    )
+    if owners - {engineer} or session.scalar(
+        select(AgentRelay.agent_id).where(AgentRelay.host_key == key)
+    ):
+        raise DeskError(
+            409,
+            "public_key_in_use",
+            "This public key is already in use elsewhere; let vxassist make a fresh key "
+            "for each session.",
+        )
+    pending = session.scalars(
+        select(RemoteSession.expires_at).where(
+            RemoteSession.case_id == case_id,
+            RemoteSession.status == st.SessionStatus.PENDING.value,
+        )
+    ).all()
+    if sum(1 for expires in pending if expires > now) >= MAX_PENDING_PER_CASE:
+        raise DeskError(
+            409,
+            "too_many_pending",
+            "This case already has several session requests waiting for the customer; "
+            "wait for an answer or withdraw one first.",
+        )
 
 
 def _own(
