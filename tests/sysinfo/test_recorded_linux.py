@@ -79,6 +79,12 @@ def test_dpkg_status_parsed_directly(debian_report: Report) -> None:
     }
 
 
+def test_machine_maker_and_model(debian_report: Report) -> None:
+    hw = debian_report.data("hardware")
+    assert (hw["manufacturer"], hw["model"]) == ("Dell Inc.", "OptiPlex 3070")
+    assert hw["cpu_logical"] == 2 and hw["memory_total"] == 4294967296
+
+
 def test_time_and_sync_daemon(debian_report: Report) -> None:
     t = debian_report.data("time")
     assert t["timezone"] == "Europe/Berlin"

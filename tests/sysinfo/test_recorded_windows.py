@@ -114,6 +114,11 @@ def test_time_zone_and_sync_from_registry_and_w32tm(windows_report: Report) -> N
     assert t["w32time_running"] is True
 
 
+def test_machine_maker_and_model_from_the_bios_key(windows_report: Report) -> None:
+    hw = windows_report.data("hardware")
+    assert (hw["manufacturer"], hw["model"]) == ("VMware, Inc.", "VMware7,1")
+
+
 def test_low_disk_is_flagged(windows_report: Report) -> None:
     disks = windows_report.data("disks")
     assert disks["low_space"] == ["C:\\"]

@@ -29,8 +29,10 @@ def _lines(name: str, d: dict[str, Any]) -> list[str]:
             f"{d.get('machine')}), host {d.get('hostname')}, up {d.get('uptime_s', 0) // 3600} h"
         ]
     if name == "hardware":
+        machine = f"{d.get('manufacturer', '')} {d.get('model', '')}".strip()
         return [
-            f"{d.get('cpu_model')} x{d.get('cpu_logical')}, memory "
+            (f"{machine}: " if machine else "")
+            + f"{d.get('cpu_model')} x{d.get('cpu_logical')}, memory "
             f"{_size(d.get('memory_available'))} free of {_size(d.get('memory_total'))}"
         ]
     if name == "disks":

@@ -9,6 +9,7 @@ from typing import Any
 from vxassist.sysinfo.collectors.base import CollectContext, Collector
 from vxassist.sysinfo.model import Action, Collected
 from vxassist.sysinfo.probe import ProbeError, Unsupported
+from vxassist.sysinfo.textfiles import decode
 
 #: a disk with less free space than this share is flagged
 LOW_FREE_PERCENT = 10.0
@@ -42,15 +43,37 @@ class OsCollector(Collector):
         return out
 
 
+_BIOS_KEY = r"HKLM\HARDWARE\DESCRIPTION\System\BIOS"
+_DMI = "/sys/class/dmi/id/"
+
+
 class HardwareCollector(Collector):
     section = "hardware"
-    description = "processor model and count, memory and swap"
+    description = "machine maker and model, processor model and count, memory and swap"
+
+    def _machine(self, ctx: CollectContext) -> tuple[str, str]:
+        if ctx.windows:
+            bios = ctx.probe.reg_values(_BIOS_KEY, ("SystemManufacturer", "SystemProductName"))
+            return str(bios.get("SystemManufacturer", "")), str(bios.get("SystemProductName", ""))
+        found = []
+        for name in ("sys_vendor", "product_name"):
+            try:
+                found.append(decode(ctx.probe.read_bytes(_DMI + name, 256))[0].strip())
+            except OSError:
+                found.append("")
+        return found[0], found[1]
 
     def collect(self, ctx: CollectContext) -> Collected:
         cpu = ctx.probe.cpu()
         mem = ctx.probe.memory()
+        try:
+            maker, model = self._machine(ctx)
+        except ProbeError:
+            maker, model = "", ""
         return Collected(
             {
+                "manufacturer": maker,
+                "model": model,
                 "cpu_model": cpu.model,
                 "cpu_logical": cpu.logical,
                 "cpu_physical": cpu.physical,
