@@ -169,7 +169,7 @@ def _read_toml(path: str) -> dict[str, Any]:
 
 
 def _prompt_missing(values: dict[str, Any]) -> None:
-    """Ask on the terminal for required fields still missing (Enter keeps a default)."""
+    """Ask on the terminal for fields still missing or wrong, until each is right."""
     from vxassist.cases.model import SPECS, check_fields
 
     _, problems = check_fields(values)
@@ -177,16 +177,19 @@ def _prompt_missing(values: dict[str, Any]) -> None:
         spec = SPECS.get(problem.field)
         if spec is None:
             continue
-        print(problem.message, file=sys.stderr)
+        message: str | None = problem.message
         hint = " (1-4)" if spec.name == "priority" else ""
-        while True:
-            try:
-                answer = input(f"{spec.label}{hint}: ").strip()
-            except EOFError:
+        while message:
+            # Prompts go to stderr: stdout carries only the answer (--json, --dry-run).
+            print(message, file=sys.stderr)
+            print(f"> {spec.label}{hint}: ", end="", file=sys.stderr, flush=True)
+            line = sys.stdin.readline()
+            if not line:
                 return
-            if answer or not spec.required:
-                values[spec.name] = answer
-                break
+            values[spec.name] = line.strip()
+            message = next(
+                (p.message for p in check_fields(values)[1] if p.field == spec.name), None
+            )
 
 
 def _case_text(case: dict[str, Any]) -> str:

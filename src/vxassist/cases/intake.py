@@ -23,6 +23,7 @@ from vxassist.cases.outbox import (
     utc_now,
 )
 from vxassist.deskclient import API, DEFAULT_TIMEOUT_S, DeskClient
+from vxassist.errors import SecretsError
 from vxassist.paths import Paths
 from vxassist.secrets import SecretStore
 from vxassist.settings import Settings
@@ -124,9 +125,28 @@ def submit_case(
     now = clock()
     item = store.add(Kind.CASE, "POST", f"{API}/cases", request.payload(), now)
     log.info("case request queued as outbox item %s", item.id)
-    sender = make_sender(paths, settings, secrets, clock)
-    item = sender.attempt(item, timeout=timeout)
+    item = _first_attempt(paths, settings, secrets, item, clock, timeout)
     return Submission(item, estimate_due(request.priority, now))
+
+
+def _first_attempt(
+    paths: Paths,
+    settings: Settings,
+    secrets: SecretStore,
+    item: OutboxItem,
+    clock: Callable[[], datetime],
+    timeout: float,
+) -> OutboxItem:
+    """One try at a newly queued item; a broken secret store still leaves it queued."""
+    try:
+        sender = make_sender(paths, settings, secrets, clock)
+    except SecretsError as exc:
+        raise CaseError(
+            f"{exc.message} Your request is kept in the outbox as item {item.id} and is "
+            "sent once this is fixed (`vxassist outbox --flush`).",
+            detail=exc.detail,
+        ) from exc
+    return sender.attempt(item, timeout=timeout)
 
 
 def submit_update(
@@ -148,4 +168,4 @@ def submit_update(
         {"text": text, "priority": priority},
         clock(),
     )
-    return make_sender(paths, settings, secrets, clock).attempt(item, timeout=timeout)
+    return _first_attempt(paths, settings, secrets, item, clock, timeout)
