@@ -204,3 +204,27 @@ def test_a_hanging_process_snapshot_does_not_hang_the_report() -> None:
         assert status[name] is Status.TIMEOUT, name
     for name in ("os", "hardware", "disks", "network", "software"):
         assert status[name] is Status.OK, name
+
+
+def test_utf16_log_tail_cut_at_an_odd_size(paths: Paths) -> None:
+    """VXTracker on Windows may write its log in UTF-16; a tail must stay readable."""
+    import base64
+    import os
+
+    from vxassist.settings import load_settings
+
+    lines = "".join(f"14:{m:02d} Empfang von Nebenstelle {m} – OK\r\n" for m in range(60))
+    raw = b"\xff\xfe" + lines.encode("utf-16-le")
+    probe = RecordedProbe(WINDOWS)
+    log_path = r"C:\Program Files (x86)\Communicado\VXTracker\Logs\VXTracker.log"
+    files = dict(probe.data["files"])
+    files[log_path] = {"b64": base64.b64encode(raw).decode(), "mtime": 1795186560}
+    probe.data["files"] = files
+    paths.policy_file.write_text("[sysinfo.vxtracker]\nlog_tail_bytes = 301\n")
+    os.chmod(paths.policy_file, 0o644)
+    report = collect_report(load_settings(paths), probe=probe)
+    log = next(f for f in report.files if f.name.endswith("VXTracker.log"))
+    assert log.encoding == "utf-16-le" and log.truncated
+    assert "\ufffd" not in log.text
+    assert log.text.rstrip().endswith("14:59 Empfang von Nebenstelle 59 – OK")
+    assert log.text.startswith("14:")

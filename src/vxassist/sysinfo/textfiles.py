@@ -35,13 +35,11 @@ def decode(data: bytes, from_tail: bool = False) -> tuple[str, str]:
     if len(data) >= 4:
         even, odd = data[0::2], data[1::2]
         # mostly-ASCII UTF-16 without a BOM: every other byte is zero
+        # (a tail must start on an even offset of the file for this to hold)
+        body = data[: len(data) // 2 * 2]
         if odd.count(0) > len(odd) * 0.4 and even.count(0) < len(even) * 0.1:
-            start = 1 if from_tail and len(data) % 2 else 0
-            body = data[start : start + (len(data) - start) // 2 * 2]
             return body.decode("utf-16-le", "replace"), "utf-16-le"
         if even.count(0) > len(even) * 0.4 and odd.count(0) < len(odd) * 0.1:
-            start = 1 if from_tail and len(data) % 2 else 0
-            body = data[start : start + (len(data) - start) // 2 * 2]
             return body.decode("utf-16-be", "replace"), "utf-16-be"
     try:
         return data.decode("utf-8"), "utf-8"

@@ -203,6 +203,8 @@ def _read(
 ) -> IncludedFile | None:
     try:
         st = ctx.probe.stat(path)
+        if tail and st and st.size > limit and (st.size - limit) % 2:
+            limit -= 1  # start the tail on an even offset, where UTF-16 characters begin
         raw = ctx.probe.tail_bytes(path, limit) if tail else ctx.probe.read_bytes(path, limit)
     except IsADirectoryError:
         return None
