@@ -142,3 +142,17 @@ def test_asciicast_v2_file(tmp_path: Path) -> None:
     import hashlib
 
     assert digest == hashlib.sha256((tmp_path / "r.cast").read_bytes()).hexdigest()
+
+
+def test_shell_command_lines() -> None:
+    from vxassist.remote.server import shell_argv
+
+    if sys.platform == "win32":
+        assert shell_argv("cmd.exe", "dir") == ["cmd.exe", "/c", "dir"]
+    else:
+        assert shell_argv("/bin/bash", "ls -l") == ["/bin/bash", "-c", "ls -l"]
+        assert shell_argv("/bin/bash", "") == ["/bin/bash", "-l"]
+    assert shell_argv(r"C:\Windows\System32\cmd.exe", "") == [r"C:\Windows\System32\cmd.exe"]
+    assert windows_command_line(shell_argv("cmd.exe", 'type "C:\\vx log.txt"')) == (
+        r'cmd.exe /c "type \"C:\vx log.txt\""'
+    )

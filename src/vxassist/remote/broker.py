@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from vxassist.deskclient import DeskClient, DeskRejected, DeskUnavailable
 from vxassist.errors import VxError
@@ -36,6 +37,7 @@ from vxassist.remote.grants import (
 from vxassist.settings import RemotePolicy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 API = "/api/v1"
 #: seconds the desk may hold a long poll open
@@ -127,6 +129,34 @@ def parse_revocations(raw: Any) -> list[Revocation]:
     return out
 
 
+async def in_daemon_thread(work: Callable[[], T]) -> T:
+    """Run blocking ``work`` on a daemon thread and await its result.
+
+    Unlike ``asyncio.to_thread``, a call still waiting when the agent stops (a
+    long poll the desk holds open) does not hold the process: the loop's
+    executor would be joined at exit, a daemon thread is not.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(setter: Callable[[Any], None], value: Any) -> None:
+        if not future.done():
+            setter(value)
+
+    def run() -> None:
+        try:
+            result = work()
+        except BaseException as exc:  # handed to the awaiting task, not swallowed
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(deliver, future.set_exception, exc)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver, future.set_result, result)
+
+    threading.Thread(target=run, name="vxassist-desk-call", daemon=True).start()
+    return await future
+
+
 def next_backoff(previous: float) -> float:
     """Doubling delay between desk retries, capped."""
     return min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, previous * 2))
@@ -198,8 +228,8 @@ class SessionBroker:
     async def _call(
         self, method: str, path: str, json: Any = None, timeout_s: float = REQUEST_TIMEOUT_S
     ) -> dict[str, Any]:
-        return await asyncio.to_thread(
-            self._desk.request, method, path, json=json, timeout=timeout_s
+        return await in_daemon_thread(
+            lambda: self._desk.request(method, path, json=json, timeout=timeout_s)
         )
 
     async def _call_with_retry(self, method: str, path: str, json: Any, attempts: int = 5) -> None:

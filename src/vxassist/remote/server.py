@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import pwd
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,11 +94,24 @@ def _fingerprint(key: asyncssh.SSHKey) -> str:
 
 
 def _user_shell() -> tuple[str, str, str]:
+    """The agent user's shell, home folder and name."""
+    if sys.platform == "win32":
+        home = os.path.expanduser("~")
+        return os.environ.get("COMSPEC", "cmd.exe"), home, os.environ.get("USERNAME", "")
+    import pwd
+
     try:
         entry = pwd.getpwuid(os.getuid())
         return entry.pw_shell or "/bin/sh", entry.pw_dir, entry.pw_name
     except KeyError:
         return "/bin/sh", os.path.expanduser("~"), str(os.getuid())
+
+
+def shell_argv(shell: str, command: str) -> list[str]:
+    """How to run ``command`` (or an interactive shell when empty) with ``shell``."""
+    if sys.platform == "win32" or shell.lower().endswith(("cmd.exe", "cmd")):
+        return [shell, "/c", command] if command else [shell]
+    return [shell, "-c", command] if command else [shell, "-l"]
 
 
 class AgentSSHServer(asyncssh.SSHServer):
@@ -436,7 +449,7 @@ async def run_command(
     command = chan.get_command() or ""
     config = owner.config
     shell, env = _session_env(config, term, grant)
-    argv = [shell, "-c", command] if command else [shell, "-l"]
+    argv = shell_argv(shell, command)
     cwd = str(config.file_roots[0]) if config.file_roots else env["HOME"]
     if not await asyncio.to_thread(os.path.isdir, cwd):
         cwd = "/"

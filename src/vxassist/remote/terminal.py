@@ -242,7 +242,10 @@ class PipeProcess:
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+            if sys.platform == "win32":
+                self._proc.kill()
+            else:
+                os.killpg(self._proc.pid, signal.SIGKILL)
 
 
 class WindowsPty:
