@@ -68,11 +68,10 @@ def make_sender(
     clock: Callable[[], datetime] = utc_now,
 ) -> OutboxSender:
     """The outbox sender: this host's desk, then e-mail, then a file."""
+    client: DeskClient | None = None
     try:
-        client: DeskClient | None = desk_client(settings, secrets)
-        no_desk = ""
+        client = desk_client(settings, secrets)
     except NotEnrolled as exc:
-        client, no_desk = None, "this host is not enrolled with a support desk"
         log.info("outbox without desk: %s", exc.detail)
     password = secrets.get(SMTP_SECRET) if settings.smtp.username else None
     return OutboxSender(
@@ -81,7 +80,7 @@ def make_sender(
         MailFallback(settings, unsent_dir(paths), password),
         RetryPolicy(window_s=settings.outbox_retry_window_s),
         clock=clock,
-        no_desk_reason=no_desk or "no desk",
+        no_desk_reason="this host is not enrolled with a support desk (see `vxassist enroll`)",
     )
 
 
