@@ -228,3 +228,17 @@ def test_utf16_log_tail_cut_at_an_odd_size(paths: Paths) -> None:
     assert "\ufffd" not in log.text
     assert log.text.rstrip().endswith("14:59 Empfang von Nebenstelle 59 – OK")
     assert log.text.startswith("14:")
+
+
+def test_terminal_escapes_from_the_machine_do_not_reach_the_screen() -> None:
+    from vxassist.sysinfo.render import summary
+
+    probe = RecordedProbe(DEBIAN)
+    procs = [dict(p) for p in probe.data["processes"]]
+    for p in procs:
+        if p["name"] == "sshd":
+            p["name"] = "sshd\x1b]0;owned\x07\x9b2J"
+    probe.data["processes"] = procs
+    text = summary(collect_report(probe=probe))
+    assert "sshd?]0;owned??2J" in text
+    assert not any(c in text for c in "\x1b\x07\x9b")

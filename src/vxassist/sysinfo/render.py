@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vxassist.sysinfo.model import Report, Status
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _size(n: int | float | None) -> str:
@@ -115,4 +118,5 @@ def summary(report: Report) -> str:
         f"{len(report.manifest)} manifest items, {redacted} with secrets removed; "
         f"collected in {report.duration_ms:.0f} ms"
     )
-    return "\n".join(out)
+    # process names, paths and configs come from the machine: no terminal escapes
+    return _CONTROL.sub("?", "\n".join(out))
