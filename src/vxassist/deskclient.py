@@ -74,10 +74,15 @@ def parse_retry_after(value: str | None, now_epoch: float | None = None) -> floa
 
 
 def _field_name(loc: Any) -> str:
+    """``["body", "contact_email"]`` as "Technical contact e-mail (contact_email)"."""
+    from vxassist.cases.fields import CASE_FIELDS
+
     parts = [str(p) for p in loc] if isinstance(loc, list | tuple) else [str(loc)]
     if parts and parts[0] in {"body", "query", "path", "header"}:
         parts = parts[1:]
-    return ".".join(parts) or "request"
+    name = ".".join(parts) or "request"
+    labels = {f.name: f.label for f in CASE_FIELDS}
+    return f"{labels[name]} ({name})" if name in labels else name
 
 
 def validation_sentence(detail: Any) -> str:

@@ -130,8 +130,8 @@ def test_fastapi_validation_list_reads_as_fields() -> None:
             {"loc": ["body", "contact_email"], "msg": "Field required"},
         ]
     )
-    assert "priority: Input should be less than or equal to 4" in sentence
-    assert "contact_email: Field required" in sentence
+    assert "Priority level (priority): Input should be less than or equal to 4" in sentence
+    assert "Technical contact e-mail (contact_email): Field required" in sentence
 
 
 def test_the_outbox_keeps_waiting_on_garbage(bad_server: str, tmp_path: Path) -> None:
