@@ -37,6 +37,8 @@ NSS_WRAPPER_CANDIDATES = (
     "/usr/lib64/libnss_wrapper.so",
     "/usr/lib/libnss_wrapper.so",
 )
+#: how long a demo server gets to stop after SIGTERM before it is killed
+STOP_GRACE_S = 2.0
 AGENT_ACCOUNT = "vxagent"
 ENGINEER_ACCOUNT = "vxeng"
 
@@ -571,27 +573,42 @@ class DemoStack:
         wait_for_port("127.0.0.1", self.desk_port, 30, proc)
 
     def enroll_and_file(self) -> None:
-        secrets = self._desk_admin()
-        code, token = secrets["code"], secrets["token"]
-        self.run(
-            ["enroll", "--desk", self.desk_url, "--code", str(code), "--hostname", "demo-host"],
-            self.host_env(),
-            "enroll the demo host",
+        """Enroll the host, file its case and log the engineer in, as their commands do.
+
+        In this process, with each side's own folder, settings and secret file: the
+        same library calls as ``vxassist enroll``, ``case new`` and ``engineer login``.
+        """
+        from vxassist.cases.enroll import enroll
+        from vxassist.cases.intake import submit_case
+        from vxassist.cases.model import build_request
+        from vxassist.engineer.account import login
+        from vxassist.paths import Paths
+        from vxassist.secrets import open_secret_store
+        from vxassist.settings import load_settings
+
+        admin = self._desk_admin()
+        host = Paths.from_env(self.host_env()).ensure()
+        host_settings = load_settings(host)
+        host_secrets = open_secret_store(host, host_settings.secrets_backend)
+        enroll(host, host_secrets, self.desk_url, admin["code"], hostname="demo-host")
+        host_settings = load_settings(host)  # now with the desk's address
+        submission = submit_case(
+            host, host_settings, host_secrets, build_request(DEMO_CASE, system_report=None)
         )
-        flags: list[str] = []
-        for name, value in DEMO_CASE.items():
-            flags += ["--" + name.replace("_", "-"), value]
-        case = self.run_json(
-            ["case", "new", *flags, "--no-system-report"], self.host_env(), "file the demo case"
-        )
-        number = case.get("case_number")
-        if number is None and isinstance(case.get("answer"), dict):
-            number = case["answer"].get("case_number")
-        self.case_number = int(number) if number is not None else None
-        self.run(
-            ["engineer", "login", "--desk", self.desk_url, "--token", str(token)],
-            self.engineer_env(),
-            "log the demo engineer in",
+        answer = submission.answer or {}
+        number = answer.get("case_number")
+        if number is None:
+            raise DemoError(
+                f"The demo case got no case number; see the desk log under {self.root / 'logs'}.",
+                detail=f"outbox item {submission.item.id}: {answer!r}",
+            )
+        self.case_number = int(number)
+        engineer = Paths.from_env(self.engineer_env()).ensure()
+        login(
+            engineer,
+            open_secret_store(engineer, load_settings(engineer).secrets_backend),
+            self.desk_url,
+            admin["token"],
         )
 
     def start(self) -> DemoStack:
@@ -645,7 +662,8 @@ class DemoStack:
     def stop(self) -> None:
         """Stop everything the demo started, newest first."""
         for proc in reversed(self._procs):
-            stop_group(proc)
+            # the desk would wait for its open long polls (up to their full wait)
+            stop_group(proc, grace_s=STOP_GRACE_S)
         self._procs.clear()
         if self._openssh is not None:
             self._openssh.stop()
