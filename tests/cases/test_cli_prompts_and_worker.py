@@ -17,10 +17,11 @@ import keyring.backends.fail
 import pytest
 
 from tests.cases.conftest import CASE_FLAGS, AgentProcess, free_port, write_settings
+from tests.fakes.memory_keyring import MemoryKeyring
 from tests.fixtures.desk import RunningDesk, unique_contract
 from vxassist.cases.intake import make_sender, open_store
 from vxassist.cases.model import build_request
-from vxassist.cases.outbox import Kind, OutboxService, State
+from vxassist.cases.outbox import Kind, OutboxSender, OutboxService, State
 from vxassist.cli import main
 from vxassist.paths import Paths
 from vxassist.secrets import open_secret_store
@@ -84,7 +85,10 @@ def test_a_broken_keyring_still_keeps_the_request(
 
 
 def test_the_agents_worker_delivers_what_waits(
-    shared_desk: RunningDesk, paths: Paths, capsys: pytest.CaptureFixture[str]
+    shared_desk: RunningDesk,
+    paths: Paths,
+    capsys: pytest.CaptureFixture[str],
+    memory_keyring: MemoryKeyring,
 ) -> None:
     contract = unique_contract(shared_desk)
     code = shared_desk.enrollment_code(contract["contract_id"])
@@ -98,11 +102,23 @@ def test_the_agents_worker_delivers_what_waits(
     )
     settings = load_settings(paths)
     secrets = open_secret_store(paths, settings.secrets_backend)
+    made: list[str] = []
+
+    def make() -> OutboxSender:
+        made.append(type(keyring.get_keyring()).__name__)
+        return make_sender(paths, settings, secrets)
 
     async def run() -> None:
+        # The keyring fails at first (locked): the worker says so and keeps going.
+        keyring.set_keyring(keyring.backends.fail.Keyring())
         stop = asyncio.Event()
-        service = OutboxService(lambda: make_sender(paths, settings, secrets), interval_s=0.2)
-        worker = asyncio.create_task(service.run(stop))
+        worker = asyncio.create_task(OutboxService(make, interval_s=0.2).run(stop))
+        for _ in range(600):
+            if len(made) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert store.get(item.id).state is State.PENDING
+        keyring.set_keyring(memory_keyring)
         for _ in range(300):
             if store.get(item.id).state is not State.PENDING:
                 break
@@ -113,3 +129,4 @@ def test_the_agents_worker_delivers_what_waits(
     asyncio.run(run())
     done = store.get(item.id)
     assert done.state is State.DELIVERED and isinstance(done.case_number, int)
+    assert made[0] == "Keyring" and made[-1] == "MemoryKeyring"

@@ -428,7 +428,8 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
 
     store = open_store(ctx.paths)
     if args.flush:
-        tried = {i.id for i in make_sender(ctx.paths, ctx.settings, ctx.secrets()).flush(True)}
+        with make_sender(ctx.paths, ctx.settings, ctx.secrets()) as sender:
+            tried = {i.id for i in sender.flush(force=True)}
         items = [i for i in store.items() if args.all or i.id in tried]
     else:
         items = store.items() if args.all else store.items((State.PENDING,))

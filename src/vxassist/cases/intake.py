@@ -145,7 +145,8 @@ def _first_attempt(
             "sent once this is fixed (`vxassist outbox --flush`).",
             detail=exc.detail,
         ) from exc
-    return sender.attempt(item, timeout=timeout)
+    with sender:
+        return sender.attempt(item, timeout=timeout)
 
 
 def submit_update(

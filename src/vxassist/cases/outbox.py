@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from vxassist.cases.model import CaseError
 from vxassist.deskclient import DeskRejected, DeskUnavailable
+from vxassist.errors import VxError
 
 log = logging.getLogger(__name__)
 
@@ -565,6 +566,18 @@ class OutboxSender:
             done.append(self.attempt(item, timeout))
         return done
 
+    def close(self) -> None:
+        """Release the desk client's connections."""
+        closer = getattr(self.client, "close", None)
+        if callable(closer):
+            closer()
+
+    def __enter__(self) -> OutboxSender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class OutboxService:
     """The long-running agent's worker: flushes due items until stopped."""
@@ -573,11 +586,16 @@ class OutboxService:
         self._make_sender = make_sender
         self._interval_s = interval_s
 
+    def _flush_once(self) -> None:
+        with self._make_sender() as sender:
+            sender.flush()
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await asyncio.to_thread(lambda: self._make_sender().flush())
-            except OutboxError as exc:
+                await asyncio.to_thread(self._flush_once)
+            except VxError as exc:
+                # A broken keyring or outbox must not end the worker: say so, try later.
                 log.error("outbox worker: %s (%s)", exc.message, exc.detail)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
