@@ -20,6 +20,13 @@ def test_every_section_is_there_with_a_status(windows_report: Report) -> None:
     assert {s["status"] for s in data["sections"].values()} == {"ok"}
 
 
+def test_windows_edition_and_build_from_the_registry(windows_report: Report) -> None:
+    os_data = windows_report.data("os")
+    assert os_data["distribution"] == "Windows Server 2019 Standard"
+    assert os_data["build"] == "17763.5696"
+    assert os_data["uptime_s"] == 370680
+
+
 def test_sql_server_instance_from_registry_service_process_and_port(
     windows_report: Report,
 ) -> None:

@@ -34,6 +34,23 @@ class OsCollector(Collector):
             "hostname": p.hostname,
         }
         out = Collected(data)
+        if ctx.windows:
+            # the registry names the edition and build exactly ("Windows Server 2019
+            # Standard", build 17763.5696); platform.win32_ver() says only "10"
+            try:
+                nt = ctx.probe.reg_values(
+                    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion",
+                    ("ProductName", "CurrentBuild", "UBR", "DisplayVersion", "EditionID"),
+                )
+            except ProbeError as exc:
+                out.note(self.section, "Windows version", Action.FAILED, str(exc))
+                nt = {}
+            if nt.get("ProductName"):
+                data["distribution"] = str(nt["ProductName"])
+            if nt.get("CurrentBuild"):
+                data["build"] = f"{nt['CurrentBuild']!s}.{nt.get('UBR', 0)!s}"
+            if nt.get("DisplayVersion"):
+                data["display_version"] = str(nt["DisplayVersion"])
         try:
             boot = ctx.probe.boot_time()
             data["boot_time"] = _iso(boot)
