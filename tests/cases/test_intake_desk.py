@@ -132,6 +132,7 @@ def test_a_case_gets_its_number_and_deadline(
 
     code, listed, _ = vx(capsys, "case", "list")
     assert [c["case_number"] for c in listed["cases"]].count(data["case_number"]) == 1
+    assert listed["queued"] == []
     code, shown, _ = vx(capsys, "case", "show", str(data["case_number"]))
     assert code == 0 and shown["brief"] == "Calls from the front desk are not recorded"
 
@@ -369,3 +370,23 @@ def test_a_full_disk_keeps_what_was_typed(
     assert code == 1
     assert "no space left on the disk" in err
     assert json.loads(out)["brief"] == "Calls from the front desk are not recorded"
+
+
+def test_case_list_shows_what_still_waits(
+    enrolled: RunningDesk, capsys: pytest.CaptureFixture[str], paths: Paths
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.cases.test_model import good
+    from vxassist.cases.model import build_request
+    from vxassist.cases.outbox import Kind
+
+    waiting = open_store(paths).add(
+        Kind.CASE, "POST", "/api/v1/cases", build_request(good()).payload(), datetime.now(UTC)
+    )
+    code, listed, err = vx(capsys, "case", "list")
+    assert code == 0, err
+    assert listed["cases"] == []
+    assert [q["id"] for q in listed["queued"]] == [waiting.id]
+    assert main(["case", "list"]) == 0
+    assert "queued" in capsys.readouterr().out

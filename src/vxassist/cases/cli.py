@@ -350,23 +350,29 @@ def cmd_case_new(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_case_list(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.cases.intake import open_store
+    from vxassist.cases.outbox import Kind, State
+
+    queued = [
+        i.summary() for i in open_store(ctx.paths).items((State.PENDING,)) if i.kind is Kind.CASE
+    ]
     with _client(ctx) as client:
         cases = client.list_cases()
 
-    def human(items: list[dict[str, Any]]) -> str:
-        if not items:
-            return "No cases yet."
+    def human(data: dict[str, Any]) -> str:
         rows = []
-        for c in items:
+        for c in data["cases"]:
             number = c.get("case_number")
             label = f"{number:>6}" if number is not None else f"{c.get('reference', '?'):>6}"
             rows.append(
                 f"{label}  {c.get('status', '?'):<16} P{c.get('priority', '?')}  "
                 f"{c.get('brief', '')}"
             )
-        return "\n".join(rows)
+        for q in data["queued"]:
+            rows.append(f"{'#' + str(q['id']):>6}  {'queued':<16}      {q['brief']}")
+        return "\n".join(rows) or "No cases yet."
 
-    emit({"cases": cases} if args.json else cases, args.json, human)
+    emit({"cases": cases, "queued": queued}, args.json, human)
     return 0
 
 
