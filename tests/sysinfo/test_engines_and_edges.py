@@ -308,3 +308,14 @@ def test_unquoted_service_binpath_and_secret_rule_keys(paths: Paths) -> None:
     assert vx["install_dirs"] == ["C:\\Program Files (x86)\\Communicado\\VXTracker"]
     assert report.data("pbx")["model"] == ""
     assert "correct horse" not in str(report.to_dict())
+
+
+def test_version_probes_share_one_allowance(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vxassist.sysinfo.collectors import databases
+
+    monkeypatch.setattr(databases, "_VERSION_ALLOWANCE_S", 0.0)
+    report = collect_report(probe=RecordedProbe(DEBIAN))
+    for server in report.data("databases")["servers"]:
+        assert server["version"] == ""
+        assert "the time allowed for version probes ran out" in server["notes"][-1]
+    assert report.section("databases").status == "ok"

@@ -9,6 +9,7 @@ ever read: ODBC data sources are read through a list of harmless value names.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ _ODBC_SAFE = ("Driver", "Description", "Server", "Database", "DBQ", "Port", "Hos
 _VERSION_ARGS = {"postgresql": ["--version"], "mysql": ["--version"], "firebird": ["-z"]}
 _BANNER_TIMEOUT_S = 0.5
 _VERSION_TIMEOUT_S = 2.0
+_VERSION_ALLOWANCE_S = 2.5
 _LOCAL_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
@@ -117,6 +119,8 @@ class DatabasesCollector(Collector):
             services = []
             out.note(self.section, "services", Action.FAILED, str(exc))
         listeners = [s for s in snap.sockets if s.status == "LISTEN"]
+        # version probes share one allowance, so ten servers cannot eat the budget
+        deadline = time.monotonic() + _VERSION_ALLOWANCE_S
         instances: list[Instance] = []
         for rule in ctx.rules.engines:
             instances += self._engine(ctx, rule, snap.processes, listeners, services)
@@ -124,7 +128,7 @@ class DatabasesCollector(Collector):
             self._sql_server_registry(ctx, instances, services, out)
             self._oracle_registry(ctx, instances)
         for inst in instances:
-            self._version(ctx, inst, out)
+            self._version(ctx, inst, out, deadline)
         odbc = self._odbc(ctx, out)
         for source in odbc:
             target = (source.get("DBQ") or "").lower()
@@ -283,8 +287,13 @@ class DatabasesCollector(Collector):
 
     # -- versions ------------------------------------------------------------------
 
-    def _version(self, ctx: CollectContext, inst: Instance, out: Collected) -> None:
+    def _version(
+        self, ctx: CollectContext, inst: Instance, out: Collected, deadline: float
+    ) -> None:
         if inst.version:
+            return
+        if time.monotonic() >= deadline:
+            inst.notes.append("version not probed: the time allowed for version probes ran out")
             return
         if inst.engine == "postgresql" and inst.cmdline:
             data_dir = _arg_after(inst.cmdline, ("-D", "--data-directory"))
@@ -300,7 +309,8 @@ class DatabasesCollector(Collector):
             for addr, port in sorted(inst.ports):
                 host = _LOCAL_FOR.get(addr, addr)
                 try:
-                    version = parse_mysql_handshake(ctx.probe.banner(host, port, _BANNER_TIMEOUT_S))
+                    wait = min(_BANNER_TIMEOUT_S, max(0.05, deadline - time.monotonic()))
+                    version = parse_mysql_handshake(ctx.probe.banner(host, port, wait))
                 except ProbeError as exc:
                     inst.notes.append(str(exc))
                     continue
@@ -312,7 +322,8 @@ class DatabasesCollector(Collector):
         args = _VERSION_ARGS.get(inst.engine)
         if args and inst.exe:
             try:
-                result = ctx.probe.run([inst.exe, *args], timeout=_VERSION_TIMEOUT_S)
+                wait = min(_VERSION_TIMEOUT_S, max(0.05, deadline - time.monotonic()))
+                result = ctx.probe.run([inst.exe, *args], timeout=wait)
             except ProbeError as exc:
                 out.note(self.section, f"{inst.exe} {' '.join(args)}", Action.FAILED, str(exc))
                 result = None
