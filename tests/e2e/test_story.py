@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import STEP_S, Demo, Terminal, vxassist
+from vxassist.demo import DEMO_CASE
 
 pytestmark = [
     pytest.mark.slow,
@@ -65,9 +66,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             pass
 
 
-def start_request(demo: Demo, *scopes: str, minutes: int = 2) -> subprocess.Popen[str]:
+def start_request(
+    demo: Demo, *scopes: str, minutes: int = 2, case: int | None = None
+) -> subprocess.Popen[str]:
     """``vxassist engineer request CASE ...`` in the background (it waits for the answer)."""
-    args = ["engineer", "request", str(demo.facts["case_number"])]
+    args = ["engineer", "request", str(case or demo.facts["case_number"])]
     for scope in scopes:
         args += ["--scope", scope]
     args += ["--minutes", str(minutes), "--reason", "check the call record import", "--json"]
@@ -258,15 +261,56 @@ def test_no_answer_in_time_is_a_denial(demo: Demo) -> None:
     assert decision["approved"] is False
 
 
-def test_consent_deny_refuses_without_asking(tmp_path: Path) -> None:
-    demo = Demo(tmp_path, consent="deny", relay="openssh")
+def test_an_agent_with_consent_deny_refuses_without_asking(demo: Demo, tmp_path: Path) -> None:
+    """A second host on the same desk runs ``vxassist agent --consent deny``."""
+    from vxassist.desk import admin
+    from vxassist.desk.config import DeskConfig
+    from vxassist.desk.db import Database
+
+    db = Database(demo.facts["db_url"])
     try:
-        mark = len(demo.terminal.text)
-        code, session, _ = finish(start_request(demo, "shell"))
-        assert code != 0
-        assert session["status"] == "denied"
-        assert "Allow this session?" not in demo.terminal.text[mark:]
-        decision = next(r for r in audit(demo, session["session_id"]) if r["event"] == "decision")
-        assert decision["approved"] is False and decision["by"] == "agent"
+        code = admin.new_code(db, "DEMO-0001", datetime.now(UTC), DeskConfig(), None)["code"]
     finally:
-        assert demo.close() == 0
+        db.dispose()
+    home = tmp_path / "second-host"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "settings.toml").write_text('secrets_backend = "file"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VXASSIST_")}
+    env.update(VXASSIST_HOME=str(home), VXASSIST_POLICY=str(home / "policy.toml"))
+
+    def host(*args: str) -> str:
+        done = subprocess.run(
+            vxassist(*args),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STEP_S,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    host("enroll", "--desk", demo.facts["desk_url"], "--code", str(code))
+    fields: list[str] = []
+    for name, value in DEMO_CASE.items():
+        fields += ["--" + name.replace("_", "-"), value]
+    case = json.loads(host("case", "new", *fields, "--no-system-report", "--json"))
+    number = case.get("case_number") or (case.get("answer") or {}).get("case_number")
+    agent = Terminal(vxassist("agent", "--consent", "deny", "--json"), env)
+    try:
+        agent.expect(r'"message": "running for')
+        request = start_request(demo, "shell", case=int(number))
+        code_, session, _ = finish(request)
+        assert code_ != 0
+        assert session["status"] == "denied"
+        agent.expect(r'"event": "refused"')
+        assert "Allow this session?" not in agent.text
+    finally:
+        assert agent.close() == 0
+    shown = subprocess.run(
+        vxassist("audit", "show", "--json"), env=env, capture_output=True, text=True, timeout=STEP_S
+    )
+    records = [r for r in json.loads(shown.stdout) if r.get("session_id") == session["session_id"]]
+    decision = next(r for r in records if r["event"] == "decision")
+    assert decision["approved"] is False and decision["by"] == "agent"
+    assert "nobody can answer" in decision["reason"]
