@@ -29,6 +29,7 @@ from vxassist.remote.hostkey import ensure_host_key, load_host_certificate, load
 from vxassist.remote.server import (
     KEEPALIVE_S,
     LOGIN_TIMEOUT_S,
+    MAX_PACKET,
     SERVER_CIPHERS,
     WINDOW,
     AgentSSHServer,
@@ -173,6 +174,7 @@ class RemoteSessionService:
             "public_key_auth": True,
             "encoding": None,
             "window": WINDOW,
+            "max_pktsize": MAX_PACKET,
             "allow_scp": True,
             # AES-GCM runs in one hardware-assisted call per packet; the stream is
             # encrypted twice (engineer session inside the relay tunnel), so this counts

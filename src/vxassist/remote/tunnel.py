@@ -24,6 +24,7 @@ from vxassist.remote.errors import TunnelError
 log = logging.getLogger(__name__)
 
 WINDOW = 16 * 1024 * 1024
+MAX_PACKET = 256 * 1024
 KEEPALIVE_S = 15
 KEEPALIVE_COUNT = 3
 CONNECT_TIMEOUT_S = 10.0
@@ -139,6 +140,7 @@ class Tunnel:
             keepalive_count_max=KEEPALIVE_COUNT,
             connect_timeout=CONNECT_TIMEOUT_S,
             window=WINDOW,
+            max_pktsize=MAX_PACKET,
             encryption_algs=CLIENT_CIPHERS,
         )
         try:
