@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -176,3 +176,35 @@ def test_the_real_desk_explains_401_and_422(shared_desk: RunningDesk) -> None:
     with pytest.raises(DeskRejected) as missing:
         agent.request("POST", "/api/v1/cases", json=build_request(good()).payload())
     assert missing.value.code == "idempotency_key_missing"
+
+
+def test_the_outbox_honours_retry_after_and_stops_on_a_refusal(
+    bad_server: str, tmp_path: Path
+) -> None:
+    store = OutboxStore(tmp_path / "outbox")
+    now = datetime.now(UTC)
+    limited = store.add(Kind.CASE, "POST", "/limited", {"brief": "b"}, now)
+    refused = store.add(Kind.CASE, "POST", "/teapot", {"brief": "b"}, now)
+
+    def no_fallback(*_: object) -> None:
+        raise AssertionError("inside the retry window there is no fallback")
+
+    sender = OutboxSender(
+        store,
+        DeskClient(bad_server),
+        no_fallback,  # type: ignore[arg-type]
+        RetryPolicy(window_s=3600, base_s=1),
+        clock=lambda: now,
+        rand=lambda: 0.0,
+    )
+    after = sender.attempt(refused)
+    assert after.state is State.REJECTED
+    assert "refused" in after.last_error
+
+    first = sender.attempt(limited)
+    assert first.state is State.PENDING
+    assert first.next_attempt_at == now + timedelta(seconds=7)
+    assert sender.flush() == []  # not due yet, and the rejected one is never retried
+    [again] = sender.flush(force=True)
+    assert again.id == limited.id and again.attempts == 2
+    assert again.idempotency_key == limited.idempotency_key
