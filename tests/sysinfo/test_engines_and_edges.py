@@ -319,3 +319,19 @@ def test_version_probes_share_one_allowance(monkeypatch: pytest.MonkeyPatch) -> 
         assert server["version"] == ""
         assert "the time allowed for version probes ran out" in server["notes"][-1]
     assert report.section("databases").status == "ok"
+
+
+def test_total_file_text_is_capped(paths: Paths) -> None:
+    import os
+
+    from vxassist.settings import load_settings
+
+    paths.policy_file.write_text("[sysinfo.vxtracker]\nmax_total_bytes = 500\n")
+    os.chmod(paths.policy_file, 0o644)
+    report = collect_report(load_settings(paths), probe=RecordedProbe(DEBIAN))
+    assert sum(len(f.text) for f in report.files) <= 500
+    skipped = [
+        m for m in report.manifest if m.action == "skipped" and "as much file text" in m.reason
+    ]
+    assert skipped
+    assert report.section("vxtracker").status == "ok"

@@ -37,6 +37,7 @@ class VxTrackerRules:
     log_tail_bytes: int = 16384
     config_max_bytes: int = 262144
     max_files: int = 40
+    max_total_bytes: int = 1048576
 
 
 @dataclass(frozen=True)

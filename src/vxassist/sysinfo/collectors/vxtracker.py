@@ -201,6 +201,12 @@ def _expand_globs(ctx: CollectContext, d: Discovery, patterns: tuple[str, ...]) 
 def _read(
     ctx: CollectContext, d: Discovery, path: str, limit: int, tail: bool, kind: str
 ) -> IncludedFile | None:
+    used = sum(len(f.text) for f in d.configs + d.logs)
+    room = ctx.rules.vxtracker.max_total_bytes - used
+    if room <= 0:
+        _note(d, path, Action.SKIPPED, "the report already holds as much file text as allowed")
+        return None
+    limit = min(limit, room)
     try:
         st = ctx.probe.stat(path)
         if tail and st and st.size > limit and (st.size - limit) % 2:
