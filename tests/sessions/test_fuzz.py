@@ -15,7 +15,7 @@ from tests.desk.conftest import Desk, SettableClock
 from tests.sessions.conftest import build_world, sessions_config
 from vxassist.desk.app import create_app
 
-EXAMPLES = 8
+EXAMPLES = 5
 
 
 def test_session_routes_never_fail(tmp_path: Path) -> None:
