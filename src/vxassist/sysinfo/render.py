@@ -58,10 +58,12 @@ def _lines(name: str, d: dict[str, Any]) -> list[str]:
         out = []
         for s in d.get("servers", []):
             where = ", ".join(s.get("listening", [])) or "not listening"
-            state = s.get("service", {}).get("state", "")
+            service = s.get("service")
+            state = f", service {service['name']} {service['state']}" if service else ""
+            instance = f" instance {s['instance']}" if s.get("instance") else ""
             out.append(
-                f"{s['product']} {s.get('version') or '(version unknown)'} "
-                f"{s.get('instance', '')} [{where}] {state}".replace("  ", " ")
+                f"{s['product']} {s.get('version') or '(version unknown)'}{instance} "
+                f"[{where}]{state}"
             )
         out += [f"ODBC {o['name']}: {o.get('Driver', '')}" for o in d.get("odbc_sources", [])]
         return out or ["no database server found"]
