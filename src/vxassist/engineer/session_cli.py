@@ -80,13 +80,23 @@ def _line(s: dict[str, Any]) -> str:
 
 def _next_steps(session: dict[str, Any], config_path: str) -> str:
     sid = session["session_id"]
-    return (
-        f"Approved: {', '.join(session['scopes'])} until {session['not_after']}.\n"
-        f"Connect:   vxassist engineer connect {sid}\n"
-        f"Or:        ssh -F {config_path} vx-session-{sid}\n"
-        f"Files:     sftp -F {config_path} vx-session-{sid}\n"
-        f"Forward:   ssh -F {config_path} -N -L 13389:127.0.0.1:3389 vx-session-{sid}"
-    )
+    host = f"vx-session-{sid}"
+    lines = [f"Approved: {', '.join(session['scopes'])} until {session['not_after']}."]
+    if "shell" in session["scopes"]:
+        lines += [
+            f"Connect:  vxassist engineer connect {sid}",
+            f"Or:       ssh -F {config_path} {host}",
+        ]
+    if "files" in session["scopes"]:
+        lines.append(f"Files:    sftp -F {config_path} {host}   (or scp -F ...)")
+    for scope in session["scopes"]:
+        if scope.startswith("forward:"):
+            target = scope[len("forward:") :]
+            port = int(target.rpartition(":")[2])
+            local = port + 10000 if port + 10000 < 65536 else port
+            lines.append(f"Forward:  ssh -F {config_path} -N -L {local}:{target} {host}")
+    lines.append(f"Config:   {config_path}")
+    return "\n".join(lines)
 
 
 def cmd_request(ctx: Context, args: argparse.Namespace) -> int:
