@@ -93,6 +93,25 @@ def relay_known_hosts(relay: RelayEndpoint) -> asyncssh.SSHKnownHosts:
 ServerFactory = Callable[[], asyncssh.SSHServer]
 
 
+class _WideTunnel:
+    """The relay connection as asyncssh's tunnel, with our window and packet size.
+
+    ``asyncssh.listen(tunnel=conn)`` opens the remote listener with the library's
+    defaults (2 MiB window, 32 KiB packets), not the connection's options.
+    """
+
+    def __init__(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
+        self.logger = conn.logger
+
+    async def create_server(
+        self, session_factory: Any, listen_host: str, listen_port: int
+    ) -> asyncssh.SSHListener:
+        return await self._conn.create_server(
+            session_factory, listen_host, listen_port, window=WINDOW, max_pktsize=MAX_PACKET
+        )
+
+
 class Tunnel:
     """One relay connection carrying one reverse forward, kept up until closed."""
 
@@ -147,7 +166,7 @@ class Tunnel:
             acceptor = await asyncssh.listen(
                 "127.0.0.1",
                 relay.listen_port,
-                tunnel=conn,
+                tunnel=_WideTunnel(conn),
                 server_factory=self._server_factory,
                 config=None,
                 **self._server_options,
