@@ -195,3 +195,4 @@ def test_bundle_holds_report_manifest_and_files_with_hashes(
     log_body = zipfile.ZipFile(bundle).read("files/vxtracker/logs/VXTracker.log")
     assert shas["vxtracker/logs/VXTracker.log"] == hashlib.sha256(log_body).hexdigest()
     assert not (tmp_path / "out" / "case.zip.partial").exists()
+    assert bundle.stat().st_mode & 0o077 == 0

@@ -169,7 +169,12 @@ def write_bundle(report: Report, path: str | os.PathLike[str]) -> Path:
     tmp = target.with_name(target.name + ".partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        # readable by this account only: it describes the machine in detail
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with (
+            os.fdopen(fd, "wb") as fh,
+            zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        ):
             for name, body in members:
                 zf.writestr(name, body)
             zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
