@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 CHANNEL = "vx_sessions"
+#: a host polling again later than this after its last answer gets everything at once
+REPOLL_GAP_S = 5.0
 T = TypeVar("T")
 
 
@@ -45,7 +47,7 @@ class Broker:
         self._waiters: set[asyncio.Future[None]] = set()
         self._listener: asyncio.Task[None] | None = None
         #: per host, what its long polls already returned (so they wait, not spin)
-        self._delivered: dict[str, frozenset[str]] = {}
+        self._delivered: dict[str, tuple[frozenset[str], float]] = {}
         self.notifications_received = 0
 
     # -- publishing ------------------------------------------------------------
@@ -97,12 +99,18 @@ class Broker:
                 self._waiters.discard(fut)
 
     def fresh_for(self, agent_id: str, items: frozenset[str]) -> bool:
-        """Whether ``items`` holds anything this host's polls have not returned yet."""
-        seen = self._delivered.get(agent_id, frozenset())
+        """Whether ``items`` holds anything this host's polls have not returned yet.
+
+        A host that was away longer than ``REPOLL_GAP_S`` since its last answer (it
+        restarted, or lost the answer) is given everything again at once.
+        """
+        seen, at = self._delivered.get(agent_id, (frozenset(), 0.0))
+        if items and time.monotonic() - at > REPOLL_GAP_S:
+            return True
         return bool(items - seen)
 
     def delivered(self, agent_id: str, items: frozenset[str]) -> None:
-        self._delivered[agent_id] = items
+        self._delivered[agent_id] = (items, time.monotonic())
 
     # -- PostgreSQL LISTEN -------------------------------------------------------
 
