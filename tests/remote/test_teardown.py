@@ -193,3 +193,28 @@ def test_start_fails_cleanly_when_the_relay_is_down(world: World) -> None:
     assert active == []
     assert world.events_named("teardown")[0]["reason"].startswith("the tunnel")
     subprocess.run(["true"], check=True)
+
+
+def test_end_while_the_tunnel_opens_leaves_nothing_open(world: World) -> None:
+    from vxassist.remote.errors import GrantError
+
+    grant = world.grant("o1", ("shell",))
+
+    async def main() -> Any:
+        service = world.service()
+        starting = asyncio.ensure_future(service.start(grant, world.endpoint()))
+        await eventually(lambda: bool(world.events_named("session_start")))
+        summary = await service.end("o1", "ended by the customer")
+        try:
+            await starting
+        except GrantError as exc:
+            error = exc
+        else:
+            error = None
+        return error, summary, service.active()
+
+    error, summary, active = asyncio.run(main())
+    assert error is not None and "ended before it could start" in error.message
+    assert summary["end_reason"] == "ended by the customer"
+    assert active == []
+    assert not port_open(world.listen_port)

@@ -244,9 +244,24 @@ class RemoteSessionService:
                 "The tunnel to the relay could not be opened; check the network and try again.",
                 detail=str(exc),
             ) from exc
+        if live.ending is not None or grant.session_id not in self._live:
+            # ended (End now, revoke, agent stop) while the tunnel was opening
+            await self._release_tunnel(relay)
+            raise GrantError(
+                "The session was ended before it could start; ask for a new one.",
+                detail=self._grants.spent_reason(grant.session_id) or "",
+            )
         loop = asyncio.get_running_loop()
         delay = max(0.0, (grant.not_after - self.now()).total_seconds())
         live.timer = loop.call_later(delay, self._deadline, grant.session_id)
+
+    async def _release_tunnel(self, relay: RelayEndpoint) -> None:
+        """Close the tunnel to ``relay`` when no session needs it any more."""
+        if any(other.relay == relay for other in self._live.values()):
+            return
+        tunnel = self._tunnels.pop(relay, None)
+        if tunnel is not None:
+            await tunnel.close()
 
     def _deadline(self, session_id: str) -> None:
         task = asyncio.ensure_future(self.end(session_id, "the grant's time is up"))
@@ -278,10 +293,7 @@ class RemoteSessionService:
             for task in pending:
                 task.cancel()
         del self._live[session_id]
-        if not any(other.relay == live.relay for other in self._live.values()):
-            tunnel = self._tunnels.pop(live.relay, None)
-            if tunnel is not None:
-                await tunnel.close()
+        await self._release_tunnel(live.relay)
         summary = self._summary(live, reason)
         self._ended[session_id] = summary
         self._emit(
