@@ -456,7 +456,8 @@ async def run_command(
     cwd = str(config.file_roots[0]) if config.file_roots else env["HOME"]
     if not await asyncio.to_thread(os.path.isdir, cwd):
         cwd = "/"
-    path = config.recordings_dir / f"{grant.session_id}-{next(_recording_ids)}.cast"
+    stamp = owner.now().strftime("%Y%m%dT%H%M%S")
+    path = config.recordings_dir / f"{grant.session_id}-{stamp}-{next(_recording_ids)}.cast"
     recorder = AsciicastRecorder(
         path,
         cols,
