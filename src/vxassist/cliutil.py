@@ -7,12 +7,14 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vxassist.logs import setup_logging
 from vxassist.paths import Paths
-from vxassist.secrets import SecretStore, open_secret_store
 from vxassist.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from vxassist.secrets import SecretStore
 
 
 @dataclass
@@ -39,6 +41,9 @@ class Context:
         return self.settings
 
     def secrets(self) -> SecretStore:
+        # keyring costs ~100 ms to import; only commands that need a secret pay it
+        from vxassist.secrets import open_secret_store
+
         return open_secret_store(self.paths, self.settings.secrets_backend)
 
 

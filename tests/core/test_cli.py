@@ -36,7 +36,8 @@ def test_command_line_start_loads_no_heavy_library() -> None:
     # `vxassist sysinfo` must start fast: areas import their libraries in handlers.
     code = (
         "import sys; from vxassist import cli; cli.build_parser();"
-        "heavy = ('fastapi', 'sqlalchemy', 'uvicorn', 'PySide6', 'asyncssh', 'requests');"
+        "heavy = ('fastapi', 'sqlalchemy', 'uvicorn', 'PySide6', 'asyncssh', 'requests',"
+        " 'keyring');"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run(
