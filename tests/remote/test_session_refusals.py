@@ -162,7 +162,15 @@ def test_no_agent_or_x11_forwarding(world: World, tmp_path: Path) -> None:
         async def main() -> Any:
             async with serving(world, grant):
                 return await world.engineer.run(
-                    ["ssh", "-A", "-X", "agent", "echo ${SSH_AUTH_SOCK:-noagent} ${DISPLAY:-nox}"],
+                    [
+                        "ssh",
+                        "-o",
+                        "LogLevel=INFO",
+                        "-A",
+                        "-Y",
+                        "agent",
+                        "echo ${SSH_AUTH_SOCK:-noagent} ${DISPLAY:-nox}",
+                    ],
                     env=env,
                 )
 
@@ -171,6 +179,7 @@ def test_no_agent_or_x11_forwarding(world: World, tmp_path: Path) -> None:
         agent.terminate()
         agent.wait(5)
     assert result.text == "noagent nox\n", result.err
+    assert b"X11 forwarding request failed" in result.err
 
 
 class _NoHost:
