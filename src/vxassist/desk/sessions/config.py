@@ -31,6 +31,7 @@ class RelayConfig:
     host: str = "127.0.0.1"
     port: int = 22
     known_hosts: str = ""
+    #: the relay's accounts; fixed, because relay-keys and the relay config name them
     agent_user: str = "vxagent"
     engineer_user: str = "vxeng"
     port_min: int = 20000
@@ -71,8 +72,6 @@ def sessions_config_from_mapping(data: Mapping[str, Any], where: Path) -> Sessio
             host=str(relay.get("host", base.host)),
             port=int(relay.get("port", base.port)),
             known_hosts=known,
-            agent_user=str(relay.get("agent_user", base.agent_user)),
-            engineer_user=str(relay.get("engineer_user", base.engineer_user)),
             port_min=int(relay.get("port_min", base.port_min)),
             port_max=int(relay.get("port_max", base.port_max)),
         )
