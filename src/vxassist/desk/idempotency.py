@@ -1,10 +1,11 @@
 """Replaying the first answer to a request repeated under the same ``Idempotency-Key``.
 
-The key's record is inserted first in the same transaction as the work it
-guards, and its answer is filled in before commit. Two requests with one key at
-the same moment therefore cannot both do the work: on SQLite the second waits
-for the write lock (``BEGIN IMMEDIATE``); on PostgreSQL its insert waits on the
-unique index until the first commits, then fails, and it replays the answer.
+The key is looked up, the work done and the answer recorded under the key in
+one writing transaction. Two requests with one key at the same moment therefore
+cannot both commit: on SQLite the second waits for the write lock (``BEGIN
+IMMEDIATE``) and then finds the first's answer; on PostgreSQL its insert of the
+key waits on the unique index until the first commits, then fails, its work is
+rolled back, and it replays the first answer.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vxassist.desk.db import Database
 from vxassist.desk.errors import DeskError
-from vxassist.desk.models import IdempotencyRecord
+from vxassist.desk.models import IdempotencyRecord, table
 
 #: attempts when a random reference collides (not a key replay)
 _ATTEMPTS = 4
@@ -41,23 +42,26 @@ def dump(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _replay(db: Database, agent_id: str, key: str, fingerprint: str) -> Answer | None:
-    with db.reading() as session:
-        record = session.scalar(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.agent_id == agent_id, IdempotencyRecord.key == key
-            )
-        )
-    if record is None:
+_RECORDS = table(IdempotencyRecord)
+_EARLIER = select(_RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.response_body).where(
+    _RECORDS.c.agent_id == bindparam("agent_id"), _RECORDS.c.key == bindparam("key")
+)
+_RECORD = insert(_RECORDS)
+
+
+def _earlier(session: Session, agent_id: str, key: str, fingerprint: str) -> Answer | None:
+    """The stored answer under ``key`` (409 if it was for another request), or None."""
+    row = session.connection().execute(_EARLIER, {"agent_id": agent_id, "key": key}).first()
+    if row is None:
         return None
-    if record.request_hash != fingerprint:
+    if row.request_hash != fingerprint:
         raise DeskError(
             409,
             "idempotency_key_reused",
             "This Idempotency-Key was already used for a different request; "
             "send a new key with each new request.",
         )
-    return record.status_code, record.response_body.encode("utf-8")
+    return int(row.status_code), str(row.response_body).encode("utf-8")
 
 
 def run_once(
@@ -69,37 +73,36 @@ def run_once(
     work: Callable[[Session], tuple[int, Any]],
 ) -> Answer:
     """Do ``work`` in one writing transaction, at most once per (agent, key)."""
-    if key is not None:
-        earlier = _replay(db, agent_id, key, fingerprint)
-        if earlier is not None:
-            return earlier
     for _attempt in range(_ATTEMPTS):
         try:
             with db.writing() as session:
-                record = None
                 if key is not None:
-                    record = IdempotencyRecord(
-                        agent_id=agent_id,
-                        key=key,
-                        request_hash=fingerprint,
-                        status_code=0,
-                        response_body="",
-                        created_at=now,
-                    )
-                    session.add(record)
-                    session.flush()
+                    earlier = _earlier(session, agent_id, key, fingerprint)
+                    if earlier is not None:
+                        return earlier
                 status, data = work(session)
                 body = dump(data)
-                if record is not None:
-                    record.status_code = status
-                    record.response_body = body.decode("utf-8")
+                if key is not None:
+                    session.connection().execute(
+                        _RECORD,
+                        {
+                            "agent_id": agent_id,
+                            "key": key,
+                            "request_hash": fingerprint,
+                            "status_code": status,
+                            "response_body": body.decode("utf-8"),
+                            "created_at": now,
+                        },
+                    )
                 return status, body
         except IntegrityError:
+            # Another request with this key committed first (PostgreSQL: the unique
+            # index made us wait for it), or a random reference collided: look again.
             if key is not None:
-                earlier = _replay(db, agent_id, key, fingerprint)
+                with db.reading() as session:
+                    earlier = _earlier(session, agent_id, key, fingerprint)
                 if earlier is not None:
                     return earlier
-            # a random reference collided: try again with a fresh one
             continue
     raise DeskError(
         503, "desk_busy", "The desk could not store the request; send it again in a minute."

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from vxassist.cases.fields import FIELD_NAMES, Priority
@@ -20,9 +21,14 @@ from vxassist.cases.sla import SupportCalendar, response_due
 from vxassist.desk.auth import Caller
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.errors import DeskError
-from vxassist.desk.models import Case, CaseEvent, Contract, Counter
+from vxassist.desk.models import Case, CaseEvent, Contract, Counter, table
 from vxassist.desk.schemas import CaseIn, EscalateIn, StatusIn, UpdateIn
 from vxassist.desk.tokens import new_reference
+
+#: a stored case, or the values of one just inserted
+CaseRow = Case | SimpleNamespace
+#: a Contract, or a row with its contract_id, company and expires
+ContractTerms = Any
 
 REFERENCE_RE = re.compile(r"^R-[A-Z0-9]{6}$")
 ESCALATION_LABELS = {
@@ -37,7 +43,9 @@ def local_date(at: datetime, calendar: SupportCalendar) -> date:
     return at.astimezone(ZoneInfo(calendar.tz)).date()
 
 
-def contract_active(contract: Contract | None, at: datetime, calendar: SupportCalendar) -> bool:
+def contract_active(
+    contract: ContractTerms | None, at: datetime, calendar: SupportCalendar
+) -> bool:
     """Active on the receipt date (desk time zone) up to and including ``expires``."""
     return contract is not None and local_date(at, calendar) <= contract.expires
 
@@ -50,17 +58,28 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
+# Statements of the hot path, built once (SQLAlchemy then reuses their compiled form).
+_COUNTERS = table(Counter)
+_NEXT_NUMBER = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.name == "case_number")
+    .values(value=_COUNTERS.c.value + 1)
+    .returning(_COUNTERS.c.value)
+)
+_CONTRACTS = table(Contract)
+_CONTRACT_TERMS = select(
+    _CONTRACTS.c.contract_id, _CONTRACTS.c.company, _CONTRACTS.c.expires
+).where(_CONTRACTS.c.contract_id == bindparam("contract_id"))
+_CASES = table(Case)
+_INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
+_INSERT_EVENTS = insert(table(CaseEvent))
+
+
 def _next_case_number(session: Session) -> int:
-    number = session.execute(
-        update(Counter)
-        .where(Counter.name == "case_number")
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-    ).scalar_one()
-    return int(number)
+    return int(session.connection().execute(_NEXT_NUMBER).scalar_one())
 
 
-def _message(case: Case, contract: Contract | None, config: DeskConfig) -> str:
+def _message(case: CaseRow, contract: ContractTerms | None, config: DeskConfig) -> str:
     cal = config.calendar
     if case.case_number is not None:
         return (
@@ -88,7 +107,7 @@ def _event(session: Session, case: Case, at: datetime, kind: str, author: str, t
 
 
 def render(
-    case: Case, related: Sequence[Case] = (), events: Sequence[CaseEvent] | None = None
+    case: CaseRow, related: Sequence[CaseRow] = (), events: Sequence[CaseEvent] | None = None
 ) -> dict[str, Any]:
     """The Case object of the API."""
     data: dict[str, Any] = {
@@ -124,50 +143,76 @@ def render(
 def create_cases(
     session: Session, who: Caller, body: CaseIn, now: datetime, config: DeskConfig
 ) -> tuple[int, dict[str, Any]]:
-    """Store the request as one case per issue; numbers only under an active contract."""
+    """Store the request as one case per issue; numbers only under an active contract.
+
+    The hot path of the desk: plain SQL statements on the session's connection,
+    no ORM unit of work (a third of the time per request).
+    """
     assert who.agent_id is not None
-    contract = session.get(Contract, who.contract_id) if who.contract_id else None
+    conn = session.connection()
+    contract = (
+        conn.execute(_CONTRACT_TERMS, {"contract_id": who.contract_id}).first()
+        if who.contract_id
+        else None
+    )
     active = contract_active(contract, now, config.calendar)
+    original_id = None
     if body.continues_case is not None:
-        _find(session, str(body.continues_case), who, for_contract=True)
+        original_id = _find(session, str(body.continues_case), who, for_contract=True).id
 
     common = body.model_dump(exclude={"also", "system_report"})
     issues = [common] + [
         {**common, **issue.model_dump(), "continues_case": None} for issue in body.also
     ]
-    cases: list[Case] = []
+    rows: list[SimpleNamespace] = []
     for issue in issues:
-        case = Case(
+        row = SimpleNamespace(
             **issue,
             case_number=_next_case_number(session) if active else None,
             reference=new_reference(),
             agent_id=who.agent_id,
             contract_id=who.contract_id,
+            group_id=None,
             status="open" if active else "no_contract",
             received_at=now,
             updated_at=now,
             response_due=response_due(issue["priority"], now, config.calendar),
             system_report=body.system_report,
-            message="",
+            escalated_to=None,
+            escalation_reason=None,
+            escalated_at=None,
         )
-        case.message = _message(case, contract, config)
-        session.add(case)
-        cases.append(case)
-    session.flush()
-    first = cases[0]
-    for case in cases:
-        case.group_id = first.id
-        text = f"Received from {who.name} at priority {case.priority}."
-        if case is not first:
+        row.message = _message(row, contract, config)
+        row.id = conn.execute(_INSERT_CASE, vars(row)).scalar_one()
+        rows.append(row)
+    first = rows[0]
+    if len(rows) > 1:
+        conn.execute(
+            update(_CASES).where(_CASES.c.id.in_([r.id for r in rows])).values(group_id=first.id)
+        )
+    events = []
+    for row in rows:
+        text = f"Received from {who.name} at priority {row.priority}."
+        if row is not first:
             text += f" Split from {_label(first)} (one case per issue)."
-        _event(session, case, now, "received", who.name, text)
-    if body.continues_case is not None:
-        original = _find(session, str(body.continues_case), who, for_contract=True)
-        _event(session, original, now, "continued", who.name, f"Continued by {_label(first)}.")
-    return 201, render(first, cases[1:])
+        events.append(
+            {"case_id": row.id, "at": now, "kind": "received", "author": who.name, "text": text}
+        )
+    if original_id is not None:
+        events.append(
+            {
+                "case_id": original_id,
+                "at": now,
+                "kind": "continued",
+                "author": who.name,
+                "text": f"Continued by {_label(first)}.",
+            }
+        )
+    conn.execute(_INSERT_EVENTS, events)
+    return 201, render(first, rows[1:])
 
 
-def _label(case: Case) -> str:
+def _label(case: CaseRow) -> str:
     return f"case {case.case_number}" if case.case_number else f"request {case.reference}"
 
 

@@ -7,7 +7,7 @@ SQLite (which keeps no zone) as on PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -186,3 +187,8 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, for the hot paths that skip the ORM."""
+    return cast(Table, model.__table__)

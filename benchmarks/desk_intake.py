@@ -1,0 +1,238 @@
+"""Case-create throughput and latency against the same desk's /healthz, side by side.
+
+Starts ``vxassist desk serve`` on 127.0.0.1 (SQLite by default) as its own
+process, enrolls a few hosts, then sends the same number of requests at the
+same concurrency to ``GET /healthz`` (the baseline: no database) and to
+``POST /api/v1/cases`` (validation, auth, idempotency record, case number,
+deadline, history, one transaction). Prints both and their ratios.
+
+Targets: create throughput >= 0.5 x /healthz, create p99 <= 50 ms (SQLite).
+
+    .venv/bin/python benchmarks/desk_intake.py [--requests 2000] [--concurrency 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import httpx
+
+from vxassist.desk import admin
+from vxassist.desk.config import DeskConfig
+from vxassist.desk.db import Database, upgrade
+
+BODY = {
+    "company": "Acme Telecom",
+    "install_type": "single server",
+    "location": "Fresno, CA",
+    "database_type": "SQL Server 2019",
+    "vxtracker_server": "VXT01 7.2.1",
+    "pbx_manufacturer": "Avaya",
+    "pbx_model": "IP Office 500 V2",
+    "contact_name": "Ann Example",
+    "contact_phone": "+1 559 555 0100",
+    "contact_email": "ann@acme.example",
+    "brief": "Calls are not recorded since this morning",
+    "details": "The SMDR link shows no records since 06:10. " * 10,
+    "steps_taken": "Restarted the collector service.",
+    "priority": 2,
+    "system_report": {"os": {"name": "Windows Server 2019", "build": 17763}, "disks": [1, 2, 3]},
+}
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<14} {self.rps:8.0f} req/s   p50 {self.pct(0.50):6.1f} ms   "
+            f"p99 {self.pct(0.99):6.1f} ms   max {max(self.latencies_ms):6.1f} ms   "
+            f"errors {self.errors}"
+        )
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a lean client, so the desk is what gets measured."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> int:
+        try:
+            return await self._request(method, path, headers, body)
+        except (ConnectionError, asyncio.IncompleteReadError, IndexError):
+            # the server closed an idle keep-alive connection: open a new one, once
+            await self.close()
+            return await self._request(method, path, headers, body)
+
+    async def _request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self.writer.wait_closed()
+            self.reader = self.writer = None
+
+
+Request = Callable[[Connection, int], Awaitable[int]]
+
+
+async def _load(name: str, total: int, conns: list[Connection], one: Request) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(total))
+
+    async def worker(conn: Connection) -> None:
+        nonlocal errors
+        for i in counter:
+            start = time.perf_counter()
+            status = await one(conn, i)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if status >= 400:
+                errors += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    return Result(name, total, time.perf_counter() - began, latencies, errors)
+
+
+async def run(base: str, tokens: list[str], total: int, concurrency: int) -> list[Result]:
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    conns = [Connection(host, int(port)) for _ in range(concurrency)]
+    payload = json.dumps(BODY).encode()
+
+    async def health(c: Connection, _i: int) -> int:
+        return await c.request("GET", "/healthz", {})
+
+    async def create(c: Connection, i: int) -> int:
+        headers = {
+            "Authorization": f"Bearer {tokens[i % len(tokens)]}",
+            "Idempotency-Key": uuid.uuid4().hex,
+            "Content-Type": "application/json",
+        }
+        return await c.request("POST", "/api/v1/cases", headers, payload)
+
+    try:
+        # warm both paths (connections, imports, caches) before measuring
+        await _load("warm-up", concurrency * 2, conns, health)
+        await _load("warm-up", concurrency, conns, create)
+        healthz = await _load("GET /healthz", total, conns, health)
+        cases = await _load("POST /cases", total, conns, create)
+    finally:
+        for c in conns:
+            await c.close()
+    return [healthz, cases]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--hosts", type=int, default=10, help="enrolled hosts sending cases")
+    parser.add_argument("--db", help="database URL (default: a new SQLite file)")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="vxbench-"))
+    url = args.db or f"sqlite:///{home / 'desk.sqlite3'}"
+    upgrade(url)
+    db = Database(url)
+    now, config = datetime.now(UTC), DeskConfig()
+    admin.add_contract(
+        db,
+        admin.NewContract("B-1", "Acme", date(2099, 1, 1), "Ann", "555", "ann@acme.example"),
+        now,
+        config,
+    )
+    codes = [admin.new_code(db, "B-1", now, config)["code"] for _ in range(args.hosts)]
+    db.dispose()
+
+    env = {**os.environ, "VXASSIST_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vxassist", "desk", "serve", "--db", url, "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "listening on" not in line:
+            print(f"the desk did not start: {line!r}", file=sys.stderr)
+            return 1
+        base = line.split()[-1]
+        tokens = [
+            httpx.post(f"{base}/api/v1/enroll", json={"code": c, "hostname": f"bench{i}"})
+            .raise_for_status()
+            .json()["token"]
+            for i, c in enumerate(codes)
+        ]
+        healthz, cases = asyncio.run(run(base, tokens, args.requests, args.concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+    db_kind = url.split(":", 1)[0]
+    print(f"desk on {db_kind}, {args.requests} requests per path, {args.concurrency} clients")
+    print(healthz.line())
+    print(cases.line())
+    ratio = cases.rps / healthz.rps
+    p99 = cases.pct(0.99)
+    print(
+        f"create/healthz throughput ratio {ratio:.2f} (target >= 0.50)   "
+        f"create p99 {p99:.1f} ms (target <= 50)   "
+        f"p99 ratio {p99 / healthz.pct(0.99):.2f}   "
+        f"median ratio {statistics.median(cases.latencies_ms) / statistics.median(healthz.latencies_ms):.2f}"
+    )
+    return 0 if healthz.errors == 0 and cases.errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
