@@ -356,3 +356,22 @@ def test_session_keys_are_not_shared_and_cases_not_flooded(world: World) -> None
     assert flood.json()["detail"]["code"] == "too_many_pending"
     world.desk.clock.advance(seconds=181)  # the waiting ones expire: asking works again
     assert world.ask("bob", one.case_number).status_code == 201
+
+
+def test_a_grant_that_ran_out_can_still_send_its_summary(world: World) -> None:
+    one = world.hosts["host1"]
+    sid = world.ask("alice", one.case_number).json()["session_id"]
+    assert world.decide("host1", sid, minutes=10).status_code == 200
+    world.desk.clock.advance(minutes=11)
+    shown = world.client.get(f"/api/v1/engineer/sessions/{sid}", headers=world.engineers["alice"])
+    assert shown.json()["status"] == "expired" and shown.json()["certificate"] is None
+    assert world.poll("host1") == {"requests": [], "revoked": []}
+    ended = world.client.post(
+        f"/api/v1/agent/sessions/{sid}/ended",
+        json={"reason": "deadline", "summary": {"commands": ["uptime"]}},
+        headers=one.headers,
+    )
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["status"] == "ended"
+    texts = [e["text"] for e in _events(world, one.case_number) if e["kind"] == "session_summary"]
+    assert len(texts) == 1 and "the grant ran out" in texts[0] and "uptime" in texts[0]

@@ -134,3 +134,17 @@ def test_ids_and_codes() -> None:
     assert not valid_session_id("../etc/passwd")
     code = new_verification_code()
     assert len(code) == 7 and code[3] == "-"
+
+
+def test_a_grant_that_ran_out_is_settled_and_can_still_be_reported() -> None:
+    live = _approve(_pending(), T0, minutes=10)
+    assert settle(live, T0 + 5 * MIN) == live
+    over = settle(live, T0 + 10 * MIN)
+    assert over.status is SessionStatus.EXPIRED and over.end_reason == "the grant ran out"
+    assert not is_live(over, T0 + 10 * MIN)
+    assert revoke(over, "alice", "late", T0 + 11 * MIN) == over
+    ended = end(over, "deadline", {"commands": []}, T0 + 11 * MIN)
+    assert ended.status is SessionStatus.ENDED and ended.summary == {"commands": []}
+    never_answered = settle(_pending(), T0 + 3 * MIN)
+    with pytest.raises(SessionConflict):
+        end(never_answered, "x", {}, T0 + 4 * MIN)

@@ -176,9 +176,11 @@ def is_live(state: SessionState, now: datetime) -> bool:
 
 
 def settle(state: SessionState, now: datetime) -> SessionState:
-    """The record with a lapsed pending request marked expired (for writing back)."""
+    """The record with a lapsed request or grant marked expired (for writing back)."""
     if state.status is SessionStatus.PENDING and now >= state.expires_at:
         return replace(state, status=SessionStatus.EXPIRED, end_reason="nobody answered in time")
+    if effective_status(state, now) is SessionStatus.EXPIRED:
+        return replace(state, status=SessionStatus.EXPIRED, end_reason="the grant ran out")
     return state
 
 
@@ -273,10 +275,10 @@ def needs_teardown_notice(state: SessionState, now: datetime) -> bool:
 def end(
     state: SessionState, reason: str, summary: Mapping[str, Any], now: datetime
 ) -> SessionState:
-    """The host reports the session over; its summary is kept once."""
-    if state.status not in (SessionStatus.APPROVED, SessionStatus.REVOKED) or (
-        state.decided_at is None
-    ):
+    """The host reports the session over (revoked, ran out, ended by the customer);
+    its summary is kept once."""
+    open_states = (SessionStatus.APPROVED, SessionStatus.REVOKED, SessionStatus.EXPIRED)
+    if state.status not in open_states or state.decided_at is None:
         raise SessionConflict(
             f"This session is {state.status.value} and was never open; nothing to end.",
             code="session_not_open",
