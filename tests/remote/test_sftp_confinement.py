@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.fixtures.ssh import TestCA
 from tests.remote.conftest import World, serving
 
 
@@ -17,6 +20,7 @@ def test_every_escape_is_refused_and_audited(world: World, tmp_path: Path) -> No
     (world.home / "inside.txt").write_text("inside")
     os.symlink(outside, world.home / "link-out")
     os.symlink(outside / "secret", world.home / "file-out")
+    os.mkfifo(world.home / "fifo")
     got = tmp_path / "got"
     got.mkdir()
     local = tmp_path / "local.txt"
@@ -30,6 +34,7 @@ def test_every_escape_is_refused_and_audited(world: World, tmp_path: Path) -> No
                 f"-get link-out/secret {got}/3",
                 f"-get file-out {got}/4",
                 f"-get /etc/hostname {got}/5",
+                f"-get fifo {got}/8",
                 "-ls ..",
                 f"-put {local} ../outside/put",
                 f"-put {local} link-out/put",
@@ -74,3 +79,43 @@ def test_every_escape_is_refused_and_audited(world: World, tmp_path: Path) -> No
     refused = world.events_named("file_refused")
     assert len(refused) >= 15, [r["path"] for r in refused]
     assert any(r["op"] == "symlink" for r in refused)
+
+
+class _Owner:
+    """The parts of the connection the SFTP server uses, recorded."""
+
+    def __init__(self, home: Path) -> None:
+        from vxassist.remote.server import ServerConfig
+
+        self.config = ServerConfig(TestCA().key, (home,), (), home)
+        self.open_files: dict[int, Any] = {}
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, event: str, **fields: Any) -> None:
+        self.events.append((event, fields))
+
+
+def test_only_regular_files_open(world: World) -> None:
+    import asyncssh
+
+    from vxassist.remote.server import ConfinedSFTPServer
+
+    os.mkfifo(world.home / "fifo")
+    (world.home / "plain").write_bytes(b"plain")
+    owner = _Owner(world.home)
+    server = ConfinedSFTPServer(None, owner)  # type: ignore[arg-type]
+
+    async def main() -> bytes:
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
+            await server.open(b"fifo", asyncssh.FXF_READ, asyncssh.SFTPAttrs())
+        handle = await server.open(b"plain", asyncssh.FXF_READ, asyncssh.SFTPAttrs())
+        data = await server.read(handle, 0, 100)
+        await server.close(handle)
+        return data
+
+    assert asyncio.run(main()) == b"plain"
+    assert (
+        "file_refused",
+        {"op": "open", "path": "fifo", "reason": "only regular files can be opened"},
+    ) in owner.events
+    assert owner.events[-1][0] == "file" and owner.events[-1][1]["size"] == 5

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -585,6 +586,13 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         local = self.map_path(path)
+        try:
+            mode = (await asyncio.to_thread(os.stat, local)).st_mode
+        except FileNotFoundError:
+            mode = stat.S_IFREG  # a new file
+        if not stat.S_ISREG(mode):
+            # a FIFO or device would tie up a worker thread, or stream forever
+            self._deny_op("open", path, "only regular files can be opened")
         file_obj = await asyncio.to_thread(super().open, local, pflags, attrs)
         writing = bool(pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT))
         self._files[id(file_obj)] = {
