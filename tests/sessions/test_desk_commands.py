@@ -73,3 +73,31 @@ def test_relay_keys_prints_nothing_without_a_database(
         cli.main(["desk", "relay-keys", "--db", "mysql://x/y", "vxeng", "ssh-ed25519", blob]) == 0
     )
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "from vxassist import cli; cli.main(['desk', 'relay-keys', '--db', URL, 'vxeng', T, K])",
+        "from vxassist.desk import relay_keys; relay_keys.main(['--db', URL, 'vxeng', T, K])",
+    ],
+)
+def test_relay_keys_loads_no_web_or_orm_library(tmp_path: Path, entry: str) -> None:
+    import subprocess
+    import sys
+
+    from vxassist.desk.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    upgrade(url)
+    kind, blob = new_key()[1].split()[:2]
+    code = (
+        f"import sys; URL, T, K = {url!r}, {kind!r}, {blob!r}; {entry};"
+        "heavy = ('fastapi', 'sqlalchemy', 'uvicorn', 'asyncssh', 'pydantic', 'requests');"
+        "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout == ""  # unknown key: refused, silently
+    assert [ln for ln in out.stderr.splitlines() if ln.startswith("HEAVY=")] == ["HEAVY="]
