@@ -196,7 +196,7 @@ def test_engineer_connects_with_stock_ssh_and_the_summary_reaches_the_case(
                     "-",
                     f"vx-session-{sid}",
                 ],
-                input=f"get {chain.home / 'smdr.log'} {files.folder / 'got.log'}\n",
+                input=f"get {chain.home / 'smdr.log'} {chain.home.parent / 'got.log'}\n",
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -215,7 +215,8 @@ def test_engineer_connects_with_stock_ssh_and_the_summary_reaches_the_case(
     assert ssh_rc == 0, out.err
     assert "hello-agent" in out.out
     assert sftp_rc == 0
-    assert (files.folder / "got.log").read_text() == "record 1\n"
+    assert (chain.home.parent / "got.log").read_text() == "record 1\n"
+    assert not files.folder.exists()  # revoked: the session key is gone from disk
 
     ended = world.client.post(
         f"/api/v1/agent/sessions/{sid}/ended",

@@ -190,6 +190,7 @@ def test_request_waits_for_approval_and_writes_the_files(
 
     assert cli.main(["engineer", "revoke", sid]) == 0
     assert "revoked" in capsys.readouterr().out
+    assert not files.folder.exists()  # the spent key does not linger
     assert cli.main(["engineer", "connect", sid, "--", "true"]) != 0
     assert "not approved" in capsys.readouterr().err
     assert world.poll("host1")["revoked"] == [{"session_id": sid, "reason": "revoked by alice"}]

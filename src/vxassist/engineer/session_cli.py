@@ -126,12 +126,15 @@ def cmd_request(ctx: Context, args: argparse.Namespace) -> int:
         try:
             session = sessions.wait_for_decision(client, sid)
         except KeyboardInterrupt:
-            sessions.revoke(client, sid, "withdrawn by the engineer")
+            withdrawn = sessions.revoke(client, sid, "withdrawn by the engineer")
+            sessions.forget_finished(ctx.paths, [withdrawn])
             print(f"vxassist: request {sid} withdrawn.", file=sys.stderr)
             return 130
     status = session.get("status")
     if status != "approved":
         from vxassist.engineer.account import EngineerError
+
+        sessions.forget_finished(ctx.paths, [session])
 
         note = f" ({session['note']})" if session.get("note") else ""
         emit(session, args.json, lambda s: "")
@@ -188,6 +191,7 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
 
     with _client(ctx) as client:
         rows = sessions.list_sessions(client)
+    sessions.forget_finished(ctx.paths, rows)
     emit(
         {"sessions": rows},
         args.json,
@@ -202,5 +206,6 @@ def cmd_revoke(ctx: Context, args: argparse.Namespace) -> int:
     sessions.files_for(ctx.paths, args.session_id)
     with _client(ctx) as client:
         session = sessions.revoke(client, args.session_id, args.reason)
+    sessions.forget_finished(ctx.paths, [session])
     emit(session, args.json, lambda s: "revoked: " + _line(s))
     return 0

@@ -26,6 +26,8 @@ from vxassist.paths import Paths
 #: one long-poll round; the HTTP timeout leaves the desk time to answer
 POLL_S = 25.0
 PENDING = "pending"
+#: statuses after which a session's key can never be used again
+FINISHED = frozenset({"denied", "expired", "revoked", "ended"})
 
 
 class SessionNotReady(EngineerError):
@@ -220,6 +222,24 @@ def prepare(paths: Paths, session: dict[str, Any]) -> SessionFiles:
     files.known_hosts.write_text(known_hosts(endpoint), encoding="utf-8")
     files.ssh_config.write_text(ssh_config(endpoint), encoding="utf-8")
     return files
+
+
+def forget_finished(paths: Paths, known: list[dict[str, Any]]) -> list[str]:
+    """Remove the key and files of sessions that are over; the ids removed.
+
+    A spent session key opens nothing, but a private key left lying around is
+    one more thing to explain; this keeps the folder to live sessions.
+    """
+    removed = []
+    for session in known:
+        sid = str(session.get("session_id", ""))
+        if session.get("status") not in FINISHED or not sid.isalnum():
+            continue
+        folder = sessions_dir(paths) / sid
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(sid)
+    return removed
 
 
 def ssh_command(files: SessionFiles, session_id: str, extra: list[str]) -> list[str]:
