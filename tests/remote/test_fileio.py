@@ -40,3 +40,30 @@ def test_a_failed_write_is_reported_later(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert os.path.getsize(path) == 0
+
+
+def test_writes_run_off_the_event_loop_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    seen: list[threading.Thread] = []
+    real_pwrite = os.pwrite
+
+    def recording_pwrite(fd: int, data: bytes, offset: int) -> int:
+        seen.append(threading.current_thread())
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", recording_pwrite)
+
+    async def main() -> threading.Thread:
+        with (tmp_path / "f").open("wb", buffering=0) as fh:
+            writer = WriteBehind(fh)
+            for i in range(10):
+                await writer.write(i * 10, b"x" * 10)
+            await writer.flush()
+        return threading.current_thread()
+
+    loop_thread = asyncio.run(main())
+    assert len(seen) == 10
+    assert loop_thread not in seen
