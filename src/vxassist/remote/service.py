@@ -128,6 +128,7 @@ class RemoteSessionService:
 
     def record(self, event: str, **fields: Any) -> None:
         line = self.audit.append(event, **fields)
+        log.info("session %s: %s (audit %s)", fields.get("session_id", "-"), event, line["seq"])
         live = self._live.get(str(fields.get("session_id", "")))
         if live is not None:
             bucket = _NOTED.get(event)
