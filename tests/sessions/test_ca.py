@@ -155,3 +155,24 @@ def test_short_rsa_key_is_refused() -> None:
     with pytest.raises(BadPublicKey):
         parse_public_key(_pub("ssh-rsa", key_size=1024))
     assert parse_public_key(_pub("ssh-rsa", key_size=2048)).key_type == "ssh-rsa"
+
+
+def test_workers_starting_together_share_one_ca(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start() -> str:
+        return CertificateAuthority(tmp_path / "ca").user_ca_public_key
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: start(), range(16)))
+    assert len(keys) == 1
+    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == ["user_ca"]
+
+
+def test_damaged_ca_key_is_reported_not_replaced(tmp_path: Path) -> None:
+    folder = tmp_path / "ca"
+    folder.mkdir()
+    (folder / "user_ca").write_text("not a key")
+    with pytest.raises(CaError):
+        _ = CertificateAuthority(folder).user_ca_public_key
+    assert (folder / "user_ca").read_text() == "not a key"
