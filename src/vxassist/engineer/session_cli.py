@@ -99,6 +99,10 @@ def _next_steps(session: dict[str, Any], config_path: str) -> str:
     return "\n".join(lines)
 
 
+def _still_waiting(session: dict[str, Any]) -> None:
+    print(f"  still waiting; the request lapses at {session.get('expires_at')}", flush=True)
+
+
 def cmd_request(ctx: Context, args: argparse.Namespace) -> int:
     from vxassist.engineer import sessions
     from vxassist.errors import UsageError
@@ -124,7 +128,7 @@ def cmd_request(ctx: Context, args: argparse.Namespace) -> int:
         if not args.json:
             print("Waiting for the customer's answer (Ctrl-C withdraws the request)...", flush=True)
         try:
-            session = sessions.wait_for_decision(client, sid)
+            session = sessions.wait_for_decision(client, sid, None if args.json else _still_waiting)
         except KeyboardInterrupt:
             withdrawn = sessions.revoke(client, sid, "withdrawn by the engineer")
             sessions.forget_finished(ctx.paths, [withdrawn])
