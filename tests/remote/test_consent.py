@@ -159,3 +159,19 @@ def test_answer_parsers() -> None:
     assert shorten_minutes(30, "") == 30
     assert shorten_minutes(30, "0") is None
     assert shorten_minutes(30, "15") == 15
+
+
+def test_a_second_request_waiting_behind_the_first_times_out(terminal: tuple[int, int]) -> None:
+    master, slave = terminal
+
+    async def main() -> tuple[ConsentDecision, ConsentDecision]:
+        prompter = TtyPrompter(input_fd=slave, output=io.StringIO())
+        first = asyncio.ensure_future(prompter.ask(REQ, 2.0))
+        second = asyncio.ensure_future(prompter.ask(REQ, 0.3))
+        late = await second  # the first still holds the terminal
+        os.write(master, b"n\n")
+        return await first, late
+
+    first, late = asyncio.run(main())
+    assert not first.approved and first.note == "denied at the terminal"
+    assert not late.approved and "no answer" in late.note

@@ -146,13 +146,13 @@ class TtyPrompter:
         """One prompt at a time; the whole dialogue must finish within ``timeout_s``."""
         if not self.can_prompt:
             return ConsentDecision.deny("no terminal to ask on")
-        async with self._busy:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    return await self._dialogue(req, timeout_s)
-            except TimeoutError:
-                self._say("\nNo answer in time: denied.\n")
-                return ConsentDecision.deny("no answer within the timeout")
+        try:
+            # waiting behind another prompt counts against this request's time too
+            async with asyncio.timeout(timeout_s), self._busy:
+                return await self._dialogue(req, timeout_s)
+        except TimeoutError:
+            self._say(f"\nNo answer in time for session {req.session_id}: denied.\n")
+            return ConsentDecision.deny("no answer within the timeout")
 
     async def _dialogue(self, req: SessionRequest, timeout_s: float) -> ConsentDecision:
         self._say(describe_request(req))
