@@ -237,3 +237,26 @@ def test_session_commands_refuse_odd_ids_and_strangers(
         assert cli.main(["engineer", "ssh-config", bad]) != 0
     assert cli.main(["engineer", "revoke", "0" * 16]) != 0
     assert "no such session" in capsys.readouterr().err
+
+
+def test_waiting_goes_round_until_the_customer_answers(
+    world: World, engineer_desk: str, paths: Paths
+) -> None:
+    from vxassist.deskclient import DeskClient
+
+    token = world.engineers["alice"]["Authorization"].split()[1]
+    rounds: list[str] = []
+    with DeskClient(engineer_desk, token, timeout=20) as client:
+        session, files = sessions.request_session(
+            client, paths, world.hosts["host1"].case_number, ["files"], 5, "logs"
+        )
+        assert files.key.exists() and session["status"] == "pending"
+
+        def on_round(s: dict[str, Any]) -> None:
+            rounds.append(s["status"])
+            if len(rounds) == 2:  # the customer answers after two rounds
+                assert world.decide("host1", s["session_id"], scopes=["files"]).status_code == 200
+
+        answer = sessions.wait_for_decision(client, session["session_id"], on_round, poll_s=0.2)
+    assert rounds == ["pending", "pending"]
+    assert answer["status"] == "approved" and answer["scopes"] == ["files"]
