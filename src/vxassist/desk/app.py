@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vxassist import __version__
+from vxassist.desk.auth import CallerCache
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database, upgrade
 from vxassist.desk.errors import DeskError
@@ -85,6 +86,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.db = db
+    app.state.callers = CallerCache()
     app.state.config = config
     app.state.clock = clock or _utcnow
     app.state.enrollment_extras = []

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from vxassist.desk.db import Database
 from vxassist.desk.errors import DeskError
-from vxassist.desk.models import Agent, Contract, Engineer
+from vxassist.desk.models import Agent, Contract, Engineer, table
 from vxassist.desk.tokens import AGENT_PREFIX, ENGINEER_PREFIX, token_hash
 
 bearer = HTTPBearer(auto_error=False, description="a host token (enrollment) or engineer token")
@@ -30,16 +31,64 @@ class Caller:
         return self.kind == "agent"
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+_AGENTS, _CONTRACTS, _ENGINEERS = table(Agent), table(Contract), table(Engineer)
+_AGENT_BY_TOKEN = (
+    select(_AGENTS.c.agent_id, _AGENTS.c.hostname, _AGENTS.c.contract_id, _CONTRACTS.c.company)
+    .join(_CONTRACTS, _CONTRACTS.c.contract_id == _AGENTS.c.contract_id)
+    .where(_AGENTS.c.token_hash == bindparam("digest"))
+)
+_ENGINEER_BY_TOKEN = select(_ENGINEERS.c.name).where(_ENGINEERS.c.token_hash == bindparam("digest"))
+
+
+class CallerCache:
+    """Recently verified tokens, for a few seconds: a request then costs no lookup.
+
+    Only identities are kept (who, which host, which contract), never whether the
+    contract is active, which intake reads fresh in its own transaction. A token
+    removed from the database stops working within ``ttl_s``.
+    """
+
+    def __init__(self, ttl_s: float = 5.0, size: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._seen: dict[str, tuple[float, Caller]] = {}
+
+    def get(self, digest: str) -> Caller | None:
+        hit = self._seen.get(digest)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, digest: str, who: Caller) -> None:
+        if len(self._seen) >= self.size:
+            self._seen.clear()
+        self._seen[digest] = (time.monotonic() + self.ttl_s, who)
+
+
+def _lookup(db: Database, digest: str, token: str) -> Caller | None:
+    if token.startswith(AGENT_PREFIX):
+        with db.engine.connect() as conn:
+            row = conn.execute(_AGENT_BY_TOKEN, {"digest": digest}).first()
+        if row is not None:
+            return Caller("agent", row.hostname, row.agent_id, row.contract_id, row.company)
+    elif token.startswith(ENGINEER_PREFIX):
+        with db.engine.connect() as conn:
+            name = conn.execute(_ENGINEER_BY_TOKEN, {"digest": digest}).scalar()
+        if name is not None:
+            return Caller("engineer", str(name))
+    return None
 
 
 def _unauthorized(message: str) -> DeskError:
     return DeskError(401, "unauthorized", message)
 
 
-def caller(
+async def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
@@ -48,32 +97,27 @@ def caller(
         raise _unauthorized(
             "This request needs a bearer token; enroll the host or log in as an engineer."
         )
+    db: Database = request.app.state.db
+    cache: CallerCache = request.app.state.callers
     token = credentials.credentials
     digest = token_hash(token)
-    db = database(request)
-    with db.reading() as session:
-        if token.startswith(AGENT_PREFIX):
-            row = session.execute(
-                select(Agent.agent_id, Agent.hostname, Agent.contract_id, Contract.company)
-                .join(Contract, Contract.contract_id == Agent.contract_id)
-                .where(Agent.token_hash == digest)
-            ).first()
-            if row is not None:
-                return Caller("agent", row.hostname, row.agent_id, row.contract_id, row.company)
-        elif token.startswith(ENGINEER_PREFIX):
-            name = session.scalar(select(Engineer.name).where(Engineer.token_hash == digest))
-            if name is not None:
-                return Caller("engineer", name)
+    found = cache.get(digest)
+    if found is None:
+        found = await db.run(lambda: _lookup(db, digest, token))
+        if found is not None:
+            cache.put(digest, found)
+    if found is not None:
+        return found
     raise _unauthorized("The desk does not know this token; enroll again or ask for a new one.")
 
 
-def agent(who: Annotated[Caller, Depends(caller)]) -> Caller:
+async def agent(who: Annotated[Caller, Depends(caller)]) -> Caller:
     if not who.is_agent:
         raise DeskError(403, "agent_only", "Only an enrolled host can do this; use a host token.")
     return who
 
 
-def engineer(who: Annotated[Caller, Depends(caller)]) -> Caller:
+async def engineer(who: Annotated[Caller, Depends(caller)]) -> Caller:
     if who.is_agent:
         raise DeskError(
             403, "engineer_only", "Only a support engineer can do this; use an engineer token."

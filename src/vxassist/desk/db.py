@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import anyio.to_thread
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -27,6 +29,7 @@ from vxassist.desk.errors import DeskDatabaseError
 from vxassist.paths import Paths
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -93,6 +96,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        self.inline = self.dialect == "sqlite"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(vx_write=True), expire_on_commit=False
@@ -114,6 +118,17 @@ class Database:
         """A session whose work commits at the end, or rolls back on any error."""
         with self._write_gate, self._write() as session, session.begin():
             yield session
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run blocking database ``work`` from async code.
+
+        On SQLite the work is microseconds of local file access, less than a hop to
+        a worker thread costs, and writers are serial anyway: it runs in place. On a
+        networked database it runs in a worker thread, so the event loop never waits.
+        """
+        if self.inline:
+            return work()
+        return await anyio.to_thread.run_sync(work)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -23,7 +23,7 @@ async def serve(
     port: int,
     config: DeskConfig,
     out: TextIO = sys.stdout,
-    workers_threads: int = 64,
+    workers_threads: int = 32,
 ) -> None:
     """Serve until cancelled or signalled; print the URL when ready (port 0 = any free one)."""
     import anyio.to_thread

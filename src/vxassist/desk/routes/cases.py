@@ -40,7 +40,7 @@ CaseIdent = Annotated[
     response_model=CaseOut,
     responses=errors(400, 401, 403, 404, 409),
 )
-def create_case(
+async def create_case(
     body: CaseIn,
     request: Request,
     who: AgentDep,
@@ -58,13 +58,16 @@ def create_case(
     cfg = config(request)
     assert who.agent_id is not None
     fingerprint = request_hash("/cases", body.model_dump(mode="json"))
-    status, answer = run_once(
-        db,
-        who.agent_id,
-        idempotency_key,
-        fingerprint,
-        at,
-        lambda session: intake.create_cases(session, who, body, at, cfg),
+    key, agent_id = idempotency_key, who.agent_id
+    status, answer = await db.run(
+        lambda: run_once(
+            db,
+            agent_id,
+            key,
+            fingerprint,
+            at,
+            lambda session: intake.create_cases(session, who, body, at, cfg),
+        )
     )
     return json_response(status, answer)
 
