@@ -151,7 +151,7 @@ class TtyPrompter:
             async with asyncio.timeout(timeout_s), self._busy:
                 return await self._dialogue(req, timeout_s)
         except TimeoutError:
-            self._say(f"\nNo answer in time for session {req.session_id}: denied.\n")
+            self._say(f"\nNo answer in time: denied (session {req.session_id}).\n")
             return ConsentDecision.deny("no answer within the timeout")
 
     async def _dialogue(self, req: SessionRequest, timeout_s: float) -> ConsentDecision:
