@@ -26,7 +26,9 @@ def _register_audit(sub: argparse._SubParsersAction[Any]) -> None:
     add_json_flag(show)
     show.set_defaults(func=_show)
 
-    verify = verbs.add_parser("verify", help="check that no line was changed, added or removed")
+    verify = verbs.add_parser(
+        "verify", help="check the hash chain: a changed, inserted or removed line shows"
+    )
     add_json_flag(verify)
     verify.set_defaults(func=_verify)
 
