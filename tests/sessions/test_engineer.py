@@ -255,7 +255,10 @@ def test_waiting_goes_round_until_the_customer_answers(
         def on_round(s: dict[str, Any]) -> None:
             rounds.append(s["status"])
             if len(rounds) == 2:  # the customer answers after two rounds
-                assert world.decide("host1", s["session_id"], scopes=["files"]).status_code == 200
+                assert (
+                    world.decide("host1", s["session_id"], scopes=["files"], minutes=5).status_code
+                    == 200
+                )
 
         answer = sessions.wait_for_decision(client, session["session_id"], on_round, poll_s=0.2)
     assert rounds == ["pending", "pending"]
