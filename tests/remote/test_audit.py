@@ -109,3 +109,14 @@ def test_cli_show_verify_export(
     assert main(["audit", "export", str(dest)]) == 0
     with zipfile.ZipFile(dest) as zf:
         assert json.loads(zf.read("manifest.json"))["verified"] is False
+
+
+def test_lines_cut_off_the_end_are_detected(log: AuditLog) -> None:
+    lines = log.path.read_bytes().splitlines(keepends=True)
+    log.path.write_bytes(b"".join(lines[:-1]))
+    ok, bad, why = log.verify()
+    assert not ok and bad == 4 and "removed" in why
+    log.path.write_bytes(b"")
+    assert log.verify()[:2] == (False, 1)
+    log.path.unlink()
+    assert log.verify() == (False, 1, "the audit log was removed")

@@ -4,8 +4,10 @@ Every line carries ``seq``, ``ts``, ``event``, the event's fields, ``prev`` (the
 previous line's hash) and ``hash`` = SHA-256 over the canonical JSON of the line
 without ``hash``. Changing, inserting or deleting any line (one byte is enough)
 breaks the chain at that line, which :meth:`AuditLog.verify` reports. Cutting
-lines off the end leaves a valid shorter chain; the export carries the head hash
-so a copy kept elsewhere shows it.
+lines off the end leaves a valid shorter chain, so the last line's seq and hash
+are also kept beside the log (``audit.jsonl.head``) and in the export: a cut shows
+unless both files were changed together, and a copy of the head kept elsewhere
+shows even that.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class AuditLog:
                 record["hash"] = _digest(record)
                 os.write(fd, _canonical(record) + b"\n")
                 os.fsync(fd)
+                self._write_head(record)
             except OSError as exc:
                 raise AuditError(
                     f"The audit log {self.path} cannot be written; check the disk.",
@@ -160,6 +163,8 @@ class AuditLog:
         try:
             fh = self.path.open("rb")
         except FileNotFoundError:
+            if self._read_head() is not None:
+                return False, 1, "the audit log was removed"
             return True, None, "no audit log yet"
         except OSError as exc:
             raise AuditError(
@@ -186,7 +191,29 @@ class AuditLog:
                 if record.get("hash") != _digest(record):
                     return False, lineno, "the line's hash does not match its content"
                 prev, expected_seq = str(record["hash"]), expected_seq + 1
+        head = self._read_head()
+        if head is not None and (
+            head.get("seq", 0) > lineno or (head.get("seq") == lineno and head.get("hash") != prev)
+        ):
+            return False, lineno + 1, f"lines after line {lineno} were removed (head: {head})"
         return True, None, f"{lineno} lines, chain intact"
+
+    @property
+    def head_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".head")
+
+    def _write_head(self, record: dict[str, Any]) -> None:
+        """The last line's seq and hash beside the log, so cutting lines off the end shows."""
+        tmp = self.head_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"seq": record["seq"], "hash": record["hash"]}))
+        os.replace(tmp, self.head_path)
+
+    def _read_head(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.head_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def head(self) -> str:
         """The hash of the last line (``GENESIS`` when empty)."""
