@@ -375,3 +375,31 @@ def test_a_grant_that_ran_out_can_still_send_its_summary(world: World) -> None:
     assert ended.json()["status"] == "ended"
     texts = [e["text"] for e in _events(world, one.case_number) if e["kind"] == "session_summary"]
     assert len(texts) == 1 and "the grant ran out" in texts[0] and "uptime" in texts[0]
+
+
+def test_answers_match_the_documented_schema(world: World) -> None:
+    from vxassist.desk.sessions.routes import SessionList, SessionOut, SessionRequestsOut
+
+    one = world.hosts["host1"]
+    alice = world.engineers["alice"]
+    pending = world.ask("alice", one.case_number).json()
+    SessionOut.model_validate(pending, strict=False)
+    SessionRequestsOut.model_validate(world.poll("host1"))
+    sid = pending["session_id"]
+    SessionOut.model_validate(world.decide("host1", sid).json())
+    revoked = world.client.post(f"/api/v1/engineer/sessions/{sid}/revoke", headers=alice)
+    SessionOut.model_validate(revoked.json())
+    SessionRequestsOut.model_validate(world.poll("host1"))
+    ended = world.client.post(
+        f"/api/v1/agent/sessions/{sid}/ended",
+        json={"reason": "done", "summary": {"commands": []}},
+        headers=one.headers,
+    )
+    SessionOut.model_validate(ended.json())
+    listed = SessionList.model_validate(
+        world.client.get("/api/v1/engineer/sessions", headers=alice).json()
+    )
+    assert [s.status for s in listed.sessions] == ["ended"]
+    paths = world.client.get("/openapi.json").json()["paths"]
+    ok = paths["/api/v1/engineer/sessions/{session_id}"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/SessionOut")

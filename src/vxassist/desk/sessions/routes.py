@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
@@ -77,6 +77,69 @@ class EndedIn(_In):
 
 class RevokeIn(_In):
     reason: Note = ""
+
+
+# -- answers (documented in the OpenAPI contract) -----------------------------------
+
+
+class RelayOut(BaseModel):
+    host: str
+    port: int
+    user: str
+    known_hosts: str
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    status: Literal["pending", "approved", "denied", "expired", "revoked", "ended"]
+    case_number: int
+    engineer: str
+    scopes: list[str]
+    minutes: int
+    reason: str
+    verification_code: str
+    key_fingerprint: str
+    created_at: datetime
+    expires_at: datetime
+    not_before: datetime | None
+    not_after: datetime | None
+    certificate: str | None = Field(description="the engineer's OpenSSH user certificate")
+    relay: RelayOut
+    listen_port: int | None
+    host_alias: str
+    host_ca_public_key: str
+    note: str
+    end_reason: str
+    ended_at: datetime | None
+    summary: dict[str, Any] | None
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionOut]
+
+
+class SessionRequestOut(BaseModel):
+    session_id: str
+    engineer: str
+    case_number: int
+    case_brief: str
+    scopes: list[str]
+    minutes: int
+    reason: str
+    verification_code: str
+    key_fingerprint: str
+    received_at: datetime
+    expires_at: datetime
+
+
+class RevocationOut(BaseModel):
+    session_id: str
+    reason: str
+
+
+class SessionRequestsOut(BaseModel):
+    requests: list[SessionRequestOut]
+    revoked: list[RevocationOut]
 
 
 # -- wiring ---------------------------------------------------------------------
@@ -148,7 +211,12 @@ def _wait_s(request: Request, wait: float) -> float:
 # -- engineers ------------------------------------------------------------------
 
 
-@router.post("/engineer/sessions", status_code=201, responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/engineer/sessions",
+    status_code=201,
+    response_model=SessionOut,
+    responses=errors(401, 403, 404, 409, 422),
+)
 async def request_session(
     body: SessionRequestIn, request: Request, who: EngineerDep, db: DatabaseDep
 ) -> JSONResponse:
@@ -164,7 +232,7 @@ async def request_session(
     return _ok(answer, 201)
 
 
-@router.get("/engineer/sessions", responses=errors(401, 403))
+@router.get("/engineer/sessions", response_model=SessionList, responses=errors(401, 403))
 async def list_sessions(request: Request, who: EngineerDep, db: DatabaseDep) -> JSONResponse:
     """The caller's sessions, newest first."""
     rt = _rt(request)
@@ -174,7 +242,9 @@ async def list_sessions(request: Request, who: EngineerDep, db: DatabaseDep) -> 
     return _ok({"sessions": rows})
 
 
-@router.get("/engineer/sessions/{session_id}", responses=errors(401, 403, 404))
+@router.get(
+    "/engineer/sessions/{session_id}", response_model=SessionOut, responses=errors(401, 403, 404)
+)
 async def get_session(
     session_id: str, request: Request, who: EngineerDep, db: DatabaseDep, wait: Wait = 0
 ) -> JSONResponse:
@@ -192,7 +262,11 @@ async def get_session(
     return _ok(answer)
 
 
-@router.post("/engineer/sessions/{session_id}/revoke", responses=errors(401, 403, 404))
+@router.post(
+    "/engineer/sessions/{session_id}/revoke",
+    response_model=SessionOut,
+    responses=errors(401, 403, 404),
+)
 async def revoke_session(
     session_id: str,
     request: Request,
@@ -212,7 +286,9 @@ async def revoke_session(
 # -- hosts ----------------------------------------------------------------------
 
 
-@router.get("/agent/session-requests", responses=errors(401, 403))
+@router.get(
+    "/agent/session-requests", response_model=SessionRequestsOut, responses=errors(401, 403)
+)
 async def session_requests(
     request: Request, who: AgentDep, db: DatabaseDep, wait: Wait = 0
 ) -> JSONResponse:
@@ -241,7 +317,9 @@ async def session_requests(
 
 
 @router.post(
-    "/agent/session-requests/{session_id}/decision", responses=errors(401, 403, 404, 409, 422)
+    "/agent/session-requests/{session_id}/decision",
+    response_model=SessionOut,
+    responses=errors(401, 403, 404, 409, 422),
 )
 async def decide(
     session_id: str, body: DecisionIn, request: Request, who: AgentDep, db: DatabaseDep
@@ -257,7 +335,11 @@ async def decide(
     return _ok(answer)
 
 
-@router.post("/agent/sessions/{session_id}/ended", responses=errors(401, 403, 404, 409, 413))
+@router.post(
+    "/agent/sessions/{session_id}/ended",
+    response_model=SessionOut,
+    responses=errors(401, 403, 404, 409, 413),
+)
 async def session_ended(
     session_id: str, body: EndedIn, request: Request, who: AgentDep, db: DatabaseDep
 ) -> JSONResponse:
