@@ -295,7 +295,9 @@ class WindowsPty:
         self._p.write(data.decode("utf-8", "replace"))
 
     def close_input(self) -> None:
-        self._p.sendeof()
+        # Ctrl-Z then Enter is end of input for Windows console programs
+        with contextlib.suppress(OSError, EOFError):
+            self._p.write("\x1a\r\n")
 
     def resize(self, cols: int, rows: int) -> None:
         cols, rows = clamp_size(cols, rows)
