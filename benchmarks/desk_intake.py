@@ -162,6 +162,41 @@ async def _load(
     return Result(name, total, elapsed, latencies, errors, server_cpu_s(pid) - cpu)
 
 
+async def _paced(
+    name: str, total: int, conns: list[Connection], one: Request, rate: float, pid: int
+) -> Result:
+    """Open loop: request i is due at start + i/rate, whether or not earlier ones are done.
+
+    Latency counts from the due time, so waiting for a free client counts too.
+    """
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for c in conns:
+        free.put_nowait(c)
+    latencies: list[float] = []
+    errors = 0
+    cpu = server_cpu_s(pid)
+    began = time.perf_counter()
+
+    async def send(i: int, due: float) -> None:
+        nonlocal errors
+        conn = await free.get()
+        try:
+            status = await one(conn, i)
+        finally:
+            free.put_nowait(conn)
+        latencies.append((time.perf_counter() - due) * 1000)
+        errors += status >= 400
+
+    tasks = []
+    for i in range(total):
+        due = began + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(send(i, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - began
+    return Result(name, total, elapsed, latencies, errors, server_cpu_s(pid) - cpu)
+
+
 async def run(
     base: str, tokens: list[str], total: int, concurrency: int, pid: int, rounds: int
 ) -> list[Result]:
@@ -189,11 +224,15 @@ async def run(
         for _ in range(rounds):
             healthz.append(await _load("GET /healthz", total, conns, health, pid))
             cases.append(await _load("POST /cases", total, conns, create, pid))
+        # the median round of each, by throughput
+        best = [sorted(r, key=lambda x: x.rps)[len(r) // 2] for r in (healthz, cases)]
+        # then creates at half the measured capacity: the latency a customer sees
+        rate = best[1].rps / 2
+        paced = await _paced(f"POST @{rate:.0f}/s", max(200, total // 4), conns, create, rate, pid)
     finally:
         for c in conns:
             await c.close()
-    # the median round of each, by throughput
-    return [sorted(r, key=lambda x: x.rps)[len(r) // 2] for r in (healthz, cases)]
+    return [*best, paced]
 
 
 def main() -> int:
@@ -239,7 +278,7 @@ def main() -> int:
             .json()["token"]
             for i, c in enumerate(codes)
         ]
-        healthz, cases = asyncio.run(
+        healthz, cases, paced = asyncio.run(
             run(base, tokens, args.requests, args.concurrency, proc.pid, args.rounds)
         )
     finally:
@@ -253,6 +292,7 @@ def main() -> int:
     )
     print(healthz.line())
     print(cases.line())
+    print(paced.line() + "   (open loop, half the create capacity)")
     ratio = cases.rps / healthz.rps
     p99 = cases.pct(0.99)
     cpu_ratio = cases.cpu_ms_per_request / max(healthz.cpu_ms_per_request, 1e-9)
@@ -262,8 +302,11 @@ def main() -> int:
         f"p99 {p99 / healthz.pct(0.99):.2f}, median {median_ratio:.2f}, "
         f"desk CPU per request {cpu_ratio:.2f}"
     )
-    print(f"create p99 {p99:.1f} ms (target <= 50 ms)")
-    return 0 if healthz.errors == 0 and cases.errors == 0 else 1
+    print(
+        f"create p99 {p99:.1f} ms at {args.concurrency} busy clients, "
+        f"{paced.pct(0.99):.1f} ms at half capacity (target <= 50 ms)"
+    )
+    return 0 if healthz.errors == cases.errors == paced.errors == 0 else 1
 
 
 if __name__ == "__main__":
