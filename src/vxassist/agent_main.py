@@ -96,7 +96,34 @@ def describe(event: Mapping[str, Any]) -> str:
         return f"desk     {kind.replace('_', ' ')} for {sid}: {event.get('message', '')}".rstrip()
     if kind == "agent":
         return f"agent    {event.get('message')}"
-    rest = {k: v for k, v in event.items() if k not in {"event", "at", "session_id"}}
+    # the session service's own events (they are audit lines too)
+    if kind == "session_start":
+        return f"start    {sid}: opening the tunnel to the relay"
+    if kind == "tunnel_up":
+        return f"tunnel   up on the relay (port {event.get('listen_port')})"
+    if kind == "tunnel_closed":
+        return f"tunnel   closed (port {event.get('listen_port')})"
+    if kind == "login":
+        return f"login    {sid}: {event.get('engineer')} connected"
+    if kind == "channel":
+        what = event.get("command") or event.get("kind")
+        return f"engineer {sid}: opened {event.get('kind')}" + (
+            f" ({what})" if what != event.get("kind") else ""
+        )
+    if kind == "process":
+        return f"engineer {sid}: runs {event.get('command')}"
+    if kind == "file":
+        return f"engineer {sid}: {event.get('op')} {event.get('path')}"
+    if kind == "forward":
+        return f"engineer {sid}: forward to {event.get('target')}"
+    if kind.endswith("_refused"):
+        return f"refused  {sid}: {kind.replace('_', ' ')}: {event.get('reason')}"
+    if kind == "teardown":
+        return f"closed   {sid}: {event.get('reason')}"
+    if kind == "disconnect":
+        return f"engineer {sid}: disconnected"
+    hidden = {"event", "at", "session_id", "ts", "seq", "prev", "hash", "summary"}
+    rest = {k: v for k, v in event.items() if k not in hidden}
     detail = " ".join(f"{k}={v}" for k, v in rest.items())
     return f"{kind:<8} {sid} {detail}".rstrip()
 

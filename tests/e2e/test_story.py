@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -305,8 +306,12 @@ def test_an_agent_with_consent_deny_refuses_without_asking(demo: Demo, tmp_path:
         assert session["status"] == "denied"
         agent.expect(r'"event": "refused"')
         assert "Allow this session?" not in agent.text
+        # SIGTERM (a service manager's stop) ends it like Ctrl-C: orderly, exit 0
+        agent.proc.send_signal(signal.SIGTERM)
+        assert agent.proc.wait(timeout=STEP_S) == 0
+        agent.expect(r'"message": "stopped"')
     finally:
-        assert agent.close() == 0
+        agent.close()
     shown = subprocess.run(
         vxassist("audit", "show", "--json"), env=env, capture_output=True, text=True, timeout=STEP_S
     )
@@ -314,3 +319,27 @@ def test_an_agent_with_consent_deny_refuses_without_asking(demo: Demo, tmp_path:
     decision = next(r for r in records if r["event"] == "decision")
     assert decision["approved"] is False and decision["by"] == "agent"
     assert "nobody can answer" in decision["reason"]
+
+
+def test_the_demo_without_sshd_uses_the_development_relay(tmp_path: Path) -> None:
+    """``--relay dev`` (what the demo picks without sshd): same story, same rules."""
+    demo = Demo(tmp_path, consent="tty", consent_timeout_s=60, relay="dev")
+    try:
+        assert "development relay" in demo.facts["relay"]
+        mark = len(demo.terminal.text)
+        request = start_request(demo, "shell")
+        demo.terminal.expect(r"Allow this session\? \[y/N\]", start=mark)
+        demo.terminal.send("y\n")
+        demo.terminal.expect(r"Minutes to allow", start=mark)
+        demo.terminal.send("\n")
+        code, session, err = finish(request)
+        assert code == 0, err
+        ran = demo.engineer("connect", session["session_id"], "--", "echo", "dev-$((2+2))")
+        assert "dev-4" in ran.stdout
+        demo.engineer("revoke", session["session_id"], "--reason", "done")
+        ended = demo.wait_event("session_end", session["session_id"])
+        assert ended["reason"] == "revoked"
+        late = demo.engineer("connect", session["session_id"], "--", "true", check=False)
+        assert late.returncode != 0
+    finally:
+        assert demo.close() == 0
