@@ -39,9 +39,9 @@ def _endpoint(tmp_path: Path, **kw: Any) -> SessionEndpoint:
         listen_port=20007,
         host_alias="vx-a1b2c3",
         host_ca_public_key=HOST_CA,
-        identity_file=tmp_path / "dir with space" / "id_ed25519",
-        certificate_file=tmp_path / "dir with space" / "session.cert",
-        known_hosts_file=tmp_path / "dir with space" / "known_hosts",
+        identity_file=tmp_path / "dir with space 100%" / "id_ed25519",
+        certificate_file=tmp_path / "dir with space 100%" / "session.cert",
+        known_hosts_file=tmp_path / "dir with space 100%" / "known_hosts",
     )
     base.update(kw)
     return SessionEndpoint(**base)
@@ -72,8 +72,9 @@ def test_openssh_reads_the_two_hops_as_meant(tmp_path: Path) -> None:
     assert agent["user"] == ["0123456789abcdef"]
     assert agent["hostkeyalias"] == ["vx-a1b2c3"]
     assert agent["proxyjump"] == ["vx-relay-0123456789abcdef"]
-    assert agent["certificatefile"] == [str(ep.certificate_file)]
-    assert agent["identityfile"] == [str(ep.identity_file)]
+    # ssh -G shows these two before %-expansion ("%%" is a literal "%" when loaded)
+    assert agent["certificatefile"] == [str(ep.certificate_file).replace("%", "%%")]
+    assert agent["identityfile"] == [str(ep.identity_file).replace("%", "%%")]
     assert agent["identitiesonly"] == ["yes"]
     assert agent["stricthostkeychecking"] == ["true"]
     assert agent["userknownhostsfile"] == [str(ep.known_hosts_file)]
@@ -86,7 +87,7 @@ def test_openssh_reads_the_two_hops_as_meant(tmp_path: Path) -> None:
     assert relay["user"] == ["vxeng"]
     assert relay["hostkeyalias"] == [RELAY_ALIAS]
     assert "certificatefile" not in relay  # the relay hop uses the plain key only
-    assert relay["identityfile"] == [str(ep.identity_file)]
+    assert relay["identityfile"] == [str(ep.identity_file).replace("%", "%%")]
     assert relay["stricthostkeychecking"] == ["true"]
 
     lines = known_hosts(ep).splitlines()

@@ -109,7 +109,15 @@ def known_hosts(ep: SessionEndpoint) -> str:
 
 
 def _q(path: Path) -> str:
-    return '"' + str(path).replace('"', "") + '"'
+    """A path for the config: quoted (spaces), ``%`` doubled (ssh expands %-tokens)."""
+    text = str(path)
+    if '"' in text or "\n" in text:
+        raise SshConfigError(
+            "The session folder's path contains a quote or a line break; set VXASSIST_HOME "
+            "to a plainer folder.",
+            detail=repr(text),
+        )
+    return '"' + text.replace("%", "%%") + '"'
 
 
 def ssh_config(ep: SessionEndpoint) -> str:
