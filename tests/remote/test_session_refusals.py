@@ -213,3 +213,20 @@ def test_plain_keys_refused_at_the_hook(world: World, username: str) -> None:
     server = AgentSSHServer(host, config)  # type: ignore[arg-type]
     assert server.validate_public_key(username, world.engineer.key) is False
     assert host.last[0] == "login_refused"
+
+
+def test_a_connection_that_never_logs_in_is_dropped(world: World) -> None:
+    grant = world.grant("t1", ("shell",))
+
+    async def main() -> tuple[bytes, bytes]:
+        async with serving(world, grant, login_timeout_s=1.0):
+            # the relay's end of the tunnel, as an engineer's jump would reach it
+            reader, writer = await asyncio.open_connection("127.0.0.1", world.listen_port)
+            banner = await asyncio.wait_for(reader.readline(), 10)
+            rest = await asyncio.wait_for(reader.read(), 8)  # EOF once the agent gives up
+            writer.close()
+            return banner, rest
+
+    banner, _ = asyncio.run(main())
+    assert banner.startswith(b"SSH-2.0-")
+    assert world.events_named("login") == []

@@ -87,6 +87,7 @@ class RemoteSessionService:
         shell: str = "",
         home: Path | None = None,
         resume_grace_s: float = RESUME_GRACE_S,
+        login_timeout_s: float = LOGIN_TIMEOUT_S,
     ) -> None:
         self.paths = paths
         self.policy = policy
@@ -109,6 +110,7 @@ class RemoteSessionService:
             home=str(home) if home else "",
         )
         self._resume_grace_s = resume_grace_s
+        self._login_timeout_s = login_timeout_s
         self._grants = GrantTable()
         self._live: dict[str, _Live] = {}
         self._ended: dict[str, dict[str, Any]] = {}
@@ -163,7 +165,7 @@ class RemoteSessionService:
         cert = load_host_certificate(self.paths)
         return {
             "server_host_keys": [(key, cert)] if cert is not None else [key],
-            "login_timeout": LOGIN_TIMEOUT_S,
+            "login_timeout": self._login_timeout_s,
             "keepalive_interval": KEEPALIVE_S,
             "keepalive_count_max": 3,
             "agent_forwarding": False,
