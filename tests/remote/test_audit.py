@@ -77,7 +77,12 @@ def test_export_carries_log_recordings_and_head(
         names = set(zf.namelist())
         manifest = json.loads(zf.read("manifest.json"))
         assert zf.read("audit.jsonl") == log.path.read_bytes()
-    assert names == {"audit.jsonl", "recordings/s1-1.cast", "manifest.json"}
+    assert names == {
+        "audit.jsonl",
+        "audit.jsonl.head",
+        "recordings/s1-1.cast",
+        "manifest.json",
+    }
     assert manifest["head"] == log.head()
     assert manifest["verified"] is True
     assert manifest["recordings"][0]["file"] == "s1-1.cast"

@@ -239,6 +239,8 @@ class AuditLog:
             with zipfile.ZipFile(dest_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 if self.path.exists():
                     zf.write(self.path, LOG_NAME)
+                if self.head_path.exists():
+                    zf.write(self.head_path, self.head_path.name)
                 if self.recordings_dir and self.recordings_dir.is_dir():
                     for rec in sorted(self.recordings_dir.glob("*.cast")):
                         zf.write(rec, f"recordings/{rec.name}")
