@@ -152,6 +152,7 @@ def test_shell_command_lines() -> None:
     else:
         assert shell_argv("/bin/bash", "ls -l") == ["/bin/bash", "-c", "ls -l"]
         assert shell_argv("/bin/bash", "") == ["/bin/bash", "-l"]
+        assert shell_argv("/opt/tools/runcmd", "x") == ["/opt/tools/runcmd", "-c", "x"]
     assert shell_argv(r"C:\Windows\System32\cmd.exe", "") == [r"C:\Windows\System32\cmd.exe"]
     assert windows_command_line(shell_argv("cmd.exe", 'type "C:\\vx log.txt"')) == (
         r'cmd.exe /c "type \"C:\vx log.txt\""'

@@ -113,7 +113,8 @@ def _user_shell() -> tuple[str, str, str]:
 
 def shell_argv(shell: str, command: str) -> list[str]:
     """How to run ``command`` (or an interactive shell when empty) with ``shell``."""
-    if sys.platform == "win32" or shell.lower().endswith(("cmd.exe", "cmd")):
+    name = shell.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if sys.platform == "win32" or name in ("cmd.exe", "cmd"):
         return [shell, "/c", command] if command else [shell]
     return [shell, "-c", command] if command else [shell, "-l"]
 
