@@ -121,3 +121,24 @@ def test_racing_creates_get_distinct_consecutive_numbers(desk: Desk) -> None:
         with ThreadPoolExecutor(max_workers=15) as pool:
             numbers = sorted(pool.map(send, range(15)))
     assert numbers == list(range(1001, 1016))
+
+
+def test_a_retry_after_the_case_moved_on_still_gets_its_first_answer(desk: Desk) -> None:
+    desk.add_contract()
+    host = desk.enroll()
+    number = desk.create(host).json()["case_number"]
+    headers = {**host, "Idempotency-Key": "upd-1"}
+    body = {"text": "more detail", "priority": None}
+    first = desk.client.post(f"/api/v1/cases/{number}/updates", json=body, headers=headers)
+    desk.client.post(
+        f"/api/v1/engineer/cases/{number}/status",
+        json={"status": "closed"},
+        headers=desk.engineer(),
+    )
+    retry = desk.client.post(f"/api/v1/cases/{number}/updates", json=body, headers=headers)
+    assert retry.status_code == 200
+    assert retry.content == first.content
+    fresh = desk.client.post(
+        f"/api/v1/cases/{number}/updates", json=body, headers={**host, "Idempotency-Key": "upd-2"}
+    )
+    assert fresh.status_code == 409

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -98,9 +97,8 @@ class Database:
         self.dialect = self.engine.dialect.name
         self.inline = self.dialect == "sqlite"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            self.engine.execution_options(vx_write=True), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(vx_write=True)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         # SQLite has one writer at a time; threads that all ask for the lock at once end
         # up in its busy handler's growing sleeps (seconds at the tail). Queue them here
         # instead: in order, woken at once. Other processes still meet the busy timeout.
@@ -118,6 +116,12 @@ class Database:
         """A session whose work commits at the end, or rolls back on any error."""
         with self._write_gate, self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def writing_connection(self) -> Iterator[Connection]:
+        """A connection in a writing transaction: commits at the end, rolls back on error."""
+        with self._write_gate, self._write_engine.begin() as conn:
+            yield conn
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking database ``work`` from async code.

@@ -1,11 +1,11 @@
 """Replaying the first answer to a request repeated under the same ``Idempotency-Key``.
 
-The key is looked up, the work done and the answer recorded under the key in
-one writing transaction. Two requests with one key at the same moment therefore
-cannot both commit: on SQLite the second waits for the write lock (``BEGIN
-IMMEDIATE``) and then finds the first's answer; on PostgreSQL its insert of the
-key waits on the unique index until the first commits, then fails, its work is
-rolled back, and it replays the first answer.
+The work is done and its answer recorded under the key in one writing
+transaction; a unique index on (host, key) refuses a second record. Two requests
+with one key therefore cannot both commit: on SQLite the second waits for the
+write lock (``BEGIN IMMEDIATE``), then its record collides; on PostgreSQL its
+insert waits on the unique index until the first commits, then fails. Either
+way its work is rolled back and it replays the first answer.
 """
 
 from __future__ import annotations
@@ -72,18 +72,18 @@ def run_once(
     now: datetime,
     work: Callable[[Session], tuple[int, Any]],
 ) -> Answer:
-    """Do ``work`` in one writing transaction, at most once per (agent, key)."""
+    """Do ``work`` in one writing transaction, at most once per (agent, key).
+
+    The key is not looked up first: a repeated key is rare, and the unique index
+    finds it when the answer is stored, rolling the repeated work back.
+    """
     for _attempt in range(_ATTEMPTS):
         try:
-            with db.writing() as session:
-                if key is not None:
-                    earlier = _earlier(session, agent_id, key, fingerprint)
-                    if earlier is not None:
-                        return earlier
+            with db.writing_connection() as conn, Session(bind=conn) as session:
                 status, data = work(session)
                 body = dump(data)
                 if key is not None:
-                    session.connection().execute(
+                    conn.execute(
                         _RECORD,
                         {
                             "agent_id": agent_id,
@@ -96,14 +96,26 @@ def run_once(
                     )
                 return status, body
         except IntegrityError:
-            # Another request with this key committed first (PostgreSQL: the unique
-            # index made us wait for it), or a random reference collided: look again.
+            # This key's answer was stored before (on PostgreSQL, maybe by a request
+            # that raced us: the unique index made us wait for it), or a random
+            # reference collided: look for the answer, else try again.
             if key is not None:
-                with db.reading() as session:
-                    earlier = _earlier(session, agent_id, key, fingerprint)
+                earlier = _lookup(db, agent_id, key, fingerprint)
                 if earlier is not None:
                     return earlier
             continue
+        except DeskError:
+            # A retry after the case moved on (e.g. closed since) still gets its first answer.
+            if key is not None:
+                earlier = _lookup(db, agent_id, key, fingerprint)
+                if earlier is not None:
+                    return earlier
+            raise
     raise DeskError(
         503, "desk_busy", "The desk could not store the request; send it again in a minute."
     )
+
+
+def _lookup(db: Database, agent_id: str, key: str, fingerprint: str) -> Answer | None:
+    with db.reading() as session:
+        return _earlier(session, agent_id, key, fingerprint)

@@ -10,41 +10,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from vxassist.cases.fields import BRIEF_MAX
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
+def _text(max_length: int, min_length: int = 1) -> StringConstraints:
+    """Trimmed, bounded text without NUL characters (which PostgreSQL cannot store).
+
+    The checks are constraints, not Python validators: they run in pydantic-core.
+    """
+    return StringConstraints(
+        strip_whitespace=True,
+        min_length=min_length,
+        max_length=max_length,
+        pattern=r"^[^\x00]*$",
+    )
 
 
-NoNul = AfterValidator(_no_nul)
-
-
-def _len(max_length: int, min_length: int = 1) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
-
-
-Line = Annotated[str, _len(200), NoNul]
-Phone = Annotated[str, _len(64), NoNul]
-LongText = Annotated[str, _len(20_000), NoNul]
-Brief = Annotated[str, _len(BRIEF_MAX), NoNul]
-Hostname = Annotated[str, _len(255), NoNul]
-Code = Annotated[str, _len(64), NoNul]
-Reason = Annotated[str, _len(2000), NoNul]
-Note = Annotated[str, _len(2000, 0), NoNul]
-PublicKey = Annotated[str, _len(8192), NoNul]
-OptionalName = Annotated[str, _len(200, 0), NoNul]
-OptionalVersion = Annotated[str, _len(100, 0), NoNul]
+Line = Annotated[str, _text(200)]
+Phone = Annotated[str, _text(64)]
+LongText = Annotated[str, _text(20_000)]
+Brief = Annotated[str, _text(BRIEF_MAX)]
+Hostname = Annotated[str, _text(255)]
+Code = Annotated[str, _text(64)]
+Reason = Annotated[str, _text(2000)]
+Note = Annotated[str, _text(2000, 0)]
+PublicKey = Annotated[str, _text(8192)]
+OptionalName = Annotated[str, _text(200, 0)]
+OptionalVersion = Annotated[str, _text(100, 0)]
 Email = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+        strip_whitespace=True,
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$",
     ),
-    NoNul,
 ]
 PriorityLevel = Annotated[int, Field(ge=1, le=4, description="1 System Down ... 4 Question")]
 CaseNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
