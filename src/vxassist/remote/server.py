@@ -206,6 +206,7 @@ class AgentSSHServer(asyncssh.SSHServer):
         return False
 
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        self.grant = None  # only the attempt that succeeds names the grant
         cert = self._cert
         engineer_key = cert.key if cert is not None else None
         if key.public_data != self._config.ca_key.public_data:
