@@ -321,6 +321,45 @@ def test_an_agent_with_consent_deny_refuses_without_asking(demo: Demo, tmp_path:
     assert "nobody can answer" in decision["reason"]
 
 
+def test_ctrl_c_ends_a_live_session_and_stops_everything(demo: Demo, tmp_path: Path) -> None:
+    """Last in this module: stopping the demo while an engineer is connected."""
+    mark = len(demo.terminal.text)
+    request = start_request(demo, "shell")
+    demo.terminal.expect(r"Allow this session\? \[y/N\]", start=mark)
+    demo.terminal.send("y\n")
+    demo.terminal.expect(r"Minutes to allow", start=mark)
+    demo.terminal.send("\n")
+    code, session, err = finish(request)
+    assert code == 0, err
+    sid = session["session_id"]
+    shell = Terminal(["ssh", "-F", session["ssh_config"], "-tt", f"vx-session-{sid}"], os.environ)
+    try:
+        shell.send("echo live-$((3*3))\n")
+        shell.expect(r"live-9")
+        assert demo.close() == 0
+        # the agent closed the engineer's connection before it exited
+        shell.proc.wait(timeout=STEP_S)
+    finally:
+        shell.close()
+    records = audit(demo, sid)
+    teardown = next(r for r in records if r["event"] == "teardown")
+    assert teardown["reason"] == "agent stopped"
+    assert demo.host("audit", "verify").returncode == 0
+    # the end reached the desk before it stopped
+    listed = subprocess.run(
+        vxassist("desk", "session", "list", "--db", demo.facts["db_url"], "--json"),
+        env=demo.env("host_home"),
+        capture_output=True,
+        text=True,
+        timeout=STEP_S,
+    )
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    rows = data["sessions"] if isinstance(data, dict) else data
+    mine = next(r for r in rows if r["session_id"] == sid)
+    assert mine["status"] == "ended"
+
+
 def test_the_demo_without_sshd_uses_the_development_relay(tmp_path: Path) -> None:
     """``--relay dev`` (what the demo picks without sshd): same story, same rules."""
     demo = Demo(tmp_path, consent="tty", consent_timeout_s=60, relay="dev")
