@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vxassist.logs import setup_logging
+from vxassist.logs import setup_logging, setup_stderr_logging
 from vxassist.paths import Paths
 from vxassist.settings import Settings, load_settings
 
@@ -25,9 +26,17 @@ class Context:
 
     @classmethod
     def create(cls, verbose: bool = False) -> Context:
-        paths = Paths.from_env().ensure()
+        paths = Paths.from_env()
         ctx = cls(paths=paths, verbose=verbose)
-        setup_logging(paths, "DEBUG" if verbose else ctx.settings.log_level)
+        level = "DEBUG" if verbose else ctx.settings.log_level
+        try:
+            paths.ensure()
+            setup_logging(paths, level)
+        except OSError as exc:
+            # A service account with no writable home (the relay's key lookup) still
+            # runs read-only commands; its log goes to stderr instead.
+            setup_stderr_logging(level)
+            logging.getLogger(__name__).warning("no log file: %s", exc)
         return ctx
 
     @property

@@ -44,3 +44,15 @@ def setup_logging(paths: Paths, level: str = "INFO", **handler_args: Any) -> log
         old.close()
     root.addHandler(handler)
     return handler
+
+
+def setup_stderr_logging(level: str = "WARNING") -> logging.Handler:
+    """Warnings and worse to stderr, for when no log folder can be written."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.addFilter(RedactingFilter())
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger("vxassist")
+    root.setLevel(level.upper())
+    root.addHandler(handler)
+    return handler

@@ -168,7 +168,12 @@ def load_settings(paths: Paths | None = None) -> Settings:
 
     policy_data: dict[str, Any] = {}
     machine = RemotePolicy()
-    if paths.policy_file.exists():
+    try:
+        policy_present = paths.policy_file.exists()
+    except OSError as exc:
+        log.warning("machine policy unreadable, remote access off: %s", exc)
+        policy_present, machine = False, LOCKED_DOWN
+    if policy_present:
         trusted, why = policy_file_trusted(paths.policy_file)
         if trusted:
             policy_data = _read_toml(paths.policy_file)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +47,32 @@ def test_command_line_start_loads_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
+
+
+def test_read_only_home_still_runs_commands() -> None:
+    # The relay runs `vxassist desk relay-keys` as an account whose home cannot be written.
+    home = Path(tempfile.mkdtemp(prefix="vx-ro-"))
+    home.chmod(0o555)
+    env = {**os.environ, "VXASSIST_HOME": str(home / "vx")}
+    env.pop("VXASSIST_POLICY")
+    user = (
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    )
+    out = subprocess.run(
+        [*user, sys.executable, "-m", "vxassist", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    done = subprocess.run(
+        [*user, sys.executable, "-m", "vxassist", "sysinfo", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    home.rmdir()
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
