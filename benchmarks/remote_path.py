@@ -481,13 +481,39 @@ def report(base: Figures, ours: Figures | None, note: str) -> None:
         print(note)
 
 
+def _override_agent_windows(tunnel_window: int | None, server_window: int | None) -> None:
+    """Patch the agent's window constants for this run only (an experiment)."""
+    import vxassist.remote.service as service
+    import vxassist.remote.tunnel as tunnel
+
+    if tunnel_window:
+        tunnel.WINDOW = tunnel_window
+        print(f"experiment: tunnel channel window {tunnel_window} bytes")
+    if server_window:
+        service.WINDOW = server_window  # type: ignore[attr-defined]
+        print(f"experiment: server channel window {server_window} bytes")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=200, help="round trips measured")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--baseline-only", action="store_true")
+    parser.add_argument(
+        "--tunnel-window",
+        type=int,
+        metavar="BYTES",
+        help="experiment: the agent's tunnel (relay connection) channel window",
+    )
+    parser.add_argument(
+        "--server-window",
+        type=int,
+        metavar="BYTES",
+        help="experiment: the agent's embedded server channel window",
+    )
     args = parser.parse_args(argv)
+    _override_agent_windows(args.tunnel_window, args.server_window)
     if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
         print("remote_path: needs root and /usr/sbin/sshd", file=sys.stderr)
         return 2
