@@ -36,7 +36,7 @@ class Context:
             # A service account with no writable home (the relay's key lookup) still
             # runs read-only commands; its log goes to stderr instead.
             setup_stderr_logging(level)
-            logging.getLogger(__name__).warning("no log file: %s", exc)
+            logging.getLogger(__name__).debug("no log file: %s", exc)
         return ctx
 
     @property
