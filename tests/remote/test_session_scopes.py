@@ -86,6 +86,7 @@ def test_sftp_and_scp_inside_the_home(world: World, tmp_path: Path) -> None:
     batch.write_text(
         f"put {local} up.bin\nget vx.log {tmp_path / 'got.log'}\n"
         "mkdir d\nrename up.bin d/up.bin\nls\n"
+        f"ls -la {world.home}\nls -la {world.home}/.\ncd d\nls -la ..\n"
     )
 
     async def main() -> Any:
@@ -100,6 +101,7 @@ def test_sftp_and_scp_inside_the_home(world: World, tmp_path: Path) -> None:
     assert legacy.rc == 0, legacy.err
     assert (world.home / "legacy.bin").read_bytes() == local.read_bytes()
     assert sftp.rc == 0, sftp.err
+    assert b"vx.log" in sftp.out and b"d\n" in sftp.out  # the top folder lists, absolute too
     assert scp_up.rc == 0, scp_up.err
     assert scp_down.rc == 0, scp_down.err
     assert (world.home / "d" / "up.bin").read_bytes() == local.read_bytes()

@@ -18,7 +18,7 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
@@ -568,8 +568,12 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
         except PathEscape as exc:
             raise self._deny("resolve", path, exc) from exc
 
-    def _map_entry(self, op: str, path: bytes) -> bytes:
-        """The path of the entry itself (its last part not followed), inside the roots."""
+    def _map_entry(self, op: str, path: bytes, *, root_itself: bool = False) -> bytes:
+        """The path of the entry itself (its last part not followed), inside the roots.
+
+        With ``root_itself`` (read-only look-ups) a top folder of the session is
+        also allowed, although its parent lies outside by design.
+        """
         text = path.decode("utf-8", "replace")
         name = PurePosixPath(text).name
         if name in ("", ".", ".."):
@@ -578,8 +582,35 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
         try:
             folder = _confine(self._roots, parent)
         except PathEscape as exc:
+            if root_itself and self._is_root(path):
+                return self.map_path(path)
             raise self._deny(op, path, exc) from exc
         return os.fsencode(folder / name)
+
+    def _is_root(self, path: bytes) -> bool:
+        try:
+            real = _confine(self._roots, path)
+        except PathEscape:
+            return False
+        return any(real == Path(os.path.realpath(r)) for r in self._roots)
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        """The folder's entries; ``..`` of a top folder shows the folder itself."""
+        local = self.map_path(path)
+
+        def listing() -> list[tuple[bytes, os.stat_result]]:
+            here = os.stat(local)
+            try:
+                up = os.stat(_confine(self._roots, os.path.join(local, b"..")))
+            except PathEscape:
+                up = here
+            names = [(b".", here), (b"..", up)]
+            with os.scandir(local) as entries:
+                names += [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in entries]
+            return names
+
+        for name, st in await asyncio.to_thread(listing):
+            yield asyncssh.SFTPName(name, attrs=asyncssh.SFTPAttrs.from_local(st))
 
     def _show(self, local: bytes) -> str:
         return local.decode("utf-8", "replace")
@@ -650,7 +681,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
     # names ---------------------------------------------------------------------------
 
     def lstat(self, path: bytes) -> Any:
-        return os.lstat(self._map_entry("lstat", path))
+        return os.lstat(self._map_entry("lstat", path, root_itself=True))
 
     def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         raise asyncssh.SFTPOpUnsupported("Changing a link's attributes is not supported.")
