@@ -9,6 +9,7 @@ deadline, history, one transaction). Prints both and their ratios.
 Targets: create throughput >= 0.5 x /healthz, create p99 <= 50 ms (SQLite).
 
     .venv/bin/python benchmarks/desk_intake.py [--requests 2000] [--concurrency 100]
+    .venv/bin/python benchmarks/desk_intake.py --postgres   # the same on a real PostgreSQL
 """
 
 from __future__ import annotations
@@ -242,8 +243,21 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per path")
     parser.add_argument("--hosts", type=int, default=10, help="enrolled hosts sending cases")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="start a throw-away PostgreSQL and use it"
+    )
     args = parser.parse_args()
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.fixtures.postgres import running_postgres
 
+        with running_postgres() as server:
+            args.db = server.fresh_database()
+            return measure(args)
+    return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
     home = Path(tempfile.mkdtemp(prefix="vxbench-"))
     url = args.db or f"sqlite:///{home / 'desk.sqlite3'}"
     upgrade(url)
@@ -285,7 +299,7 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=15)
 
-    db_kind = url.split(":", 1)[0]
+    db_kind = url.split(":", 1)[0].split("+")[0]
     print(
         f"desk on {db_kind}, {args.requests} requests per path and round, "
         f"{args.concurrency} clients, median of {args.rounds} alternating rounds"
