@@ -84,6 +84,8 @@ def describe(event: Mapping[str, Any]) -> str:
         return f"ended    {sid}: {event.get('reason')}"
     if kind == "session_failed":
         return f"failed   {sid}: {event.get('reason')}"
+    if kind == "withdrawn":
+        return f"withdrawn {sid}: {event.get('reason')}; the prompt is void"
     if kind == "revoked":
         return f"revoked  {sid}: {event.get('reason')}"
     if kind == "desk_unavailable":

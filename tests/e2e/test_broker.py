@@ -119,12 +119,19 @@ def world(running_desk: RunningDesk) -> Iterator[World]:
 class Prompter:
     """The person at the host: answers as told, remembers each question."""
 
-    answer: str = "approve"  # approve | deny | files-only | one-minute
+    answer: str = "approve"  # approve | deny | files-only | one-minute | never
     can_prompt: bool = True
     asked: list[SessionRequest] = field(default_factory=list)
+    voided: list[str] = field(default_factory=list)
 
     async def ask(self, req: SessionRequest, timeout_s: float) -> ConsentDecision:
         self.asked.append(req)
+        if self.answer == "never":  # the person walked away; the timeout is far off
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.voided.append(req.session_id)
+                raise
         if self.answer == "deny":
             return ConsentDecision.deny("denied at the terminal")
         if self.answer == "files-only":
@@ -348,6 +355,21 @@ async def test_denied_at_the_prompt_and_policy_refusals_reach_the_desk(
         sid = request(world, world.host.case_number, ["files"])
         assert (await settled(world, sid))["status"] == "denied"
         assert running.prompter.asked == []
+
+
+async def test_a_request_withdrawn_while_the_prompt_is_open_voids_the_prompt(
+    world: World, tmp_path: Path
+) -> None:
+    async with run_broker(world, tmp_path, Prompter("never")) as running:
+        sid = request(world, world.host.case_number, ["shell"])
+        await until(lambda: running.prompter.asked)
+        world.engineer.request("POST", f"/api/v1/engineer/sessions/{sid}/revoke", json={})
+        withdrawn = await until(lambda: [e for e in running.events if e["event"] == "withdrawn"])
+        assert withdrawn[0]["session_id"] == sid
+        await until(lambda: running.prompter.voided == [sid])
+        assert running.service.started == []
+        decision = [r for r in running.audit.records() if r["event"] == "decision"][-1]
+        assert decision["approved"] is False and decision["by"] == "desk"
 
 
 async def test_a_tunnel_that_fails_is_reported_and_nothing_is_signed(

@@ -208,6 +208,8 @@ class SessionBroker:
         self._live: dict[str, Grant] = {}
         #: sessions the broker itself is ending (their service event is not reported twice)
         self._ending: set[str] = set()
+        #: handlers waiting on the prompt, by session id (cancelled if withdrawn)
+        self._prompting: dict[str, asyncio.Task[Any]] = {}
         self._prompt_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._desk_down = False
@@ -286,8 +288,18 @@ class SessionBroker:
             await asyncio.sleep(0)
 
     def dispatch(self, answer: Mapping[str, Any]) -> None:
-        """Start a handler for every new request and revocation in one poll answer."""
+        """Start a handler for every new request and revocation in one poll answer.
+
+        A request being prompted that the desk no longer lists as pending (the
+        engineer withdrew it, or it expired) loses its prompt: nobody can approve
+        what is no longer asked.
+        """
         requests_raw = answer.get("requests")
+        if isinstance(requests_raw, list):
+            pending = {str(r.get("session_id")) for r in requests_raw if isinstance(r, Mapping)}
+            for session_id, task in list(self._prompting.items()):
+                if session_id not in pending:
+                    self._withdraw(session_id, task)
         for raw in requests_raw if isinstance(requests_raw, list) else []:
             if not isinstance(raw, Mapping):
                 continue
@@ -301,6 +313,15 @@ class SessionBroker:
                 continue
             self._reported_end.add(revocation.session_id)
             self._spawn(self.handle_revocation(revocation))
+
+    def _withdraw(self, session_id: str, task: asyncio.Task[Any]) -> None:
+        self._prompting.pop(session_id, None)
+        task.cancel()
+        reason = "the request was withdrawn or expired at the desk"
+        self._audit.append(
+            "decision", session_id=session_id, approved=False, by="desk", reason=reason
+        )
+        self._emit("withdrawn", session_id=session_id, reason=reason)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def guarded() -> None:
@@ -366,7 +387,13 @@ class SessionBroker:
         if isinstance(screened, Refusal):
             await self._refuse(req, screened.reason)
             return
-        decision = await self._ask(screened)
+        task = asyncio.current_task()
+        if task is not None:
+            self._prompting[req.session_id] = task
+        try:
+            decision = await self._ask(screened)
+        finally:
+            self._prompting.pop(req.session_id, None)
         if not decision.approved:
             self._audit.append(
                 "decision",
