@@ -13,10 +13,11 @@ from vxassist.desk.tokens import token_hash
 
 
 def _enroll(desk: Desk, code: str, hostname: str = "vxhost1") -> httpx.Response:
-    return desk.client.post(
+    answer: httpx.Response = desk.client.post(
         "/api/v1/enroll",
         json={"code": code, "hostname": hostname, "host_public_key": "ssh-ed25519 AAAAC3 host"},
     )
+    return answer
 
 
 def test_health_needs_no_token(desk: Desk) -> None:

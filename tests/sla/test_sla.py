@@ -17,12 +17,12 @@ CAL = SupportCalendar()
 US = holidays.country_holidays("US", years=range(2026, 2030))
 
 
-def la(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LA)  # type: ignore[misc]
+def la(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=LA)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
