@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 
-from tests.desk.conftest import Desk, case_body
+import httpx
+
+from tests.desk.conftest import Desk, case_body, live_server
 from vxassist.cases.fields import FIELD_NAMES
 from vxassist.cases.sla import response_due
 from vxassist.desk import admin
@@ -339,3 +343,31 @@ def test_unknown_address_answers_in_the_error_shape(desk: Desk) -> None:
     answer = desk.client.get("/api/v2/cases")
     assert answer.status_code == 404
     assert answer.json()["detail"]["code"] == "not_found"
+
+
+def test_oversized_chunked_request_is_refused(desk: Desk) -> None:
+    desk.add_contract()
+    host = desk.enroll()
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"company": "'
+        for _ in range(desk.config.max_body_bytes // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    def small() -> Iterator[bytes]:
+        text = json.dumps(case_body()).encode()
+        yield text[:100]
+        yield text[100:]
+
+    headers = {**host, "Content-Type": "application/json"}
+    with live_server(desk.app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        answer = client.post(
+            "/api/v1/cases", content=chunks(), headers={**headers, "Idempotency-Key": "big"}
+        )
+        fine = client.post(
+            "/api/v1/cases", content=small(), headers={**headers, "Idempotency-Key": "small"}
+        )
+    assert answer.status_code == 413
+    assert answer.json()["detail"]["code"] == "body_too_large"
+    assert fine.status_code == 201, fine.text

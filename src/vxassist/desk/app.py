@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vxassist import __version__
 from vxassist.desk.auth import CallerCache
@@ -42,23 +42,60 @@ def _utcnow() -> datetime:
 
 
 class BodyLimit:
-    """Refuse bodies declared larger than ``limit`` bytes before reading them."""
+    """Refuse bodies larger than ``limit`` bytes, in the desk's error shape.
+
+    A declared length is checked before reading; a body sent without one
+    (chunked) is read up to the limit first, then handed on.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        code, message = _HTTP_CODES[413]
+        response = JSONResponse({"detail": {"code": code, "message": message}}, status_code=413)
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                    code, message = _HTTP_CODES[413]
-                    response = JSONResponse(
-                        {"detail": {"code": code, "message": message}}, status_code=413
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            if name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if not chunked:
+            await self.app(scope, receive, send)
+            return
+        parts: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            parts.append(body)
+            if not message.get("more_body", False):
+                break
+        whole: Message = {"type": "http.request", "body": b"".join(parts), "more_body": False}
+        handed = False
+
+        async def replay() -> Message:
+            nonlocal handed
+            if handed:
+                return await receive()
+            handed = True
+            return whole
+
+        await self.app(scope, replay, send)
 
 
 def create_app(
