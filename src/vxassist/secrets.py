@@ -24,7 +24,7 @@ SERVICE = "vxassist"
 
 _NO_KEYRING = (
     "No working keyring was found to keep vxassist's secrets. Unlock or install one "
-    "(for example gnome-keyring), or add secrets_backend = \"file\" to {settings} to keep "
+    '(for example gnome-keyring), or add secrets_backend = "file" to {settings} to keep '
     "them in a file only your account can read."
 )
 

@@ -45,7 +45,7 @@ def test_user_can_tighten_policy(paths: Paths) -> None:
 
 @pytest.mark.skipif(os.name == "nt" or os.geteuid() != 0, reason="needs root to chown")
 def test_policy_writable_by_others_is_not_trusted(paths: Paths) -> None:
-    paths.policy_file.write_text('[remote]\nunattended = true\nenabled = true\n')
+    paths.policy_file.write_text("[remote]\nunattended = true\nenabled = true\n")
     paths.policy_file.chmod(0o666)
     assert policy_file_trusted(paths.policy_file)[0] is False
     s = load_settings(paths)
