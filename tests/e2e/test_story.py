@@ -41,7 +41,8 @@ pytestmark = [
 ]
 
 GRANT_S = 20
-CONSENT_TIMEOUT_S = 4
+# long enough for a loaded machine to show the prompt and take three answers
+CONSENT_TIMEOUT_S = 12
 
 
 @pytest.fixture(scope="module")

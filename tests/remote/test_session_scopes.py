@@ -129,9 +129,34 @@ def test_forward_to_a_listed_local_service(world: World) -> None:
         world.certify(grant)
         world.configure_engineer(grant.session_id)
         async with server, serving(world, grant) as service:
-            result = await world.engineer.run(["ssh", "-W", f"127.0.0.1:{port}", "agent"], b"ping")
-            return result, await service.end(grant.session_id, "done")
+            # like an RDP client: talk first, close when the answer is in (the service
+            # closes first, the engineer's end-of-file comes after: this hung once)
+            proc = await asyncio.create_subprocess_exec(
+                "ssh",
+                "-F",
+                str(world.engineer.config_file),
+                "-W",
+                f"127.0.0.1:{port}",
+                "agent",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(b"ping")
+                answer = await asyncio.wait_for(proc.stdout.readexactly(8), 30)
+                proc.stdin.close()
+                await asyncio.wait_for(proc.wait(), 30)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            # and like a one-shot client: everything and end-of-file at once
+            oneshot = await world.engineer.run(["ssh", "-W", f"127.0.0.1:{port}", "agent"], b"ping")
+            return answer, oneshot, await service.end(grant.session_id, "done")
 
-    result, summary = asyncio.run(main())
-    assert result.out == b"svc:ping", result.err
+    answer, oneshot, summary = asyncio.run(main())
+    assert answer == b"svc:ping"
+    assert oneshot.out == b"svc:ping", oneshot.err
     assert summary["forwards"][0]["target"].startswith("127.0.0.1:")

@@ -32,6 +32,7 @@ from asyncssh.stream import SSHServerStreamSession
 
 from vxassist.remote.errors import PathEscape, RemoteError
 from vxassist.remote.fileio import WriteBehind
+from vxassist.remote.forwarding import forward_tcp
 from vxassist.remote.grants import Grant, Verdict, check_channel, check_forward, check_login
 from vxassist.remote.grants import confine_path as _confine
 from vxassist.remote.recording import AsciicastRecorder
@@ -297,7 +298,9 @@ class AgentSSHServer(asyncssh.SSHServer):
         )
         event = "forward" if verdict else "forward_refused"
         self.record(event, target=f"{dest_host}:{dest_port}", reason=verdict.reason)
-        return verdict.allowed
+        if not verdict:
+            return False
+        return forward_tcp(dest_host, dest_port)  # type: ignore[return-value]
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         self.record(
