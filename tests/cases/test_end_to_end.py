@@ -62,6 +62,8 @@ def test_a_new_user_files_cases_online_offline_and_without_contract(
     assert queued["queued"] is True and queued["response_due_estimate"]
     human = host.run("outbox")
     assert "Offline request" in human.stdout and "pending" in human.stdout
+    assert "cannot be reached" in human.stdout
+    assert "Error(" not in human.stdout + offline.stdout  # causes go to the log, not the user
     desk.start()
     flushed = host.run("outbox", "--flush", "--json")
     assert flushed.returncode == 0, flushed.stderr

@@ -328,7 +328,7 @@ def cmd_case_new(ctx: Context, args: argparse.Namespace) -> int:
             return text
         if item.state is State.PENDING:
             return (
-                f"The desk cannot be reached now ({item.last_error}).\n"
+                f"Not sent yet: {item.last_error or 'the desk cannot be reached now.'}\n"
                 f"Your request is queued in the outbox as item {item.id}; it is sent "
                 "when the desk answers (`vxassist outbox --flush`, or the running agent).\n"
                 f"Estimated response due: {_when(estimate)}"

@@ -518,9 +518,9 @@ class OutboxSender:
                 timeout=timeout,
             )
         except DeskUnavailable as exc:
-            return Unavailable(
-                f"{exc.message} ({exc.detail})" if exc.detail else exc.message, exc.retry_after
-            )
+            # the sentence is shown to the customer; the cause goes to the log only
+            log.info("outbox item %s not sent: %s", item.id, exc.detail or exc.message)
+            return Unavailable(exc.message, exc.retry_after)
         except DeskRejected as exc:
             return Rejected(exc.message, exc.code, exc.status)
         return Delivered(answer)
