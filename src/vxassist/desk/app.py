@@ -104,12 +104,17 @@ def create_app(
     *,
     clock: Callable[[], datetime] | None = None,
     migrate: bool = True,
+    background_checkpoints: bool = False,
 ) -> FastAPI:
-    """The desk as an ASGI app over the database at ``db_url``."""
+    """The desk as an ASGI app over the database at ``db_url``.
+
+    ``background_checkpoints``: on SQLite, a thread checkpoints the write-ahead
+    log, not the request that happens to commit past its limit (the server's choice).
+    """
     config = config or DeskConfig()
     if migrate:
         upgrade(db_url)
-    db = Database(db_url)
+    db = Database(db_url, background_checkpoints=background_checkpoints)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -31,7 +31,7 @@ async def serve(
 
     from vxassist.desk.app import create_app
 
-    app = create_app(db_url, config)
+    app = create_app(db_url, config, background_checkpoints=True)
     # Sync routes run in anyio's thread pool; 40 threads queue a burst of 100 clients.
     anyio.to_thread.current_default_thread_limiter().total_tokens = workers_threads
     server = uvicorn.Server(
