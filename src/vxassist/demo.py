@@ -43,6 +43,14 @@ AGENT_ACCOUNT = "vxagent"
 ENGINEER_ACCOUNT = "vxeng"
 
 
+def _vxassist_command() -> str:
+    """How another terminal runs this same vxassist: by name when it is on PATH."""
+    ours = Path(sys.executable).with_name("vxassist")
+    if not ours.exists() or shutil.which("vxassist") == str(ours):
+        return "vxassist"
+    return shlex.quote(str(ours))
+
+
 class DemoError(VxError):
     """A part of the demo could not be started."""
 
@@ -646,7 +654,7 @@ class DemoStack:
 
     def next_steps(self) -> list[str]:
         eng = f"VXASSIST_HOME={shlex.quote(str(self.engineer_home))}"
-        vx = "vxassist"
+        vx = _vxassist_command()
         case = self.case_number if self.case_number is not None else "CASE"
         return [
             f"export {eng}",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from vxassist.agent_main import describe
 
@@ -77,3 +80,11 @@ def test_each_event_is_one_readable_line() -> None:
     assert lines[7].startswith("ended") and "time is up" in lines[7]
     assert "not opened from this host" in lines[8]
     assert "detail=d" in lines[9] and "hash" not in lines[9]
+
+
+def test_demo_names_the_vxassist_another_terminal_can_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vxassist import demo
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # a fresh terminal without the venv
+    command = demo._vxassist_command()
+    assert Path(command).is_absolute() and os.access(command, os.X_OK)
