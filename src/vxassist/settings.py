@@ -217,13 +217,18 @@ def load_settings(paths: Paths | None = None) -> Settings:
         ) from exc
 
 
-def update_user_settings(paths: Paths, changes: Mapping[str, Any]) -> None:
-    """Merge top-level ``changes`` into the user settings file (used by enroll)."""
+def write_toml(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` to ``path`` as TOML, replacing the file in one step."""
     import tomli_w
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(path)
+
+
+def update_user_settings(paths: Paths, changes: Mapping[str, Any]) -> None:
+    """Merge top-level ``changes`` into the user settings file (used by enroll)."""
     data = _read_toml(paths.settings_file)
     data.update(changes)
-    paths.settings_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = paths.settings_file.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
-    tmp.replace(paths.settings_file)
+    write_toml(paths.settings_file, data)

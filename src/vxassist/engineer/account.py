@@ -14,6 +14,7 @@ from vxassist.deskclient import DEFAULT_TIMEOUT_S, DeskClient
 from vxassist.errors import VxError
 from vxassist.paths import Paths
 from vxassist.secrets import SecretStore
+from vxassist.settings import write_toml
 
 TOKEN_SECRET = "engineer-token"
 
@@ -52,15 +53,7 @@ def load_config(paths: Paths) -> EngineerConfig:
 
 
 def save_config(paths: Paths, config: EngineerConfig) -> None:
-    import tomli_w
-
-    path = config_file(paths)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(
-        tomli_w.dumps({"desk_url": config.desk_url, "name": config.name}), encoding="utf-8"
-    )
-    tmp.replace(path)
+    write_toml(config_file(paths), {"desk_url": config.desk_url, "name": config.name})
 
 
 def engineer_client(
