@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vxassist.demo import OpenSshRelay, free_port, stop_group, wait_for_port
+from vxassist.eventloop import loop_kind, new_event_loop
 
 T = TypeVar("T")
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -229,7 +230,7 @@ class LoopThread:
     """An asyncio loop on its own thread, as the agent runs it."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
 
@@ -537,7 +538,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="BYTES",
         help="experiment: the agent's embedded server channel window",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        help="the agent's event loop (default: what the agent uses, uvloop when installed)",
+    )
     args = parser.parse_args(argv)
+    if args.loop:
+        os.environ["VXASSIST_EVENT_LOOP"] = args.loop
     _override_agent_windows(args.tunnel_window, args.server_window)
     if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
         print("remote_path: needs root and /usr/sbin/sshd", file=sys.stderr)
@@ -635,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
             ours.teardown_s = teardown_s(ours_target, deadline, None)
         print(
             f"remote path, {args.size_mb} MB file (median of {args.repeat}), "
-            f"{args.rounds} round trips, work in {work}"
+            f"{args.rounds} round trips, agent loop {loop_kind()}, work in {work}"
         )
         report(base, ours, note)
     finally:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from vxassist import eventloop
 from vxassist.cliutil import Context
 from vxassist.errors import VxError
 
@@ -320,7 +321,7 @@ def run_agent(ctx: Context, args: argparse.Namespace) -> int:
     """``vxassist agent``: run until Ctrl-C or SIGTERM."""
     printer = EventPrinter(sys.stdout, as_json=bool(getattr(args, "json", False)))
     agent = HeadlessAgent(ctx, args.consent, printer, ignore_late_signals=True)
-    return asyncio.run(agent.run())
+    return eventloop.run(agent.run())
 
 
 def register_agent(sub: argparse._SubParsersAction[Any]) -> None:

@@ -18,6 +18,7 @@ DOORS = {
     "fastapi": ("desk/",),
     "sqlalchemy": ("desk/",),
     "psutil": ("sysinfo/",),
+    "uvloop": ("eventloop.py",),
 }
 
 

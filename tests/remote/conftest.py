@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import pytest
 
 from tests.fixtures.relay import AGENT, ENGINEER, Relay, free_port, relay, running_relay
 from tests.fixtures.ssh import HOST_ALIAS, Engineer, TestCA
+from vxassist.eventloop import loop_kind, new_event_loop
 from vxassist.paths import Paths
 from vxassist.remote.audit import AuditLog
 from vxassist.remote.grants import Grant, Scope, key_id_for
@@ -106,6 +108,27 @@ async def serving(world: World, grant: Grant, **kw: Any) -> AsyncIterator[Remote
         yield service
     finally:
         await service.close()
+
+
+class _AgentLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """``asyncio.run`` in these tests makes the loop the agent runs on."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return new_event_loop()
+
+
+@pytest.fixture(autouse=True)
+def agent_event_loop() -> Iterator[str]:
+    """Remote tests run on the agent's loop (uvloop when installed).
+
+    ``VXASSIST_EVENT_LOOP=asyncio`` runs them on the stock loop instead.
+    """
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(_AgentLoopPolicy())
+    try:
+        yield loop_kind()
+    finally:
+        asyncio.set_event_loop_policy(previous)
 
 
 @pytest.fixture

@@ -85,8 +85,13 @@ class UnixPty:
             _set_winsize(master, *clamp_size(cols, rows))
             os.set_blocking(master, False)
 
-            def make_controlling() -> None:  # runs in the child, after setsid
-                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            def make_controlling() -> None:  # runs in the child, before exec
+                # A new session, with the terminal as its controlling one. Done here
+                # rather than by start_new_session and fd 0: under uvloop this runs
+                # before the child's standard streams are in place.
+                if os.getsid(0) != os.getpid():
+                    os.setsid()
+                fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
 
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -95,7 +100,6 @@ class UnixPty:
                 stderr=slave,
                 env=dict(env),
                 cwd=cwd,
-                start_new_session=True,
                 preexec_fn=make_controlling,
             )
         except OSError as exc:
