@@ -22,6 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vxassist import __version__
+from vxassist.cases.fields import Priority
+from vxassist.cases.sla import response_due
 from vxassist.desk.auth import CallerCache
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database, upgrade
@@ -115,6 +117,9 @@ def create_app(
     if migrate:
         upgrade(db_url)
     db = Database(db_url, background_checkpoints=background_checkpoints)
+    clock = clock or _utcnow
+    # Load the support calendar (its holidays) now, not in the first customer's request.
+    response_due(max(Priority), clock(), config.calendar)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -130,7 +135,7 @@ def create_app(
     app.state.db = db
     app.state.callers = CallerCache()
     app.state.config = config
-    app.state.clock = clock or _utcnow
+    app.state.clock = clock
     app.state.enrollment_extras = []
 
     @app.exception_handler(DeskError)

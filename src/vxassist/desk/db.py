@@ -14,16 +14,17 @@ import contextlib
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Insert, Select, Update
 
 from vxassist.desk.errors import DeskDatabaseError
 from vxassist.paths import Paths
@@ -103,6 +104,98 @@ def make_engine(url: str, *, autocheckpoint: bool = True) -> Engine:
         ) from exc
 
 
+class Statement:
+    """A Core statement, compiled once per dialect and run on the driver's own connection.
+
+    The hot path of intake: SQLAlchemy builds the SQL text and each column type's
+    value conversion (for the dialect at hand: SQLite keeps times and dates as
+    text) once, and every run is then one driver call, without SQLAlchemy's
+    execution machinery (which costs several times the statement itself).
+    ``keys`` names the columns an INSERT or UPDATE is given.
+    """
+
+    def __init__(self, statement: Insert | Update | Select[Any], keys: Sequence[str] = ()) -> None:
+        self.statement = statement
+        self.keys = tuple(keys)
+        self._compiled: dict[str, _Compiled] = {}
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        done = self._compiled.get(dialect.name)
+        if done is None:
+            done = self._compiled[dialect.name] = _Compiled(self, dialect)
+        return done
+
+
+class _Compiled:
+    """One statement's SQL text and value conversions for one dialect."""
+
+    def __init__(self, owner: Statement, dialect: Dialect) -> None:
+        compiled = owner.statement.compile(
+            dialect=dialect, column_keys=list(owner.keys) if owner.keys else None
+        )
+        self.sql = str(compiled)
+        self.defaults = {
+            name: value
+            for name, value in compiled.construct_params(_check=False).items()
+            if name not in owner.keys
+        }
+        self.order: list[str] | None = (
+            list(compiled.positiontup or []) if compiled.positional else None
+        )
+        self.bind: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.bind[name] = process
+        statement = owner.statement
+        types = (
+            [column.type for column in statement.selected_columns]
+            if isinstance(statement, Select)
+            else [column["type"] for column in statement.returning_column_descriptions]
+        )
+        self.result: list[Callable[[Any], Any] | None] = [
+            kind.dialect_impl(dialect).result_processor(dialect, None) for kind in types
+        ]
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        merged = {**self.defaults, **values}
+        for name, process in self.bind.items():
+            merged[name] = process(merged[name])
+        if self.order is None:
+            return merged
+        return tuple(merged[name] for name in self.order)
+
+    def rows(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if not any(self.result):
+            return raw
+        return [
+            tuple(v if p is None else p(v) for p, v in zip(self.result, row, strict=True))
+            for row in raw
+        ]
+
+
+class DriverTransaction:
+    """A writing transaction on the driver's connection: run ``Statement``s in it."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+    def run(
+        self, statement: Statement, values: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement; the rows it returns (SELECT or RETURNING), converted."""
+        compiled = statement.compiled(self.dialect)
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.params(values or {}))
+            # fetch every row: SQLite finishes a RETURNING statement only then
+            raw = cursor.fetchall() if cursor.description is not None else []
+        finally:
+            cursor.close()
+        return compiled.rows(raw)
+
+
 class Database:
     """The engine plus two kinds of session: reading, and writing (one transaction)."""
 
@@ -123,6 +216,13 @@ class Database:
         # instead: in order, woken at once. Other processes still meet the busy timeout.
         self._write_gate: threading.Lock | contextlib.nullcontext[None] = (
             threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        )
+        #: SQLite: the one connection the hot path writes with, kept open (writers are serial)
+        self._writer: Any = None
+        #: what a unique index refuses with, through SQLAlchemy and from the driver itself
+        self.integrity_errors: tuple[type[Exception], ...] = (
+            IntegrityError,
+            self.engine.dialect.loaded_dbapi.IntegrityError,
         )
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
@@ -163,6 +263,35 @@ class Database:
         with self._write_gate, self._write_engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def driver_writing(self) -> Iterator[DriverTransaction]:
+        """A writing transaction on the driver's own connection (see ``Statement``): commits
+        at the end, rolls back on any error."""
+        with self._write_gate:
+            if self.dialect == "sqlite":
+                if self._writer is None:
+                    self._writer = self.engine.raw_connection()
+                fairy = self._writer
+            else:
+                fairy = self.engine.raw_connection()
+            driver = fairy.driver_connection
+            try:
+                if self.dialect == "sqlite":
+                    driver.execute("BEGIN IMMEDIATE")
+                yield DriverTransaction(driver, self.engine.dialect)
+                driver.commit()
+            except BaseException:
+                try:
+                    driver.rollback()
+                except Exception:
+                    # the connection itself is broken: the next transaction opens a new one
+                    fairy.invalidate()
+                    self._writer = None
+                raise
+            finally:
+                if self.dialect != "sqlite":
+                    fairy.close()
+
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking database ``work`` from async code.
 
@@ -175,6 +304,10 @@ class Database:
         return await anyio.to_thread.run_sync(work)
 
     def dispose(self) -> None:
+        with self._write_gate:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         if self._checkpointer is not None:
             self._stop.set()
             self._checkpointer.join(timeout=30)

@@ -17,10 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vxassist.desk.db import Database
+from vxassist.desk.db import Database, DriverTransaction, Statement
 from vxassist.desk.errors import DeskError
 from vxassist.desk.models import IdempotencyRecord, table
 
@@ -47,6 +46,9 @@ _EARLIER = select(_RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.re
     _RECORDS.c.agent_id == bindparam("agent_id"), _RECORDS.c.key == bindparam("key")
 )
 _RECORD = insert(_RECORDS)
+_RECORD_ON_DRIVER = Statement(
+    insert(_RECORDS), keys=tuple(c.key for c in _RECORDS.columns if c.key != "id")
+)
 
 
 def _earlier(session: Session, agent_id: str, key: str, fingerprint: str) -> Answer | None:
@@ -77,25 +79,58 @@ def run_once(
     The key is not looked up first: a repeated key is rare, and the unique index
     finds it when the answer is stored, rolling the repeated work back.
     """
+
+    def attempt() -> Answer:
+        with db.writing_connection() as conn, Session(bind=conn) as session:
+            status, data = work(session)
+            body = dump(data)
+            if key is not None:
+                conn.execute(_RECORD, _record(agent_id, key, fingerprint, status, body, now))
+            return status, body
+
+    return _once(db, agent_id, key, fingerprint, attempt)
+
+
+def run_once_on_driver(
+    db: Database,
+    agent_id: str,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    work: Callable[[DriverTransaction], tuple[int, Any]],
+) -> Answer:
+    """``run_once`` for work written as ``Statement``s on the driver's connection (intake)."""
+
+    def attempt() -> Answer:
+        with db.driver_writing() as tx:
+            status, data = work(tx)
+            body = dump(data)
+            tx.run(_RECORD_ON_DRIVER, _record(agent_id, key, fingerprint, status, body, now))
+            return status, body
+
+    return _once(db, agent_id, key, fingerprint, attempt)
+
+
+def _record(
+    agent_id: str, key: str, fingerprint: str, status: int, body: bytes, now: datetime
+) -> dict[str, Any]:
+    return {
+        "agent_id": agent_id,
+        "key": key,
+        "request_hash": fingerprint,
+        "status_code": status,
+        "response_body": body.decode("utf-8"),
+        "created_at": now,
+    }
+
+
+def _once(
+    db: Database, agent_id: str, key: str | None, fingerprint: str, attempt: Callable[[], Answer]
+) -> Answer:
     for _attempt in range(_ATTEMPTS):
         try:
-            with db.writing_connection() as conn, Session(bind=conn) as session:
-                status, data = work(session)
-                body = dump(data)
-                if key is not None:
-                    conn.execute(
-                        _RECORD,
-                        {
-                            "agent_id": agent_id,
-                            "key": key,
-                            "request_hash": fingerprint,
-                            "status_code": status,
-                            "response_body": body.decode("utf-8"),
-                            "created_at": now,
-                        },
-                    )
-                return status, body
-        except IntegrityError:
+            return attempt()
+        except db.integrity_errors:
             # This key's answer was stored before (on PostgreSQL, maybe by a request
             # that raced us: the unique index made us wait for it), or a random
             # reference collided: look for the answer, else try again.

@@ -20,6 +20,7 @@ from vxassist.cases.fields import FIELD_NAMES, Priority
 from vxassist.cases.sla import SupportCalendar, response_due
 from vxassist.desk.auth import Caller
 from vxassist.desk.config import DeskConfig
+from vxassist.desk.db import DriverTransaction, Statement
 from vxassist.desk.errors import DeskError
 from vxassist.desk.models import Case, CaseEvent, Contract, Counter, table
 from vxassist.desk.schemas import CaseIn, EscalateIn, StatusIn, UpdateIn
@@ -58,25 +59,42 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-# Statements of the hot path, built once (SQLAlchemy then reuses their compiled form).
+# The hot path's statements: compiled once per dialect, run on the driver's connection.
 _COUNTERS = table(Counter)
-_NEXT_NUMBER = (
+_NEXT_NUMBER = Statement(
     update(_COUNTERS)
     .where(_COUNTERS.c.name == "case_number")
     .values(value=_COUNTERS.c.value + 1)
     .returning(_COUNTERS.c.value)
 )
 _CONTRACTS = table(Contract)
-_CONTRACT_TERMS = select(
-    _CONTRACTS.c.contract_id, _CONTRACTS.c.company, _CONTRACTS.c.expires
-).where(_CONTRACTS.c.contract_id == bindparam("contract_id"))
+_CONTRACT_TERMS = Statement(
+    select(_CONTRACTS.c.contract_id, _CONTRACTS.c.company, _CONTRACTS.c.expires).where(
+        _CONTRACTS.c.contract_id == bindparam("contract_id")
+    )
+)
 _CASES = table(Case)
-_INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
-_INSERT_EVENTS = insert(table(CaseEvent))
-
-
-def _next_case_number(session: Session) -> int:
-    return int(session.connection().execute(_NEXT_NUMBER).scalar_one())
+_CASE_COLUMNS = tuple(c.key for c in _CASES.columns if c.key != "id")
+_INSERT_CASE = Statement(insert(_CASES).returning(_CASES.c.id), keys=_CASE_COLUMNS)
+_SET_GROUP = Statement(
+    update(_CASES).where(_CASES.c.id == bindparam("case_id")).values(group_id=bindparam("group")),
+)
+_EVENTS = table(CaseEvent)
+_INSERT_EVENT = Statement(
+    insert(_EVENTS), keys=tuple(c.key for c in _EVENTS.columns if c.key != "id")
+)
+_CONTRACT_CASE_BY_NUMBER = Statement(
+    select(_CASES.c.id).where(
+        _CASES.c.case_number == bindparam("number"),
+        _CASES.c.contract_id == bindparam("contract_id"),
+    )
+)
+_CONTRACT_CASE_BY_REFERENCE = Statement(
+    select(_CASES.c.id).where(
+        _CASES.c.reference == bindparam("reference"),
+        _CASES.c.contract_id == bindparam("contract_id"),
+    )
+)
 
 
 def _message(case: CaseRow, contract: ContractTerms | None, config: DeskConfig) -> str:
@@ -141,24 +159,24 @@ def render(
 
 
 def create_cases(
-    session: Session, who: Caller, body: CaseIn, now: datetime, config: DeskConfig
+    tx: DriverTransaction, who: Caller, body: CaseIn, now: datetime, config: DeskConfig
 ) -> tuple[int, dict[str, Any]]:
     """Store the request as one case per issue; numbers only under an active contract.
 
-    The hot path of the desk: plain SQL statements on the session's connection,
-    no ORM unit of work (a third of the time per request).
+    The hot path of the desk: prepared statements on the driver's connection
+    (``Statement``), no ORM and no SQLAlchemy execution per statement.
     """
     assert who.agent_id is not None
-    conn = session.connection()
+    found = tx.run(_CONTRACT_TERMS, {"contract_id": who.contract_id}) if who.contract_id else []
     contract = (
-        conn.execute(_CONTRACT_TERMS, {"contract_id": who.contract_id}).first()
-        if who.contract_id
+        SimpleNamespace(contract_id=found[0][0], company=found[0][1], expires=found[0][2])
+        if found
         else None
     )
     active = contract_active(contract, now, config.calendar)
     original_id = None
     if body.continues_case is not None:
-        original_id = _find(session, str(body.continues_case), who, for_contract=True).id
+        original_id = _contract_case_id(tx, str(body.continues_case), who)
 
     common = body.model_dump(exclude={"also", "system_report"})
     issues = [common] + [
@@ -168,7 +186,7 @@ def create_cases(
     for issue in issues:
         row = SimpleNamespace(
             **issue,
-            case_number=_next_case_number(session) if active else None,
+            case_number=tx.run(_NEXT_NUMBER)[0][0] if active else None,
             reference=new_reference(),
             agent_id=who.agent_id,
             contract_id=who.contract_id,
@@ -183,33 +201,47 @@ def create_cases(
             escalated_at=None,
         )
         row.message = _message(row, contract, config)
-        row.id = conn.execute(_INSERT_CASE, vars(row)).scalar_one()
+        row.id = tx.run(_INSERT_CASE, vars(row))[0][0]
         rows.append(row)
     first = rows[0]
     if len(rows) > 1:
-        conn.execute(
-            update(_CASES).where(_CASES.c.id.in_([r.id for r in rows])).values(group_id=first.id)
-        )
-    events = []
+        for row in rows:
+            row.group_id = first.id
+            tx.run(_SET_GROUP, {"case_id": row.id, "group": first.id})
     for row in rows:
         text = f"Received from {who.name} at priority {row.priority}."
         if row is not first:
             text += f" Split from {_label(first)} (one case per issue)."
-        events.append(
-            {"case_id": row.id, "at": now, "kind": "received", "author": who.name, "text": text}
+        tx.run(
+            _INSERT_EVENT,
+            {"case_id": row.id, "at": now, "kind": "received", "author": who.name, "text": text},
         )
     if original_id is not None:
-        events.append(
+        tx.run(
+            _INSERT_EVENT,
             {
                 "case_id": original_id,
                 "at": now,
                 "kind": "continued",
                 "author": who.name,
                 "text": f"Continued by {_label(first)}.",
-            }
+            },
         )
-    conn.execute(_INSERT_EVENTS, events)
     return 201, render(first, rows[1:])
+
+
+def _contract_case_id(tx: DriverTransaction, ident: str, who: Caller) -> int:
+    """The id of the case ``ident`` (number or reference) under the caller's contract; 404."""
+    values: dict[str, Any] = {"contract_id": who.contract_id}
+    if ident.isdigit() and 0 < int(ident) < 2**31:
+        found = tx.run(_CONTRACT_CASE_BY_NUMBER, {**values, "number": int(ident)})
+    elif REFERENCE_RE.match(ident):
+        found = tx.run(_CONTRACT_CASE_BY_REFERENCE, {**values, "reference": ident})
+    else:
+        raise _unknown(ident[:40])
+    if not found:
+        raise _unknown(ident)
+    return int(found[0][0])
 
 
 def _label(case: CaseRow) -> str:

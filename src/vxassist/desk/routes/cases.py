@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from vxassist.desk import intake
 from vxassist.desk.auth import AgentDep, CallerDep, DatabaseDep
 from vxassist.desk.errors import DeskError
-from vxassist.desk.idempotency import dump, request_hash, run_once
+from vxassist.desk.idempotency import dump, request_hash, run_once, run_once_on_driver
 from vxassist.desk.routes.common import config, errors, json_response, now
 from vxassist.desk.schemas import CaseIn, CaseList, CaseOut, EscalateIn, UpdateIn
 
@@ -60,13 +60,13 @@ async def create_case(
     fingerprint = request_hash("/cases", body.model_dump(mode="json"))
     key, agent_id = idempotency_key, who.agent_id
     status, answer = await db.run(
-        lambda: run_once(
+        lambda: run_once_on_driver(
             db,
             agent_id,
             key,
             fingerprint,
             at,
-            lambda session: intake.create_cases(session, who, body, at, cfg),
+            lambda tx: intake.create_cases(tx, who, body, at, cfg),
         )
     )
     return json_response(status, answer)
