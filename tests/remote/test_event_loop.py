@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.remote.test_terminal import Collector
 from vxassist import eventloop
 from vxassist.remote.terminal import UnixPty
 
@@ -76,13 +77,11 @@ def test_pty_child_leads_a_session_with_the_terminal_as_controlling_one(
     script = 'echo via-tty > /dev/tty && echo "sid=$(ps -o sid= -p $$ | tr -d " ") pid=$$"; exit 3'
 
     async def main() -> tuple[bytes, int]:
-        term = await UnixPty.spawn(["/bin/sh", "-c", script], ENV, str(tmp_path))
-        out = b""
-        while chunk := await asyncio.wait_for(term.read(), 10):
-            out += chunk
-        status = await term.wait()
+        seen = Collector()
+        term = await UnixPty.spawn(["/bin/sh", "-c", script], ENV, str(tmp_path), seen)
+        status = await seen.status()
         term.close()
-        return out, status
+        return seen.out, status
 
     out, status = eventloop.run(main())
     text = out.decode()

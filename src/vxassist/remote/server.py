@@ -27,7 +27,6 @@ from typing import Any, BinaryIO, Protocol, cast
 
 import asyncssh
 from asyncssh.channel import SSHChannel
-from asyncssh.misc import SoftEOFReceived
 from asyncssh.stream import SSHServerStreamSession
 
 from vxassist.remote.errors import PathEscape, RemoteError
@@ -35,8 +34,9 @@ from vxassist.remote.fileio import WriteBehind
 from vxassist.remote.forwarding import forward_tcp
 from vxassist.remote.grants import Grant, Verdict, check_channel, check_forward, check_login
 from vxassist.remote.grants import confine_path as _confine
+from vxassist.remote.packets import skip_ignore_packets
 from vxassist.remote.recording import AsciicastRecorder
-from vxassist.remote.terminal import PipeProcess, clamp_size, spawn_terminal
+from vxassist.remote.terminal import PipeProcess, Terminal, clamp_size, spawn_terminal
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ class AgentSSHServer(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        skip_ignore_packets(conn)
         peer = conn.get_extra_info("peername")
         self._peer = str(peer[0]) if peer else "relay"
         original = getattr(conn, "_validate_openssh_certificate", None)
@@ -373,7 +374,8 @@ class GuardedSession(SSHServerStreamSession[bytes]):
     def __init__(self, owner: AgentSSHServer) -> None:
         self._owner = owner
         self._pty = False
-        super().__init__(self._run, sftp_factory=self._make_sftp, sftp_version=3, allow_scp=True)
+        self._command: CommandChannel | None = None
+        super().__init__(None, sftp_factory=self._make_sftp, sftp_version=3, allow_scp=True)
 
     def _make_sftp(self, chan: SSHChannel[bytes]) -> asyncssh.SFTPServer:
         return ConfinedSFTPServer(cast(asyncssh.SSHServerChannel[bytes], chan), self._owner)
@@ -410,24 +412,240 @@ class GuardedSession(SSHServerStreamSession[bytes]):
             self._owner.record("channel", kind="sftp")
         return allowed
 
-    async def _run(
-        self,
-        stdin: asyncssh.SSHReader[bytes],
-        stdout: asyncssh.SSHWriter[bytes],
-        stderr: asyncssh.SSHWriter[bytes],
-    ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._owner.tasks.add(task)
-            task.add_done_callback(self._owner.tasks.discard)
+    def session_started(self) -> None:
+        chan = self._chan
+        assert chan is not None
+        command = chan.get_command() or ""
+        if chan.get_subsystem() == "sftp" or command.startswith("scp "):
+            super().session_started()  # asyncssh's SFTP and scp servers, on streams
+            return
+        self._command = CommandChannel(self._owner, cast(asyncssh.SSHServerChannel[bytes], chan))
+        self._command.start()
+
+    # A shell or command gets the channel's events directly (see CommandChannel);
+    # SFTP and scp keep asyncssh's stream handling.
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if self._command is not None:
+            self._command.data_received(data, datatype)
+        else:
+            super().data_received(data, datatype)
+
+    def eof_received(self) -> bool:
+        if self._command is not None:
+            self._command.eof_received()
+            return True
+        return super().eof_received()
+
+    def pause_writing(self) -> None:
+        if self._command is not None:
+            self._command.pause_writing()
+        else:
+            super().pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._command is not None:
+            self._command.resume_writing()
+        else:
+            super().resume_writing()
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        if self._command is not None:
+            self._command.terminal_size_changed(width, height)
+        else:
+            super().terminal_size_changed(width, height, pixwidth, pixheight)
+
+    def break_received(self, msec: int) -> bool:
+        if self._command is not None:
+            return True  # ignored, as a terminal without a line would
+        return super().break_received(msec)
+
+    def signal_received(self, signal: str) -> None:
+        if self._command is None:
+            super().signal_received(signal)
+
+    def soft_eof_received(self) -> None:
+        if self._command is None:
+            super().soft_eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._command is not None:
+            self._command.channel_lost()
+        super().connection_lost(exc)
+
+
+class CommandChannel:
+    """A shell or command of one session channel, wired to its process by callbacks.
+
+    Bytes from the engineer go from the channel's callback into the child, and
+    the child's output from the loop's reader into the channel, recorded on the
+    way; no task wakes per chunk. Flow control both ways: a full channel send
+    buffer pauses reading from the child, a backed-up child pauses reading from
+    the channel (its window then closes on the engineer). One task per channel
+    starts the process and, once the output has ended and the process exited,
+    closes the recording, audits, and sends the exit status; teardown waits
+    for it through :attr:`AgentSSHServer.tasks`.
+    """
+
+    def __init__(self, owner: AgentSSHServer, chan: asyncssh.SSHServerChannel[bytes]) -> None:
+        self._owner = owner
+        self._chan = chan
+        self._proc: Terminal | None = None
+        self._recorder: AsciicastRecorder | None = None
+        #: what the engineer sent before the process ran, replayed once it does
+        self._early: list[Callable[[], None]] | None = []
+        self._done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._channel_open = True
+        self._output_paused = False
+        self._input_paused = False
+
+    def start(self) -> None:
+        task = asyncio.ensure_future(self._run())
+        self._owner.tasks.add(task)
+        task.add_done_callback(self._owner.tasks.discard)
+        task.add_done_callback(_log_task_failure)
+
+    async def _run(self) -> None:
         try:
-            status = await run_command(self._owner, stdin, stdout, stderr)
+            status = await self._execute()
         except RemoteError as exc:
-            stderr.write(f"vxassist: {exc.message}\r\n".encode())
+            with contextlib.suppress(OSError, asyncssh.Error):
+                self._chan.write_stderr(f"vxassist: {exc.message}\r\n".encode())
             status = 127
-        chan = cast(asyncssh.SSHServerChannel[bytes], stdout.channel)
         with contextlib.suppress(OSError, asyncssh.Error):
-            chan.exit(status)
+            self._chan.exit(status)
+
+    async def _execute(self) -> int:
+        """Run the shell or command of this channel, recorded, until its output ends."""
+        owner, chan = self._owner, self._chan
+        grant = owner.grant
+        assert grant is not None
+        term = chan.get_terminal_type() or ""
+        cols, rows, _, _ = chan.get_terminal_size()
+        cols, rows = clamp_size(cols, rows)
+        command = chan.get_command() or ""
+        config = owner.config
+        shell, env = _session_env(config, term, grant)
+        argv = shell_argv(shell, command)
+        cwd = str(config.file_roots[0]) if config.file_roots else env["HOME"]
+        if not await asyncio.to_thread(os.path.isdir, cwd):
+            cwd = "/"
+        stamp = owner.now().strftime("%Y%m%dT%H%M%S")
+        path = config.recordings_dir / f"{grant.session_id}-{stamp}-{next(_recording_ids)}.cast"
+        recorder = self._recorder = AsciicastRecorder(
+            path,
+            cols,
+            rows,
+            owner.now(),
+            title=f"{grant.engineer} case {grant.case_number} session {grant.session_id}",
+            term=term,
+            command=command,
+            schedule=asyncio.get_running_loop().call_later,
+        )
+        proc: Terminal
+        try:
+            if term:
+                proc = await spawn_terminal(argv, env, cwd, cols, rows, self)
+            else:
+                proc = await PipeProcess.spawn(argv, env, cwd, self)
+        except BaseException:
+            recorder.close()
+            raise
+        self._proc = proc
+        owner.track(proc)
+        owner.record("process", command=command or shell, pty=bool(term), recording=path.name)
+        early, self._early = self._early or [], None
+        for action in early:
+            action()
+        if self._output_paused:
+            proc.pause_output()
+        status = 255
+        try:
+            status = await self._done
+        finally:
+            owner.untrack(proc)
+            proc.kill()
+            proc.close()
+            digest = recorder.close()
+            owner.record("recording", file=path.name, sha256=digest, command=command or shell)
+        owner.record("process_exit", command=command or shell, status=status)
+        return status
+
+    # the process's events ------------------------------------------------------------
+
+    def process_output(self, data: bytes, stderr: bool) -> None:
+        if self._recorder is not None:
+            self._recorder.output(data)
+        if not self._channel_open:
+            return
+        try:
+            if stderr:
+                self._chan.write_stderr(data)
+            else:
+                self._chan.write(data)
+        except (OSError, asyncssh.Error) as exc:  # the channel went away under us
+            log.debug("channel closed while writing: %s", exc)
+            self.channel_lost()
+
+    def process_writable(self) -> None:
+        if self._input_paused:
+            self._input_paused = False
+            if self._channel_open:
+                self._chan.resume_reading()
+
+    def process_done(self, status: int) -> None:
+        if not self._done.done():
+            self._done.set_result(status)
+
+    # the channel's events ------------------------------------------------------------
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if datatype is not None:  # extended data has no meaning towards a process
+            return
+        if self._early is not None:
+            self._early.append(lambda: self.data_received(data, datatype))
+            return
+        if self._recorder is not None:
+            self._recorder.input(data)
+        if self._proc is not None and not self._proc.write(data) and not self._input_paused:
+            self._input_paused = True
+            self._chan.pause_reading()
+
+    def eof_received(self) -> None:
+        if self._early is not None:
+            self._early.append(self.eof_received)
+        elif self._proc is not None:
+            self._proc.close_input()
+
+    def terminal_size_changed(self, width: int, height: int) -> None:
+        if self._early is not None:
+            self._early.append(lambda: self.terminal_size_changed(width, height))
+            return
+        if self._proc is not None:
+            self._proc.resize(width, height)
+        if self._recorder is not None:
+            self._recorder.resize(*clamp_size(width, height))
+
+    def pause_writing(self) -> None:
+        self._output_paused = True
+        if self._proc is not None:
+            self._proc.pause_output()
+
+    def resume_writing(self) -> None:
+        self._output_paused = False
+        if self._proc is not None:
+            self._proc.resume_output()
+
+    def channel_lost(self) -> None:
+        """The engineer's channel is gone: nothing runs on unwatched."""
+        self._channel_open = False
+        if not self._done.done():
+            self._done.set_result(255)
+
+
+def _log_task_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("session channel failed", exc_info=task.exception())
 
 
 def _session_env(config: ServerConfig, term: str, grant: Grant) -> tuple[str, dict[str, str]]:
@@ -446,106 +664,6 @@ def _session_env(config: ServerConfig, term: str, grant: Grant) -> tuple[str, di
     if term:
         env["TERM"] = term
     return shell, env
-
-
-async def run_command(
-    owner: AgentSSHServer,
-    stdin: asyncssh.SSHReader[bytes],
-    stdout: asyncssh.SSHWriter[bytes],
-    stderr: asyncssh.SSHWriter[bytes],
-) -> int:
-    """Run the shell or command of this channel, recorded, and pump it to EOF."""
-    grant = owner.grant
-    assert grant is not None
-    chan = cast(asyncssh.SSHServerChannel[bytes], stdout.channel)
-    term = chan.get_terminal_type() or ""
-    cols, rows, _, _ = chan.get_terminal_size()
-    cols, rows = clamp_size(cols, rows)
-    command = chan.get_command() or ""
-    config = owner.config
-    shell, env = _session_env(config, term, grant)
-    argv = shell_argv(shell, command)
-    cwd = str(config.file_roots[0]) if config.file_roots else env["HOME"]
-    if not await asyncio.to_thread(os.path.isdir, cwd):
-        cwd = "/"
-    stamp = owner.now().strftime("%Y%m%dT%H%M%S")
-    path = config.recordings_dir / f"{grant.session_id}-{stamp}-{next(_recording_ids)}.cast"
-    recorder = AsciicastRecorder(
-        path,
-        cols,
-        rows,
-        owner.now(),
-        title=f"{grant.engineer} case {grant.case_number} session {grant.session_id}",
-        term=term,
-        command=command,
-    )
-    proc: Any
-    if term:
-        proc = await spawn_terminal(argv, env, cwd, cols, rows)
-    else:
-        proc = await PipeProcess.spawn(argv, env, cwd)
-    owner.track(proc)
-    owner.record("process", command=command or shell, pty=bool(term), recording=path.name)
-    pumps = [asyncio.ensure_future(_pump_out(proc.read, stdout, recorder))]
-    if isinstance(proc, PipeProcess):
-        pumps.append(asyncio.ensure_future(_pump_out(proc.read_stderr, stderr, recorder)))
-    feeder = asyncio.ensure_future(_pump_in(stdin, proc, recorder))
-    status = 255
-    try:
-        await asyncio.gather(*pumps)
-        status = int(await proc.wait())
-    except (OSError, asyncssh.Error) as exc:  # the channel went away under us
-        log.debug("channel of %s closed: %s", grant.session_id, exc)
-    finally:
-        feeder.cancel()
-        for task in pumps:
-            task.cancel()
-        owner.untrack(proc)
-        proc.kill()
-        if hasattr(proc, "close"):
-            proc.close()
-        digest = recorder.close()
-        owner.record(
-            "recording",
-            file=path.name,
-            sha256=digest,
-            command=command or shell,
-        )
-    owner.record("process_exit", command=command or shell, status=status)
-    return status
-
-
-async def _pump_out(
-    read: Callable[[], Any], writer: asyncssh.SSHWriter[bytes], recorder: AsciicastRecorder
-) -> None:
-    while True:
-        data = await read()
-        if not data:
-            return
-        recorder.output(data)
-        writer.write(data)
-        await writer.drain()
-
-
-async def _pump_in(
-    stdin: asyncssh.SSHReader[bytes], proc: Any, recorder: AsciicastRecorder
-) -> None:
-    while True:
-        try:
-            data = await stdin.read(65536)
-        except asyncssh.TerminalSizeChanged as change:
-            proc.resize(change.width, change.height)
-            recorder.resize(*clamp_size(change.width, change.height))
-            continue
-        except (asyncssh.BreakReceived, asyncssh.SignalReceived, SoftEOFReceived):
-            continue
-        if not data:
-            proc.close_input()
-            return
-        recorder.input(data)
-        proc.write(data)
-        if isinstance(proc, PipeProcess):
-            await proc.drain()
 
 
 class ConfinedSFTPServer(asyncssh.SFTPServer):
