@@ -21,6 +21,7 @@ from typing import Any
 import asyncssh
 
 from vxassist.remote.errors import TunnelError
+from vxassist.remote.packets import skip_ignore_packets
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,7 @@ class Tunnel:
             max_pktsize=MAX_PACKET,
             encryption_algs=CLIENT_CIPHERS,
         )
+        skip_ignore_packets(conn)
         try:
             acceptor = await asyncssh.listen(
                 "127.0.0.1",
