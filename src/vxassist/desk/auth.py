@@ -88,11 +88,10 @@ def _unauthorized(message: str) -> DeskError:
     return DeskError(401, "unauthorized", message)
 
 
-async def caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
-    """The verified caller; 401 with a sentence for a missing or unknown token."""
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def _verified(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized(
             "This request needs a bearer token; enroll the host or log in as an engineer."
@@ -111,13 +110,26 @@ async def caller(
     raise _unauthorized("The desk does not know this token; enroll again or ask for a new one.")
 
 
-async def agent(who: Annotated[Caller, Depends(caller)]) -> Caller:
+# One dependency level each (not agent -> caller -> bearer): FastAPI's cost per request
+# grows with every level it solves.
+
+
+async def caller(request: Request, credentials: Credentials) -> Caller:
+    """The verified caller; 401 with a sentence for a missing or unknown token."""
+    return await _verified(request, credentials)
+
+
+async def agent(request: Request, credentials: Credentials) -> Caller:
+    """The verified caller, who must be an enrolled host (403 otherwise)."""
+    who = await _verified(request, credentials)
     if not who.is_agent:
         raise DeskError(403, "agent_only", "Only an enrolled host can do this; use a host token.")
     return who
 
 
-async def engineer(who: Annotated[Caller, Depends(caller)]) -> Caller:
+async def engineer(request: Request, credentials: Credentials) -> Caller:
+    """The verified caller, who must be a support engineer (403 otherwise)."""
+    who = await _verified(request, credentials)
     if who.is_agent:
         raise DeskError(
             403, "engineer_only", "Only a support engineer can do this; use an engineer token."

@@ -53,13 +53,12 @@ def _common(parser: argparse.ArgumentParser, config: bool = False) -> None:
 
 
 def _serve(ctx: Context, args: argparse.Namespace) -> int:
-    import asyncio
-
+    from vxassist import eventloop
     from vxassist.desk.server import serve
 
     config = _config(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(_db_url(ctx, args), args.host, args.port, config))
+        eventloop.run(serve(_db_url(ctx, args), args.host, args.port, config))
     return 0
 
 

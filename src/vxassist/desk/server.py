@@ -1,4 +1,8 @@
-"""Running the desk with uvicorn, saying where it listens once it does."""
+"""Running the desk with uvicorn, saying where it listens once it does.
+
+On the event loop of ``vxassist.eventloop`` (uvloop where installed), with
+uvicorn's httptools parser (the ``desk`` extra installs it).
+"""
 
 from __future__ import annotations
 
