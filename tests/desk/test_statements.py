@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 
 from tests.desk.conftest import Desk
 from vxassist.desk.db import Database, Statement
@@ -135,3 +135,13 @@ def test_the_sqlite_writer_opens_a_new_connection_after_its_own_breaks(
         pass
     answer = desk.create(host)
     assert answer.status_code == 201, answer.text
+
+
+def test_a_value_left_out_is_named_not_sent_as_null(desk: Desk) -> None:
+    terms = Statement(
+        select(table(Contract).c.company).where(
+            table(Contract).c.contract_id == bindparam("contract_id")
+        )
+    )
+    with pytest.raises(KeyError, match="contract_id"), desk.db.driver_writing() as tx:
+        tx.run(terms, {})

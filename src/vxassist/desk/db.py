@@ -134,19 +134,20 @@ class _Compiled:
             dialect=dialect, column_keys=list(owner.keys) if owner.keys else None
         )
         self.sql = str(compiled)
+        params = compiled.construct_params(_check=False)
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        #: values the statement carries itself (literals); every other name must be given
         self.defaults = {
             name: value
-            for name, value in compiled.construct_params(_check=False).items()
-            if name not in owner.keys
+            for name, value in params.items()
+            if name not in owner.keys and not binds[name].required
         }
-        self.order: list[str] | None = (
-            list(compiled.positiontup or []) if compiled.positional else None
-        )
-        self.bind: dict[str, Callable[[Any], Any]] = {}
-        for name, bind in compiled.binds.items():
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                self.bind[name] = process
+        names = list(compiled.positiontup or []) if compiled.positional else list(params)
+        self.positional = compiled.positional
+        self.plan: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names
+        ]
         statement = owner.statement
         types = (
             [column.type for column in statement.selected_columns]
@@ -158,12 +159,15 @@ class _Compiled:
         ]
 
     def params(self, values: Mapping[str, Any]) -> Any:
-        merged = {**self.defaults, **values}
-        for name, process in self.bind.items():
-            merged[name] = process(merged[name])
-        if self.order is None:
-            return merged
-        return tuple(merged[name] for name in self.order)
+        """The driver's parameters (a tuple, or a dict for named styles); KeyError names
+        a value that was not given."""
+        converted = []
+        for name, process in self.plan:
+            value = values[name] if name in values else self.defaults[name]
+            converted.append(value if process is None else process(value))
+        if self.positional:
+            return tuple(converted)
+        return dict(zip((name for name, _ in self.plan), converted, strict=True))
 
     def rows(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         if not any(self.result):
