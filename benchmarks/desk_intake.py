@@ -8,6 +8,10 @@ deadline, history, one transaction). Prints both and their ratios.
 
 Targets: create throughput >= 0.5 x /healthz, create p99 <= 50 ms (SQLite).
 
+A third line shows the floor of any create on this stack: a bare FastAPI app
+(its own process, same server, same loop) whose POST only validates the same
+body against the desk's schema and answers a constant; no auth, no database.
+
     .venv/bin/python benchmarks/desk_intake.py [--requests 2000] [--concurrency 100]
     .venv/bin/python benchmarks/desk_intake.py --postgres   # the same on a real PostgreSQL
 """
@@ -29,12 +33,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Annotated, Any
 
 import httpx
+from fastapi import FastAPI, Header, Response
 
 from vxassist.desk import admin
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database, upgrade
+from vxassist.desk.schemas import CaseIn
 
 BODY = {
     "company": "Acme Telecom",
@@ -199,7 +206,13 @@ async def _paced(
 
 
 async def run(
-    base: str, tokens: list[str], total: int, concurrency: int, pid: int, rounds: int
+    base: str,
+    tokens: list[str],
+    total: int,
+    concurrency: int,
+    pid: int,
+    rounds: int,
+    paced: bool = True,
 ) -> list[Result]:
     host, port = base.removeprefix("http://").rsplit(":", 1)
     conns = [Connection(host, int(port)) for _ in range(concurrency)]
@@ -227,22 +240,77 @@ async def run(
             cases.append(await _load("POST /cases", total, conns, create, pid))
         # the median round of each, by throughput
         best = [sorted(r, key=lambda x: x.rps)[len(r) // 2] for r in (healthz, cases)]
+        if not paced:
+            return [*best, best[1]]
         # then creates at half the measured capacity: the latency a customer sees
         rate = best[1].rps / 2
-        paced = await _paced(f"POST @{rate:.0f}/s", max(200, total // 4), conns, create, rate, pid)
+        at_half = await _paced(
+            f"POST @{rate:.0f}/s", max(200, total // 4), conns, create, rate, pid
+        )
     finally:
         for c in conns:
             await c.close()
-    return [*best, paced]
+    return [*best, at_half]
+
+
+def floor_app() -> Any:
+    """The floor: /healthz and a POST that validates a case body and answers a constant."""
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(content=b'{"status":"ok"}', media_type="application/json")
+
+    @app.post("/api/v1/cases", status_code=201)
+    async def create(
+        body: CaseIn, key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
+    ) -> Response:
+        return Response(content=b'{"case_number":1}', status_code=201)
+
+    return app
+
+
+def serve_floor(port: int) -> None:
+    import uvicorn
+
+    from vxassist import eventloop
+
+    config = uvicorn.Config(
+        floor_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    eventloop.run(uvicorn.Server(config).serve())
+
+
+def measure_floor(args: argparse.Namespace) -> tuple[Result, Result]:
+    """The same two loads against the floor app, in its own process."""
+    from vxassist.demo import free_port, wait_for_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(port)])
+    try:
+        wait_for_port("127.0.0.1", port, 30, proc)
+        base = f"http://127.0.0.1:{port}"
+        tokens = ["floor"]
+        healthz, cases, _ = asyncio.run(
+            run(base, tokens, args.requests, args.concurrency, proc.pid, args.rounds, paced=False)
+        )
+        return healthz, cases
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
 
 
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-floor":
+        serve_floor(int(sys.argv[2]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per path")
     parser.add_argument("--hosts", type=int, default=10, help="enrolled hosts sending cases")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor app")
     parser.add_argument(
         "--postgres", action="store_true", help="start a throw-away PostgreSQL and use it"
     )
@@ -298,6 +366,7 @@ def measure(args: argparse.Namespace) -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+    floor = None if args.no_floor else measure_floor(args)
 
     db_kind = url.split(":", 1)[0].split("+")[0]
     print(
@@ -320,6 +389,19 @@ def measure(args: argparse.Namespace) -> int:
         f"create p99 {p99:.1f} ms at {args.concurrency} busy clients, "
         f"{paced.pct(0.99):.1f} ms at half capacity (target <= 50 ms)"
     )
+    if floor is not None:
+        floor_healthz, floor_post = floor
+        floor_post.name = "floor POST"
+        print(
+            "floor: a bare FastAPI app whose POST only validates the same body "
+            "(no auth, no database)"
+        )
+        print(floor_healthz.line())
+        print(floor_post.line())
+        print(
+            f"floor POST/healthz: throughput {floor_post.rps / floor_healthz.rps:.2f}, "
+            f"p99 {floor_post.pct(0.99):.1f} ms at {args.concurrency} busy clients"
+        )
     return 0 if healthz.errors == cases.errors == paced.errors == 0 else 1
 
 
