@@ -153,6 +153,12 @@ def scrub_argv(argv: Sequence[str]) -> tuple[list[str], int]:
 
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+#: a MAC address written with colons or dashes (one kind throughout)
+_MAC = re.compile(
+    r"(?<![\w:.-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:.-])"
+)
+#: all zeros (no hardware address) and broadcast identify nothing
+_KEEP_MACS = frozenset({"000000000000", "ffffffffffff"})
 _VERSION_BEFORE = re.compile(
     r"(?i)(?:version|\bver|build|release|\bv)[\w ]*[\"']?\s*[=:]?\s*[\"']?v?$"
 )
@@ -164,7 +170,7 @@ _KEEP_NAMES = frozenset({"localhost", "root", "system", "nobody", "administrator
 
 
 class Anonymizer:
-    """Replaces host names, IP addresses and user names with stable aliases.
+    """Replaces host names, IP and MAC addresses and user names with stable aliases.
 
     The same original always gets the same alias within one report, so a reader
     can still follow that "host-1" talks to "ip-2". Loopback and wildcard
@@ -246,8 +252,13 @@ class Anonymizer:
             text = self._names_re.sub(lambda m: self._names[m.group(0).lower()], text)
         if not addresses:
             return text
+        text = _MAC.sub(self._mac, text)
         text = _IPV4.sub(self._ip, text)
         return _IPV6.sub(self._ip, text)
+
+    def _mac(self, match: re.Match[str]) -> str:
+        digits = re.sub(r"[:-]", "", match.group(0)).lower()
+        return match.group(0) if digits in _KEEP_MACS else self._alias("mac", digits)
 
 
 _CONFIG_LINE = re.compile(r"^(\s*[\"']?([A-Za-z_][\w .-]{0,80}?)[\"']?\s*[=:]\s*)(\S.*?)(\s*)$")

@@ -105,6 +105,8 @@ def test_no_planted_secret_and_anonymized_identities() -> None:
         text = everything(report)
         for secret in PLANTED_SECRETS[DEBIAN]:
             assert secret not in text, (anonymize, secret)
-    for identity in ("vxhost", "192.168.10.5", "192.168.10.20", "operator1", "example.lan"):
-        assert identity not in text, identity
+    identities = ("vxhost", "192.168.10.5", "192.168.10.20", "operator1", "example.lan")
+    for identity in (*identities, "08:00:27:4e:66:a1"):
+        assert identity not in text.lower(), identity
+    assert report.data("network")["interfaces"][1]["mac"].startswith("mac-")
     assert "PRIVATE KEY REMOVED" in text

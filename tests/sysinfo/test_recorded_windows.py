@@ -161,7 +161,14 @@ def test_no_planted_secret_in_any_output(anonymize: bool, tmp_path: Path) -> Non
 def test_anonymized_report_keeps_aliases_consistent() -> None:
     report = collect_report(probe=RecordedProbe(WINDOWS), anonymize=True)
     text = everything(report)
-    for identity in ("CALLACCT01", "10.20.30.40", "10.20.30.15", "jsmith", "acme.local"):
+    for identity in (
+        "CALLACCT01",
+        "10.20.30.40",
+        "10.20.30.15",
+        "jsmith",
+        "acme.local",
+        "00-50-56-A1-B2-C3",
+    ):
         assert identity.lower() not in text.lower(), identity
     peer = report.data("pbx")["tcp_peers"][0]["peer"]
     assert peer.startswith("ip-")

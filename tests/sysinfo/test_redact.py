@@ -109,6 +109,19 @@ def test_anonymizer_is_consistent() -> None:
     assert a.apply("mail.acme.local") == a.apply("MAIL.ACME.LOCAL".lower())
 
 
+def test_mac_addresses_get_stable_aliases() -> None:
+    a = Anonymizer()
+    text = a.apply("eth0 08:00:27:4e:66:a1, NIC 00-50-56-A1-B2-C3, again 08:00:27:4E:66:A1")
+    assert "4e:66" not in text.lower() and "A1-B2-C3" not in text
+    assert text == "eth0 mac-1, NIC mac-2, again mac-1"
+    # the same card written the other way is the same card
+    assert a.apply("08-00-27-4E-66-A1") == "mac-1"
+    # nothing to hide, and no MAC at all: kept
+    assert a.apply("lo 00:00:00:00:00:00") == "lo 00:00:00:00:00:00"
+    assert a.apply("fe80::a00:27ff:fe4e:66a1 at 12:30:00").startswith("ip-")
+    assert a.apply("build 08:00:27:4e:66") == "build 08:00:27:4e:66"
+
+
 _SECRET_CHARS = string.ascii_letters + string.digits + "!#$%+/=?@^_~"
 
 

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--anonymize",
         action="store_true",
-        help="also replace host names, IP addresses and user names by aliases",
+        help="also replace host names, IP and MAC addresses and user names by aliases",
     )
     parser.add_argument("--out", metavar="FILE.zip", help="also save a bundle to attach to a case")
     parser.set_defaults(func=run_sysinfo)
