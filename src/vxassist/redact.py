@@ -3,7 +3,7 @@
 ``scrub`` removes secrets from free text and is what the log filter applies.
 The sysinfo cleaner builds on the rest: secret-named keys (environment, config
 and registry values), command lines, and, on request, an ``Anonymizer`` that
-replaces host names, IP addresses and user names with stable aliases.
+replaces host names, IP and MAC addresses and user names with stable aliases.
 
 Everything here is pure: text in, text out, and a count of what was masked so
 the manifest can say that something was removed (never what).

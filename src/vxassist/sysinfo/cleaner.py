@@ -2,7 +2,7 @@
 
 Always: secrets in values under secret-sounding keys, command lines, process
 environments, config files and log tails are masked. With ``anonymize``: host
-names, IP addresses and user names are replaced by stable aliases everywhere,
+names, IP and MAC addresses and user names are replaced by stable aliases everywhere,
 manifest included. Every redaction is recorded in the manifest (where and how
 many, never what).
 """
