@@ -145,8 +145,7 @@ class _Compiled:
         names = list(compiled.positiontup or []) if compiled.positional else list(params)
         self.positional = compiled.positional
         self.plan: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in names
+            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
         ]
         statement = owner.statement
         types = (
