@@ -120,11 +120,9 @@ def test_a_unique_index_refusal_undoes_the_request_and_is_recognised(desk: Desk)
     assert again.status_code == 201 and again.json() == first.json()
 
 
-def test_the_sqlite_writer_opens_a_new_connection_after_its_own_breaks(
-    desk: Desk, db_url: str
-) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL hands each transaction a pooled connection")
+# SQLite only: PostgreSQL hands each transaction a connection from the pool.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_sqlite_writer_opens_a_new_connection_after_its_own_breaks(desk: Desk) -> None:
     desk.add_contract()
     host = desk.enroll()
     assert desk.create(host).status_code == 201
