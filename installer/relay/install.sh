@@ -20,12 +20,12 @@ done
 install -d -m 0755 "$etc" /run/sshd
 [ -f "$etc/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C vxassist-relay \
   -f "$etc/ssh_host_ed25519_key"
-esc() { printf '%s' "$1" | sed 's/[&|\\]/\\&/g'; }
-sed -e "s|@DESK_DB_URL@|$(esc "$url")|" -e "s|@VXASSIST@|$(esc "$vx")|" \
-    -e "s|@PORT@|$(esc "$port")|" -e "s|@LISTEN@|$(esc "$listen")|" -e "s|@ETC@|$etc|" \
-    "$here/sshd_config" > "$etc/sshd_config"
-chmod 0644 "$etc/sshd_config"
-/usr/sbin/sshd -t -f "$etc/sshd_config"
+# the hardened template ships inside vxassist (src/vxassist/relay/sshd_config)
+"$vx" desk relay-config --db "$url" --port "$port" --listen "$listen" --etc "$etc" \
+    --vxassist "$vx" > "$etc/sshd_config.new"
+chmod 0644 "$etc/sshd_config.new"
+/usr/sbin/sshd -t -f "$etc/sshd_config.new"
+mv "$etc/sshd_config.new" "$etc/sshd_config"
 install -m 0644 "$here/vxassist-relay.service" /etc/systemd/system/vxassist-relay.service
 systemctl daemon-reload
 systemctl enable --now vxassist-relay.service

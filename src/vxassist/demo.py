@@ -29,6 +29,7 @@ from typing import Any
 
 from vxassist.cliutil import Context
 from vxassist.errors import VxError
+from vxassist.relay import AGENT_ACCOUNT, ENGINEER_ACCOUNT, render_local
 
 SSHD = "/usr/sbin/sshd"
 NSS_WRAPPER_CANDIDATES = (
@@ -39,8 +40,6 @@ NSS_WRAPPER_CANDIDATES = (
 )
 #: how long a demo server gets to stop after SIGTERM before it is killed
 STOP_GRACE_S = 2.0
-AGENT_ACCOUNT = "vxagent"
-ENGINEER_ACCOUNT = "vxeng"
 
 
 def _vxassist_command() -> str:
@@ -123,8 +122,10 @@ def _account_exists(name: str) -> bool:
 class OpenSshRelay:
     """A hardened OpenSSH sshd on a loopback port, acting as the relay.
 
-    Accounts: ``vxagent`` may only ask for remote forwards (``PermitOpen none``),
-    ``vxeng`` may only open local forwards; neither gets a command or a TTY.
+    Its configuration is the one operators install (``vxassist.relay``), rendered
+    for a private folder. Accounts: ``vxagent`` may only ask for remote forwards
+    (``PermitOpen none``), ``vxeng`` may only open local forwards; neither gets a
+    command or a TTY.
     Keys come either from ``authorized_keys`` files written by the caller
     (``authorized_keys_dir/USER``) or from ``authorized_keys_command`` (the
     desk's ``relay-keys``). When the accounts do not exist on this machine they
@@ -191,55 +192,9 @@ class OpenSshRelay:
         return env
 
     def _write_config(self) -> None:
-        lines = [
-            f"ListenAddress {self.host}:{self.port}",
-            f"HostKey {self.host_key_file}",
-            f"PidFile {self.folder / 'sshd.pid'}",
-            "UsePAM no",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PubkeyAuthentication yes",
-            "PermitRootLogin no",
-            f"AllowUsers {AGENT_ACCOUNT} {ENGINEER_ACCOUNT}",
-            # keys under a temporary folder are not owned by the accounts
-            "StrictModes no",
-            "LoginGraceTime 15",
-            "MaxStartups 100:30:200",
-            "ClientAliveInterval 15",
-            "ClientAliveCountMax 3",
-            "AllowAgentForwarding no",
-            "AllowStreamLocalForwarding no",
-            "X11Forwarding no",
-            "PermitTTY no",
-            "PermitTunnel no",
-            "PermitUserRC no",
-            "GatewayPorts no",
-            "ForceCommand /bin/false",
-            "Subsystem sftp /bin/false",
-            "LogLevel VERBOSE",
-        ]
-        if self.authorized_keys_command:
-            lines += [
-                "AuthorizedKeysFile none",
-                "AuthorizedKeysCommand " + " ".join(self.authorized_keys_command),
-                "AuthorizedKeysCommandUser root",
-            ]
-        else:
-            # read as root: the accounts could not enter a private (0700) work folder
-            lines += [
-                "AuthorizedKeysFile none",
-                f"AuthorizedKeysCommand /bin/cat {self.authorized_keys_dir}/%u",
-                "AuthorizedKeysCommandUser root",
-            ]
-        lines += [
-            f"Match User {AGENT_ACCOUNT}",
-            "    AllowTcpForwarding remote",
-            "    PermitOpen none",
-            f"Match User {ENGINEER_ACCOUNT}",
-            "    AllowTcpForwarding local",
-            "    PermitListen none",
-        ]
-        self.config_file.write_text("\n".join(lines) + "\n")
+        self.config_file.write_text(
+            render_local(self.folder, self.port, self.authorized_keys_command, self.host)
+        )
 
     def start(self, timeout_s: float = 10.0) -> OpenSshRelay:
         """Generate the host key and config, start sshd, wait until it listens."""

@@ -1,4 +1,4 @@
-"""``vxassist desk relay-keys | ca show | session list|revoke`` and ``serve --relay``.
+"""``vxassist desk relay-keys | relay-config | ca show | session list|revoke``, ``serve --relay``.
 
 Kept light at import (``vxassist sysinfo`` must not load the desk); ``relay-keys``
 in particular loads only the database driver, since sshd runs it at every login.
@@ -25,6 +25,20 @@ def _relay_keys(ctx: Context, args: argparse.Namespace) -> int:
     from vxassist.desk.relay_keys import run
 
     return run(_db_url(ctx, args), args.user, args.key_type, args.key)
+
+
+def _relay_config(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.relay import render
+
+    text = render(
+        desk_db_url=_db_url(ctx, args),
+        port=args.port,
+        listen=args.listen,
+        etc=args.etc,
+        vxassist=args.vxassist,
+    )
+    print(text, end="")
+    return 0
 
 
 def _load_config(args: argparse.Namespace) -> Any:
@@ -172,6 +186,26 @@ def register(cmds: argparse._SubParsersAction[Any]) -> None:
     keys.add_argument("key_type", metavar="KEYTYPE")
     keys.add_argument("key", metavar="KEY")
     keys.set_defaults(func=_relay_keys)
+
+    conf = cmds.add_parser(
+        "relay-config",
+        help="print the relay's hardened sshd_config for this desk",
+        description="Print the relay's sshd configuration (installer/relay/install.sh writes "
+        "it to ETC/sshd_config); its AuthorizedKeysCommand asks this desk's database.",
+    )
+    conf.add_argument("--db", metavar="URL", help="database URL (default: embedded SQLite)")
+    conf.add_argument("--port", type=int, default=2222, help="the relay's port (default 2222)")
+    conf.add_argument("--listen", default="0.0.0.0", help="its address (default 0.0.0.0)")
+    conf.add_argument(
+        "--etc", default="/etc/vxassist-relay", help="folder of its host key (default: %(default)s)"
+    )
+    conf.add_argument(
+        "--vxassist",
+        default="/usr/local/bin/vxassist",
+        metavar="PATH",
+        help="the vxassist sshd runs for keys (default: %(default)s)",
+    )
+    conf.set_defaults(func=_relay_config)
 
     ca = cmds.add_parser("ca", help="the desk's certificate authorities")
     ca_cmds = ca.add_subparsers(dest="ca_command", metavar="COMMAND")
