@@ -12,7 +12,7 @@ import pytest
 
 from tests.remote.test_terminal import Collector
 from vxassist import eventloop
-from vxassist.remote.terminal import UnixPty
+from vxassist.remote.terminal import PipeProcess, UnixPty
 
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 LOOPS = [
@@ -89,3 +89,22 @@ def test_pty_child_leads_a_session_with_the_terminal_as_controlling_one(
     fields = dict(part.split("=") for part in text.split() if "=" in part)
     assert fields["sid"] == fields["pid"]
     assert status == 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix pipes")
+@pytest.mark.parametrize("kind", LOOPS)
+def test_a_command_gets_pipes_not_sockets(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a socket on stdin bash takes itself for an rsh/ssh login and reads ~/.bashrc."""
+    monkeypatch.setenv(eventloop.ENV_VAR, kind)
+    script = "test -p /dev/stdin && test -p /dev/stdout && test -p /dev/stderr && echo pipes"
+
+    async def main() -> tuple[bytes, int]:
+        seen = Collector()
+        proc = await PipeProcess.spawn(["/bin/sh", "-c", script], ENV, str(tmp_path), seen)
+        status = await seen.status()
+        proc.close()
+        return seen.out, status
+
+    assert eventloop.run(main()) == (b"pipes\n", 0)

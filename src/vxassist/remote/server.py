@@ -471,7 +471,8 @@ class GuardedSession(SSHServerStreamSession[bytes]):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._command is not None:
             self._command.channel_lost()
-        super().connection_lost(exc)
+        else:
+            super().connection_lost(exc)
 
 
 class CommandChannel:

@@ -176,6 +176,8 @@ class RemoteSessionService:
             "gss_host": None,
             "public_key_auth": True,
             "encoding": None,
+            # a real PTY edits lines; asyncssh's editor would only wrap every channel
+            "line_editor": False,
             "window": WINDOW,
             "max_pktsize": MAX_PACKET,
             "allow_scp": True,

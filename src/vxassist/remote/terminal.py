@@ -26,7 +26,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from vxassist.remote.errors import RemoteError
@@ -116,19 +116,100 @@ class _Completion:
             self._events.process_done(self._status)
 
 
+class _Exitable(Protocol):
+    def _exited(self, status: int) -> None: ...
+
+
 class _ExitWatch(asyncio.SubprocessProtocol):
-    """Tells the PTY when its child exits (its streams are the terminal, not pipes)."""
+    """Tells its owner when the child exits (its streams are not the transport's)."""
 
     def __init__(self) -> None:
-        self.owner: UnixPty | None = None
-        self.transport: asyncio.SubprocessTransport | None = None
+        self._owner: _Exitable | None = None
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._status: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self._transport = transport  # type: ignore[assignment]
 
     def process_exited(self) -> None:
-        if self.owner is not None and self.transport is not None:
-            self.owner._exited(exit_status(self.transport.get_returncode() or 0))
+        assert self._transport is not None
+        self._status = exit_status(self._transport.get_returncode() or 0)
+        if self._owner is not None:
+            self._owner._exited(self._status)
+
+    def attach(self, owner: _Exitable) -> None:
+        """From now on ``owner`` hears of the exit (at once if it happened already)."""
+        self._owner = owner
+        if self._status is not None:
+            owner._exited(self._status)
+
+
+class _InputWriter:
+    """A child's input through a non-blocking fd; what it does not take yet is queued.
+
+    ``write`` answers ``False`` once INPUT_HIGH_WATER bytes wait, and
+    ``on_writable`` is called when they fell below it again. Written with
+    ``os.write`` on the loop's writer callback, the same on every loop.
+    """
+
+    def __init__(self, fd: int, on_writable: Callable[[], None]) -> None:
+        self._fd = fd
+        self._on_writable = on_writable
+        self._loop = asyncio.get_running_loop()
+        self._pending = bytearray()
+        self._waiting = False  # a writer callback is registered
+        self._eof = False  # close the fd once the queue is written
+        self._done = False
+
+    def write(self, data: bytes) -> bool:
+        if self._done or self._eof:
+            return True
+        self._pending += data
+        if not self._waiting:
+            self._flush()
+            if self._pending and not self._done:
+                self._waiting = True
+                self._loop.add_writer(self._fd, self._writable)
+        return len(self._pending) < INPUT_HIGH_WATER
+
+    def _flush(self) -> None:
+        try:
+            written = os.write(self._fd, self._pending)
+        except BlockingIOError:
+            return
+        except OSError:  # the child is gone; nobody reads this input any more
+            written = len(self._pending)
+        del self._pending[:written]
+
+    def _writable(self) -> None:
+        backed_up = len(self._pending) >= INPUT_HIGH_WATER
+        self._flush()
+        if not self._pending:
+            self._stop_waiting()
+            if self._eof:
+                self.close(close_fd=True)
+        if backed_up and len(self._pending) < INPUT_HIGH_WATER:
+            self._on_writable()
+
+    def _stop_waiting(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            self._loop.remove_writer(self._fd)
+
+    def close_after_flush(self) -> None:
+        """End of input: the fd is closed once the queue is written."""
+        self._eof = True
+        if not self._pending:
+            self.close(close_fd=True)
+
+    def close(self, close_fd: bool) -> None:
+        """Drop what is queued; close the fd if it is ours alone."""
+        self._pending.clear()
+        self._stop_waiting()
+        if not self._done:
+            self._done = True
+            if close_fd:
+                os.close(self._fd)
 
 
 class UnixPty:
@@ -151,13 +232,10 @@ class UnixPty:
         self._paused = False
         self._output_ended = False
         self._closed = False
-        self._pending = bytearray()  # input the terminal did not take yet
+        self._input = _InputWriter(master_fd, events.process_writable)
         self._drain_timer: asyncio.TimerHandle | None = None
         self._start_reading()
-        watch.owner = self
-        code = transport.get_returncode()
-        if code is not None:  # exited before we listened
-            self._exited(exit_status(code))
+        watch.attach(self)
 
     @classmethod
     async def spawn(
@@ -257,33 +335,7 @@ class UnixPty:
 
     def write(self, data: bytes) -> bool:
         """Queue ``data`` for the child; ``False`` when its input is backed up."""
-        if self._closed:
-            return True
-        if self._pending:
-            self._pending += data
-        else:
-            self._pending = bytearray(data)
-            self._flush_input()
-            if self._pending:
-                self._loop.add_writer(self._fd, self._on_writable)
-        return len(self._pending) < INPUT_HIGH_WATER
-
-    def _flush_input(self) -> None:
-        try:
-            written = os.write(self._fd, self._pending)
-        except BlockingIOError:
-            return
-        except OSError:  # the terminal is gone; nobody reads this input any more
-            written = len(self._pending)
-        del self._pending[:written]
-
-    def _on_writable(self) -> None:
-        backed_up = len(self._pending) >= INPUT_HIGH_WATER
-        self._flush_input()
-        if not self._pending:
-            self._loop.remove_writer(self._fd)
-        if backed_up and len(self._pending) < INPUT_HIGH_WATER:
-            self._events.process_writable()
+        return self._input.write(data)
 
     def close_input(self) -> None:
         self.write(b"\x04")
@@ -301,9 +353,7 @@ class UnixPty:
 
     def close(self) -> None:
         self._end_output()
-        if self._pending:
-            self._pending.clear()
-            self._loop.remove_writer(self._fd)
+        self._input.close(close_fd=False)  # the fd is the terminal's, closed below
         if not self._closed:
             self._closed = True
             os.close(self._fd)
@@ -318,117 +368,106 @@ def _set_winsize(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-class _PipeWatch(asyncio.SubprocessProtocol):
-    """Forwards a piped child's output, its end and its exit to its :class:`PipeProcess`."""
+class _ChildOutput(asyncio.Protocol):
+    """The child's stdout or stderr, our end."""
 
-    def __init__(self) -> None:
-        self.owner: PipeProcess | None = None
-        self.transport: asyncio.SubprocessTransport | None = None
-        #: what happened before the owner was there (only at start-up)
-        self.early: list[tuple[str, Any]] = []
+    def __init__(self, owner: PipeProcess, stderr: bool) -> None:
+        self._owner = owner
+        self._stderr = stderr
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def data_received(self, data: bytes) -> None:
+        self._owner._events.process_output(data, self._stderr)
 
-    def _deliver(self, kind: str, arg: Any) -> None:
-        if self.owner is None:
-            self.early.append((kind, arg))
-        else:
-            self.owner._event(kind, arg)
+    def eof_received(self) -> bool:
+        return False  # close our end
 
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        self._deliver("data", (fd, bytes(data) if isinstance(data, bytes) else data.encode()))
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        self._deliver("lost", fd)
-
-    def process_exited(self) -> None:
-        self._deliver("exited", None)
-
-    def pause_writing(self) -> None:  # the child's stdin is backed up
-        self._deliver("pause", None)
-
-    def resume_writing(self) -> None:
-        self._deliver("resume", None)
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner._output_closed(self._stderr)
 
 
 class PipeProcess:
-    """A command without a terminal (``ssh host cmd``): stdin, stdout, stderr as pipes."""
+    """A command without a terminal (``ssh host cmd``): stdin, stdout, stderr as pipes.
 
-    def __init__(
-        self, transport: asyncio.SubprocessTransport, watch: _PipeWatch, events: ProcessEvents
-    ) -> None:
-        self._transport = transport
-        self.pid = int(transport.get_pid())
+    Plain OS pipes on every event loop: uvloop's own subprocess pipes are socket
+    pairs, and bash, seeing a socket on stdin, takes itself for a login over
+    rsh/ssh and reads ``~/.bashrc`` (180 ms and its output on every command).
+    """
+
+    def __init__(self, events: ProcessEvents) -> None:
         self._events = events
         self._done = _Completion(events)
-        self._open_outputs = {1, 2}
-        self._stdin_full = False
-        self._stdin: Any = transport.get_pipe_transport(0)
-        self._outputs: list[Any] = [transport.get_pipe_transport(fd) for fd in (1, 2)]
-        watch.owner = self
-        for kind, arg in watch.early:
-            self._event(kind, arg)
-        watch.early.clear()
+        self._transport: asyncio.SubprocessTransport | None = None
+        self.pid = 0
+        self._open_outputs = {False, True}  # stdout, stderr
+        self._stdin: _InputWriter | None = None
+        self._outputs: list[asyncio.ReadTransport] = []
 
     @classmethod
     async def spawn(
         cls, argv: Sequence[str], env: Mapping[str, str], cwd: str, events: ProcessEvents
     ) -> PipeProcess:
         loop = asyncio.get_running_loop()
+        self = cls(events)
+        pipes = [os.pipe() for _ in range(3)]  # not inheritable: only the child's dup2 copies
+        theirs = [pipes[0][0], pipes[1][1], pipes[2][1]]
+        ours = [pipes[0][1], pipes[1][0], pipes[2][0]]
         try:
             transport, watch = await loop.subprocess_exec(
-                _PipeWatch,
+                _ExitWatch,
                 *argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stdin=theirs[0],
+                stdout=theirs[1],
+                stderr=theirs[2],
                 env=dict(env),
                 cwd=cwd,
                 start_new_session=True,
             )
         except OSError as exc:
+            for fd in ours:
+                os.close(fd)
             raise RemoteError(
                 "The command could not be started on this host.", detail=str(exc)
             ) from exc
-        return cls(transport, watch, events)
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        self._transport = transport
+        self.pid = int(transport.get_pid())
+        os.set_blocking(ours[0], False)
+        self._stdin = _InputWriter(ours[0], events.process_writable)
+        for fd, stderr in ((ours[1], False), (ours[2], True)):
+            reader, _ = await loop.connect_read_pipe(
+                lambda stderr=stderr: _ChildOutput(self, stderr),  # type: ignore[misc]
+                os.fdopen(fd, "rb", buffering=0),
+            )
+            self._outputs.append(reader)
+        watch.attach(self)
+        return self
 
-    def _event(self, kind: str, arg: Any) -> None:
-        if kind == "data":
-            fd, data = arg
-            self._events.process_output(data, fd == 2)
-        elif kind == "lost":
-            self._open_outputs.discard(arg)
-            if not self._open_outputs:
-                self._done.output_ended()
-        elif kind == "exited":
-            self._done.exited(exit_status(self._transport.get_returncode() or 0))
-        elif kind == "pause":
-            self._stdin_full = True
-        elif kind == "resume" and self._stdin_full:
-            self._stdin_full = False
-            self._events.process_writable()
+    def _exited(self, status: int) -> None:
+        self._done.exited(status)
+
+    def _output_closed(self, stderr: bool) -> None:
+        self._open_outputs.discard(stderr)
+        if not self._open_outputs:
+            self._done.output_ended()
 
     def write(self, data: bytes) -> bool:
         """Queue ``data`` for the child's stdin; ``False`` when it is backed up."""
-        stdin = self._stdin
-        if stdin is None or stdin.is_closing():
-            return True
-        stdin.write(data)
-        return not self._stdin_full
+        return self._stdin.write(data) if self._stdin is not None else True
 
     def close_input(self) -> None:
         if self._stdin is not None:
-            self._stdin.close()  # after what is queued has been written
+            self._stdin.close_after_flush()
 
     def pause_output(self) -> None:
         for pipe in self._outputs:
-            if pipe is not None and not pipe.is_closing():
+            if not pipe.is_closing():
                 pipe.pause_reading()
 
     def resume_output(self) -> None:
         for pipe in self._outputs:
-            if pipe is not None and not pipe.is_closing():
+            if not pipe.is_closing():
                 pipe.resume_reading()
 
     def resize(self, cols: int, rows: int) -> None:
@@ -437,12 +476,19 @@ class PipeProcess:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if sys.platform == "win32":
-                self._transport.kill()
+                if self._transport is not None:
+                    self._transport.kill()
             else:
                 os.killpg(self.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        self._transport.close()
+        if self._stdin is not None:
+            self._stdin.close(close_fd=True)
+        for pipe in self._outputs:
+            if not pipe.is_closing():
+                pipe.close()
+        if self._transport is not None:
+            self._transport.close()
 
 
 class WindowsPty:
