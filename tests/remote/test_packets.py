@@ -14,9 +14,10 @@ from vxassist.remote.packets import skip_ignore_packets
 
 
 class _Server(asyncssh.SSHServer):
-    def __init__(self, sent: Counter[int], skip: bool) -> None:
+    def __init__(self, sent: Counter[int], skip: bool, ciphers: list[str]) -> None:
         self._sent = sent
         self._skip = skip
+        self._ciphers = ciphers
 
     def connection_made(self, conn: Any) -> None:
         original = conn.send_packet
@@ -27,14 +28,16 @@ class _Server(asyncssh.SSHServer):
 
         conn.send_packet = counting
         if self._skip:
-            skip_ignore_packets(conn)
-            skip_ignore_packets(conn)  # twice is once
+            skip_ignore_packets(conn, self._ciphers)
+            skip_ignore_packets(conn, self._ciphers)  # twice is once
 
     def begin_auth(self, username: str) -> bool:
         return False  # no authentication: this test is about packets
 
 
-async def _session(skip: bool, cipher: str) -> Counter[int]:
+async def _session(skip: bool, cipher: str, offered: list[str] | None = None) -> Counter[int]:
+    """Packets the server sends in a short echo session on ``cipher``."""
+    offered = offered or [cipher]
     sent: Counter[int] = Counter()
     key = asyncssh.generate_private_key("ssh-ed25519")
 
@@ -48,7 +51,7 @@ async def _session(skip: bool, cipher: str) -> Counter[int]:
         "127.0.0.1",
         0,
         server_host_keys=[key],
-        server_factory=lambda: _Server(sent, skip),
+        server_factory=lambda: _Server(sent, skip, offered),
         process_factory=echo,
         encryption_algs=[cipher],
     )
@@ -78,6 +81,10 @@ def test_no_ignore_packets_on_an_aead_cipher(cipher: str) -> None:
     assert sum(skipped.values()) > 10  # the session's own packets all went out
 
 
-def test_ignore_packets_kept_under_cbc() -> None:
-    sent = asyncio.run(_session(True, "aes128-cbc"))
-    assert sent[MSG_IGNORE] >= 5
+def test_ignore_packets_kept_when_cbc_may_be_negotiated() -> None:
+    cbc = asyncio.run(_session(True, "aes128-cbc"))
+    assert cbc[MSG_IGNORE] >= 5
+    # offered along with others, even when another cipher is chosen
+    offered = ["aes128-gcm@openssh.com", "aes256-cbc"]
+    gcm = asyncio.run(_session(True, "aes128-gcm@openssh.com", offered))
+    assert gcm[MSG_IGNORE] >= 5

@@ -32,7 +32,9 @@ Scheduler = Callable[[float, Callable[[], None]], Any]
 class AsciicastRecorder:
     """Writes one asciicast v2 file; feed it bytes as they pass.
 
-    Events are buffered in memory and written to the file at most ``FLUSH_S``
+    Events are kept in memory as they pass (raw bytes: decoding and JSON
+    formatting happen when they are written out, off the keystroke's path)
+    and written to the file at most ``FLUSH_S``
     seconds (with ``schedule``, e.g. the event loop's ``call_later``; without it,
     at the next event) or ``FLUSH_BYTES`` after they happened, and at
     :meth:`close`, which also fsyncs and hashes the file. If the agent process
@@ -60,7 +62,8 @@ class AsciicastRecorder:
             "o": codecs.getincrementaldecoder("utf-8")("replace"),
             "i": codecs.getincrementaldecoder("utf-8")("replace"),
         }
-        self._buffer: list[bytes] = []
+        #: events not yet in the file: (monotonic time, kind, raw bytes or JSON text)
+        self._events: list[tuple[float, str, bytes | str]] = []
         self._buffered = 0
         self._first_at = 0.0  # when the oldest buffered event happened
         self._timer: Any = None
@@ -83,67 +86,76 @@ class AsciicastRecorder:
                 f"The session recording {self.path} cannot be written; check the disk.",
                 detail=str(exc),
             ) from exc
-        self._append(_encode(header), self._t0)
-        self.flush()
+        self._write((_encode(header) + "\n").encode("utf-8"))
         self.digest = ""
 
-    def _append(self, line: str, now: float) -> None:
+    def _append(self, now: float, kind: str, data: bytes | str) -> None:
+        """Keep one event; it is decoded and formatted only when written out."""
         if self._fh is None:
             return
-        data = (line + "\n").encode("utf-8")
-        if not self._buffer:
+        if not self._events:
             self._first_at = now
             if self._schedule is not None:
                 self._timer = self._schedule(FLUSH_S, self.flush)
-        self._buffer.append(data)
+        self._events.append((now, kind, data))
         self._buffered += len(data)
         if self._buffered >= FLUSH_BYTES or (
             self._schedule is None and now - self._first_at >= FLUSH_S
         ):
             self.flush()
 
+    def _lines(self) -> list[str]:
+        lines = []
+        for now, kind, data in self._events:
+            if isinstance(data, bytes):
+                text = self._decoders[kind].decode(data)
+                if not text:
+                    continue
+                payload = _encode(text)
+            else:
+                payload = data
+            lines.append(f'[{round(now - self._t0, 6)!r}, "{kind}", {payload}]\n')
+        return lines
+
     def flush(self) -> None:
         """Write the buffered events to the file (not fsynced)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._buffer and self._fh is not None:
-            data = b"".join(self._buffer)
-            self._buffer.clear()
+        if self._events and self._fh is not None:
+            data = "".join(self._lines()).encode("utf-8")
+            self._events.clear()
             self._buffered = 0
-            try:
-                self._fh.write(data)
-            except OSError as exc:
-                raise AuditError(
-                    f"The session recording {self.path} cannot be written; check the disk.",
-                    detail=str(exc),
-                ) from exc
+            self._write(data)
 
-    def _record(self, kind: str, payload: str) -> None:
-        now = self._monotonic()
-        self._append(f'[{round(now - self._t0, 6)!r}, "{kind}", {payload}]', now)
-
-    def _event(self, kind: str, data: bytes) -> None:
-        text = self._decoders[kind].decode(data)
-        if text:
-            self._record(kind, _encode(text))
+    def _write(self, data: bytes) -> None:
+        assert self._fh is not None
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise AuditError(
+                f"The session recording {self.path} cannot be written; check the disk.",
+                detail=str(exc),
+            ) from exc
 
     def output(self, data: bytes) -> None:
-        self._event("o", data)
+        self._append(self._monotonic(), "o", data)
 
     def input(self, data: bytes) -> None:
-        self._event("i", data)
+        self._append(self._monotonic(), "i", data)
 
     def resize(self, cols: int, rows: int) -> None:
-        self._record("r", f'"{int(cols)}x{int(rows)}"')
+        self._append(self._monotonic(), "r", f'"{int(cols)}x{int(rows)}"')
 
     def close(self) -> str:
         """Finish the file; returns its SHA-256 (hex). Safe to call twice."""
         if self._fh is not None:
+            self.flush()
+            now = self._monotonic()
             for kind, decoder in self._decoders.items():
                 rest = decoder.decode(b"", final=True)
                 if rest:
-                    self._record(kind, _encode(rest))
+                    self._events.append((now, kind, _encode(rest)))
             self.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()

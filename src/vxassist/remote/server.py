@@ -148,7 +148,7 @@ class AgentSSHServer(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
-        skip_ignore_packets(conn)
+        skip_ignore_packets(conn, SERVER_CIPHERS)
         peer = conn.get_extra_info("peername")
         self._peer = str(peer[0]) if peer else "relay"
         original = getattr(conn, "_validate_openssh_certificate", None)

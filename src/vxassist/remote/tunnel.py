@@ -227,7 +227,7 @@ class Tunnel:
             max_pktsize=MAX_PACKET,
             encryption_algs=CLIENT_CIPHERS,
         )
-        skip_ignore_packets(conn)
+        skip_ignore_packets(conn, CLIENT_CIPHERS)
         try:
             acceptor = await asyncssh.listen(
                 "127.0.0.1",
