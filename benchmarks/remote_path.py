@@ -11,10 +11,11 @@ two "hosts" behind it:
 
 The engineer side is the stock OpenSSH client in both cases (``-F`` config with
 ``ProxyJump`` through the relay). Measured: sftp put and get of one file
-(``sftp -b``), the round trip of one byte on an open connection (a ``cat`` echo),
-a new connection (``ssh host true``), Allow-to-shell-prompt (from the approval
-to the first bytes of the shell on the engineer's terminal) and teardown (from
-the deadline, or the baseline's tunnel stop, to the engineer's ssh exiting).
+(``sftp -b``), the round trip of one byte on an open connection (a ``cat`` echo;
+the two paths take turns every 50 rounds), a new connection (``ssh host true``),
+Allow-to-shell-prompt (from the approval to the first bytes of the shell on the
+engineer's terminal) and teardown (from the deadline, or the baseline's tunnel
+stop, to the engineer's ssh exiting).
 
     .venv/bin/python benchmarks/remote_path.py [--size-mb 200] [--rounds 200] [--repeat 3]
 
@@ -374,25 +375,59 @@ def new_connection_s(target: Target, rounds: int) -> float:
     return statistics.median(times)
 
 
-def round_trip_s(target: Target, rounds: int) -> float:
-    """Median time for one byte to go to ``cat`` on the host and come back."""
-    proc = subprocess.Popen(
-        [*ssh_cmd(target), "cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    times = []
-    try:
-        for i in range(rounds + 10):
+class EchoLink:
+    """One open ``ssh host cat``: a byte goes out, comes back; each round trip timed."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.proc = subprocess.Popen(
+            [*ssh_cmd(target), "cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        )
+        self.times: list[float] = []
+
+    def rounds(self, count: int, keep: bool = True) -> None:
+        proc = self.proc
+        assert proc.stdin is not None and proc.stdout is not None
+        for _ in range(count):
             t0 = time.perf_counter()
             proc.stdin.write(b"x")
             if os.read(proc.stdout.fileno(), 1) != b"x":
-                raise RuntimeError(f"{target.name}: echo lost")
-            if i >= 10:
-                times.append(time.perf_counter() - t0)
+                raise RuntimeError(f"{self.target.name}: echo lost")
+            if keep:
+                self.times.append(time.perf_counter() - t0)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def round_trip_s(target: Target, rounds: int) -> float:
+    """Median time for one byte to go to ``cat`` on the host and come back."""
+    return round_trips_s([target], rounds)[target.name]
+
+
+def round_trips_s(targets: list[Target], rounds: int, block: int = 50) -> dict[str, float]:
+    """Median round trip per target, the targets taking turns every ``block`` rounds.
+
+    Taking turns in small blocks spreads the load other programs put on the
+    machine evenly over the paths compared (measured one after the other, the
+    ratio swung by the drift between the two halves).
+    """
+    links = [EchoLink(t) for t in targets]
+    try:
+        for link in links:
+            link.rounds(10, keep=False)  # warm up
+        done = 0
+        while done < rounds:
+            step = min(block, rounds - done)
+            for link in links:
+                link.rounds(step)
+            done += step
     finally:
-        proc.stdin.close()
-        proc.wait(10)
-    return statistics.median(times)
+        for link in links:
+            link.close()
+    return {link.target.name: statistics.median(link.times) for link in links}
 
 
 def sftp_s(target: Target, batch: str) -> float:
@@ -445,11 +480,19 @@ class Figures:
     put_mb_s: float = float("nan")
     get_mb_s: float = float("nan")
     teardown_s: float = float("nan")
+    new_connection_times: list[float] = field(default_factory=list)
 
 
-def measure(target: Target, rounds: int, figures: Figures) -> None:
-    figures.new_connection_s = new_connection_s(target, 5)
-    figures.round_trip_ms = round_trip_s(target, rounds) * 1000
+def measure(pairs: list[tuple[Target, Figures]], rounds: int) -> None:
+    """New connections on each path in turn, then round trips taking turns."""
+    for _ in range(5):
+        for target, figures in pairs:
+            figures.new_connection_times.append(new_connection_s(target, 1))
+    for _, figures in pairs:
+        figures.new_connection_s = statistics.median(figures.new_connection_times)
+    medians = round_trips_s([t for t, _ in pairs], rounds)
+    for target, figures in pairs:
+        figures.round_trip_ms = medians[target.name] * 1000
 
 
 def transfer_s(target: Target, local_file: Path) -> tuple[float, float]:
@@ -615,12 +658,11 @@ def main(argv: list[str] | None = None) -> int:
                 note = f"vxassist path not available in this build: {exc!r}"
                 ours = None
 
-        # the same measurement on both paths, one after the other
-        measure(base_target, args.rounds, base)
+        # the same measurements on both paths, taking turns
         pairs = [(base_target, base)]
         if ours is not None and ours_target is not None:
-            measure(ours_target, args.rounds, ours)
             pairs.append((ours_target, ours))
+        measure(pairs, args.rounds)
         measure_transfers(pairs, args.size_mb, local_file, args.repeat)
 
         base.teardown_s = teardown_s(base_target, time.monotonic(), baseline.close_tunnel)
