@@ -119,9 +119,9 @@ class _AgentLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 @pytest.fixture(autouse=True)
 def agent_event_loop() -> Iterator[str]:
-    """Remote tests run on the agent's loop (uvloop when installed).
+    """Remote tests run on the agent's loop (asyncio's own by default).
 
-    ``VXASSIST_EVENT_LOOP=asyncio`` runs them on the stock loop instead.
+    ``VXASSIST_EVENT_LOOP=uvloop`` runs them on uvloop instead.
     """
     previous = asyncio.get_event_loop_policy()
     asyncio.set_event_loop_policy(_AgentLoopPolicy())

@@ -1,4 +1,4 @@
-"""The agent's event loop: uvloop when installed, the stock loop otherwise or on request."""
+"""The event loop: asyncio's own by default, uvloop on request where installed."""
 
 from __future__ import annotations
 
@@ -31,21 +31,21 @@ def _loop_class(kind: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return eventloop.run(main())
 
 
-@pytest.mark.skipif(not HAS_UVLOOP, reason="no uvloop")
-def test_uvloop_is_the_default_where_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_stock_loop_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(eventloop.ENV_VAR, raising=False)
-    assert eventloop.loop_kind() == "uvloop"
-    assert _loop_class("", monkeypatch).startswith("uvloop")
-
-
-def test_the_stock_loop_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _loop_class("asyncio", monkeypatch).startswith("asyncio")
     assert eventloop.loop_kind() == "asyncio"
+    assert _loop_class("", monkeypatch).startswith("asyncio")
+
+
+@pytest.mark.skipif(not HAS_UVLOOP, reason="no uvloop")
+def test_uvloop_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _loop_class("uvloop", monkeypatch).startswith("uvloop")
+    assert eventloop.loop_kind() == "uvloop"
 
 
 def test_the_stock_loop_when_uvloop_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import fails as if not installed
-    monkeypatch.delenv(eventloop.ENV_VAR, raising=False)
+    monkeypatch.setenv(eventloop.ENV_VAR, "uvloop")
     assert eventloop.loop_kind() == "asyncio"
     loop = eventloop.new_event_loop()
     try:
