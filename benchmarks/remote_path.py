@@ -21,6 +21,9 @@ stop, to the engineer's ssh exiting).
 
 Prints each figure for both paths and the ratio vxassist / OpenSSH (for
 throughput higher is better, for times lower is better) against the targets.
+A last line gives the floor of the round trip with asyncssh on both SSH layers:
+a bare asyncssh server behind an asyncssh tunnel, running commands on pipes as
+the baseline's sshd does, with no vxassist code on the way.
 Needs root (sshd), /usr/sbin/sshd, and libnss-wrapper when the relay accounts
 do not exist.
 """
@@ -46,8 +49,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncssh
+
 from vxassist.demo import OpenSshRelay, free_port, stop_group, wait_for_port
 from vxassist.eventloop import loop_kind, new_event_loop
+from vxassist.remote.packets import skip_ignore_packets
+from vxassist.remote.server import MAX_PACKET as SERVER_MAX_PACKET
+from vxassist.remote.server import SERVER_CIPHERS
+from vxassist.remote.server import WINDOW as SERVER_WINDOW
+from vxassist.remote.tunnel import CLIENT_CIPHERS
 
 T = TypeVar("T")
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -339,6 +349,147 @@ class VxHost:
         self.runtime.stop()
 
 
+# -- the floor: asyncssh alone, both layers, the same child ---------------------
+
+
+class _ChildOutput(asyncio.SubprocessProtocol):
+    def __init__(self, chan: Any) -> None:
+        self.chan = chan
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.chan.write(data)
+
+    def process_exited(self) -> None:
+        self.chan.exit(self.transport.get_returncode())
+
+
+class _BareSession(asyncssh.SSHServerSession[bytes]):
+    """The command runs under ``sh -c`` as sshd runs it, wired by callbacks; nothing is
+    checked, recorded or audited."""
+
+    def connection_made(self, chan: Any) -> None:
+        self._chan = chan
+        self._command = "true"
+        self._stdin: Any = None
+        self._early: list[bytes | None] = []
+
+    def exec_requested(self, command: str) -> bool:
+        self._command = command
+        return True
+
+    def session_started(self) -> None:
+        self._starting = asyncio.ensure_future(self._spawn())
+
+    async def _spawn(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.subprocess_exec(
+            lambda: _ChildOutput(self._chan),
+            "/bin/sh",
+            "-c",
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._stdin = transport.get_pipe_transport(0)
+        for data in self._early:
+            self._feed(data)
+
+    def _feed(self, data: bytes | None) -> None:
+        if data is None:
+            self._stdin.close()
+        else:
+            self._stdin.write(data)
+
+    def data_received(self, data: bytes, datatype: Any) -> None:
+        if self._stdin is None:
+            self._early.append(data)
+        else:
+            self._feed(data)
+
+    def eof_received(self) -> bool:
+        if self._stdin is None:
+            self._early.append(None)
+        else:
+            self._feed(None)
+        return True
+
+
+class _BareServer(asyncssh.SSHServer):
+    def connection_made(self, conn: Any) -> None:
+        skip_ignore_packets(conn, SERVER_CIPHERS)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: Any) -> bool:
+        return True
+
+    def session_requested(self) -> Any:
+        return _BareSession()
+
+
+@dataclass
+class AsyncsshFloor:
+    """The least an asyncssh host can do on this path: asyncssh as tunnel and as server
+    (the agent's ciphers, windows and no ignore packets), and commands on pipes as
+    the baseline's sshd runs them; no grant, audit, recording or confinement."""
+
+    folder: Path
+    relay: OpenSshRelay
+    listen_port: int
+    runtime: LoopThread
+    host_key: str = ""
+    _conn: Any = None
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = self.folder / "host_key"
+        self.host_key = keygen(key, "bench-floor")
+        self.relay.authorize(
+            "vxagent",
+            f'restrict,port-forwarding,permitlisten="127.0.0.1:{self.listen_port}" '
+            + self.host_key,
+        )
+        known = self.folder / "relay_known_hosts"
+        known.write_text(self.relay.known_hosts_line() + "\n")
+
+        async def serve() -> Any:
+            conn = await asyncssh.connect(
+                self.relay.host,
+                self.relay.port,
+                username="vxagent",
+                client_keys=[str(key)],
+                known_hosts=str(known),
+                encryption_algs=CLIENT_CIPHERS,
+            )
+            skip_ignore_packets(conn, CLIENT_CIPHERS)
+            await asyncssh.listen(
+                "127.0.0.1",
+                self.listen_port,
+                tunnel=conn,
+                server_host_keys=[str(key)],
+                server_factory=_BareServer,
+                encryption_algs=SERVER_CIPHERS,
+                window=SERVER_WINDOW,
+                max_pktsize=SERVER_MAX_PACKET,
+                encoding=None,
+            )
+            return conn
+
+        self._conn = self.runtime.run(serve())
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
 # -- the measurements ------------------------------------------------------------
 
 
@@ -570,6 +721,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--baseline-only", action="store_true")
     parser.add_argument(
+        "--no-floor", action="store_true", help="skip the bare asyncssh host (round trips)"
+    )
+    parser.add_argument(
         "--tunnel-window",
         type=int,
         metavar="BYTES",
@@ -604,14 +758,17 @@ def main(argv: list[str] | None = None) -> int:
     eng_key = work / "engineer_key"
     keygen(eng_key, "bench-engineer")
     relay = OpenSshRelay(work / "relay").start()
-    base_port, ours_port = free_port(), free_port()
+    base_port, ours_port, floor_port = free_port(), free_port(), free_port()
     relay.authorize(
         "vxeng",
         f'restrict,port-forwarding,permitopen="127.0.0.1:{base_port}",'
-        f'permitopen="127.0.0.1:{ours_port}" ' + pub_of(eng_key),
+        f'permitopen="127.0.0.1:{ours_port}",permitopen="127.0.0.1:{floor_port}" '
+        + pub_of(eng_key),
     )
     baseline = OpenSshHost(work / "baseline", relay, eng_key, base_port, remote_dir)
     vx: VxHost | None = None
+    floor: AsyncsshFloor | None = None
+    floor_pair: tuple[Target, Figures] | None = None
     note = ""
     try:
         baseline.start()
@@ -658,11 +815,20 @@ def main(argv: list[str] | None = None) -> int:
                 note = f"vxassist path not available in this build: {exc!r}"
                 ours = None
 
+        if not args.no_floor:
+            runtime = vx.runtime if vx is not None else LoopThread()
+            floor = AsyncsshFloor(work / "floor", relay, floor_port, runtime)
+            floor.start()
+            floor_target = write_engineer_config(
+                work, "floor", relay, eng_key, floor_port, "floor", floor.host_key, remote_dir
+            )
+            floor_pair = (floor_target, Figures())
+
         # the same measurements on both paths, taking turns
         pairs = [(base_target, base)]
         if ours is not None and ours_target is not None:
             pairs.append((ours_target, ours))
-        measure(pairs, args.rounds)
+        measure(pairs + ([floor_pair] if floor_pair else []), args.rounds)
         measure_transfers(pairs, args.size_mb, local_file, args.repeat)
 
         base.teardown_s = teardown_s(base_target, time.monotonic(), baseline.close_tunnel)
@@ -688,7 +854,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.rounds} round trips, agent loop {loop_kind()}, work in {work}"
         )
         report(base, ours, note)
+        if floor_pair is not None:
+            figures = floor_pair[1]
+            print(
+                "asyncssh floor (asyncssh as tunnel and server, commands on pipes, nothing else): "
+                f"round trip {figures.round_trip_ms:.3f} ms = "
+                f"{figures.round_trip_ms / base.round_trip_ms:.2f}x, new connection "
+                f"{figures.new_connection_s:.3f} s"
+            )
     finally:
+        if floor is not None:
+            floor.stop()
         if vx is not None:
             vx.stop()
         baseline.stop()
