@@ -1,6 +1,7 @@
 """Case intake: numbers under an active contract, one case per issue, history.
 
-Everything here runs inside a session handed in by the route, with the receipt
+Everything here runs inside a transaction handed in by the route (an ORM
+session; for new cases, the hot path, a ``DriverTransaction``), with the receipt
 time passed in; the routes decide transactions, this module decides cases.
 """
 
@@ -256,7 +257,7 @@ def _unknown(ident: str) -> DeskError:
     )
 
 
-def _find(session: Session, ident: str, who: Caller, for_contract: bool = False) -> Case:
+def _find(session: Session, ident: str, who: Caller) -> Case:
     """The case named by number or reference that ``who`` may see; 404 otherwise."""
     query = select(Case)
     if ident.isdigit() and 0 < int(ident) < 2**31:
@@ -266,10 +267,7 @@ def _find(session: Session, ident: str, who: Caller, for_contract: bool = False)
     else:
         raise _unknown(ident[:40])
     if who.is_agent:
-        if for_contract:
-            query = query.where(Case.contract_id == who.contract_id)
-        else:
-            query = query.where(Case.agent_id == who.agent_id)
+        query = query.where(Case.agent_id == who.agent_id)
     case = session.scalar(query)
     if case is None:
         raise _unknown(ident)
