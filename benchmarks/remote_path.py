@@ -53,7 +53,7 @@ import asyncssh
 
 from vxassist.demo import OpenSshRelay, free_port, stop_group, wait_for_port
 from vxassist.eventloop import loop_kind, new_event_loop
-from vxassist.remote.packets import skip_ignore_packets
+from vxassist.remote.packets import trim_per_packet_work
 from vxassist.remote.server import MAX_PACKET as SERVER_MAX_PACKET
 from vxassist.remote.server import SERVER_CIPHERS
 from vxassist.remote.server import WINDOW as SERVER_WINDOW
@@ -420,7 +420,7 @@ class _BareSession(asyncssh.SSHServerSession[bytes]):
 
 class _BareServer(asyncssh.SSHServer):
     def connection_made(self, conn: Any) -> None:
-        skip_ignore_packets(conn, SERVER_CIPHERS)
+        trim_per_packet_work(conn, SERVER_CIPHERS)
 
     def begin_auth(self, username: str) -> bool:
         return True
@@ -469,7 +469,7 @@ class AsyncsshFloor:
                 known_hosts=str(known),
                 encryption_algs=CLIENT_CIPHERS,
             )
-            skip_ignore_packets(conn, CLIENT_CIPHERS)
+            trim_per_packet_work(conn, CLIENT_CIPHERS)
             await asyncssh.listen(
                 "127.0.0.1",
                 self.listen_port,

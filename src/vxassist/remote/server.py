@@ -34,7 +34,7 @@ from vxassist.remote.fileio import WriteBehind
 from vxassist.remote.forwarding import forward_tcp
 from vxassist.remote.grants import Grant, Verdict, check_channel, check_forward, check_login
 from vxassist.remote.grants import confine_path as _confine
-from vxassist.remote.packets import skip_ignore_packets
+from vxassist.remote.packets import trim_per_packet_work
 from vxassist.remote.recording import AsciicastRecorder
 from vxassist.remote.terminal import PipeProcess, Terminal, clamp_size, spawn_terminal
 
@@ -148,7 +148,7 @@ class AgentSSHServer(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
-        skip_ignore_packets(conn, SERVER_CIPHERS)
+        trim_per_packet_work(conn, SERVER_CIPHERS)
         peer = conn.get_extra_info("peername")
         self._peer = str(peer[0]) if peer else "relay"
         original = getattr(conn, "_validate_openssh_certificate", None)

@@ -21,7 +21,7 @@ from typing import Any
 import asyncssh
 
 from vxassist.remote.errors import TunnelError
-from vxassist.remote.packets import skip_ignore_packets
+from vxassist.remote.packets import trim_per_packet_work
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class Tunnel:
             max_pktsize=MAX_PACKET,
             encryption_algs=CLIENT_CIPHERS,
         )
-        skip_ignore_packets(conn, CLIENT_CIPHERS)
+        trim_per_packet_work(conn, CLIENT_CIPHERS)
         try:
             acceptor = await asyncssh.listen(
                 "127.0.0.1",
