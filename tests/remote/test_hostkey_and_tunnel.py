@@ -22,7 +22,7 @@ from vxassist.remote.hostkey import (
     public_key_line,
 )
 from vxassist.remote.service import RelayEndpoint, RemoteSessionService
-from vxassist.remote.tunnel import relay_known_hosts
+from vxassist.remote.tunnel import _CoalescingChannel, relay_known_hosts, writes_joined
 from vxassist.settings import RemotePolicy
 
 
@@ -93,3 +93,36 @@ def test_service_refuses_dead_grants_and_bad_ca(paths: Paths) -> None:
     assert asyncio.run(service.end("unknown", "x")) == {}
     with pytest.raises(GrantError, match="already used"):
         asyncio.run(service.start(_grant("unknown", 5), relay))
+
+
+class _RecordingChannel:
+    """The relay channel's edge: what the embedded server's writes became."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+def test_server_writes_joined_per_turn_of_the_loop_or_per_block() -> None:
+    """One tunnel message per burst: small separate writes stall on the relay (Nagle)."""
+
+    async def run() -> None:
+        relay_chan = _RecordingChannel()
+        transport = _CoalescingChannel(relay_chan)
+        transport.write(b"a")
+        transport.write(b"b")
+        assert relay_chan.writes == []  # at the end of this turn
+        await asyncio.sleep(0)
+        assert relay_chan.writes == [b"ab"]
+        with writes_joined():
+            transport.write(b"c")
+            with writes_joined():
+                transport.write(b"d")
+            assert relay_chan.writes == [b"ab"]  # the outermost block sends
+        assert relay_chan.writes == [b"ab", b"cd"]  # at once, not a turn later
+        await asyncio.sleep(0)
+        assert relay_chan.writes == [b"ab", b"cd"]
+
+    asyncio.run(run())

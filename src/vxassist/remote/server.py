@@ -37,6 +37,7 @@ from vxassist.remote.grants import confine_path as _confine
 from vxassist.remote.packets import trim_per_packet_work
 from vxassist.remote.recording import AsciicastRecorder
 from vxassist.remote.terminal import PipeProcess, Terminal, clamp_size, spawn_terminal
+from vxassist.remote.tunnel import writes_joined
 
 log = logging.getLogger(__name__)
 
@@ -580,10 +581,11 @@ class CommandChannel:
         if not self._channel_open:
             return
         try:
-            if stderr:
-                self._chan.write_stderr(data)
-            else:
-                self._chan.write(data)
+            with writes_joined():  # to the tunnel now, not at the next turn of the loop
+                if stderr:
+                    self._chan.write_stderr(data)
+                else:
+                    self._chan.write(data)
         except (OSError, asyncssh.Error) as exc:  # the channel went away under us
             log.debug("channel closed while writing: %s", exc)
             self.channel_lost()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -95,15 +96,48 @@ def relay_known_hosts(relay: RelayEndpoint) -> asyncssh.SSHKnownHosts:
 ServerFactory = Callable[[], asyncssh.SSHServer]
 
 
-class _CoalescingChannel:
-    """The tunnel channel as the embedded server's transport, one write per loop turn.
+class _Batch(threading.local):
+    """Tunnel channels written to inside :func:`writes_joined`, this thread's loop."""
 
-    asyncssh sends an SSH_MSG_IGNORE before every packet, each as its own write.
-    Through the tunnel each write became its own channel message, which the relay
-    copies into its loopback forward as a separate small write; the second one
-    waited for a delayed ACK (Nagle on the relay's socket): ~40 ms per round trip.
-    Joining what the server writes in one turn of the loop keeps a packet and its
-    ignore message together (and halves the tunnel's packets).
+    depth = 0
+
+    def __init__(self) -> None:
+        self.dirty: list[_CoalescingChannel] = []
+
+
+_batch = _Batch()
+
+
+class writes_joined:
+    """Within this block, what the server writes goes to the tunnel at the block's end.
+
+    For work that knows where its writes end (a process's output: one read, one
+    channel write, one or more packets), so they need not wait for the next turn
+    of the loop. Blocks may nest; the outermost one sends.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _batch.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        _batch.depth -= 1
+        if _batch.depth == 0 and _batch.dirty:
+            dirty, _batch.dirty = _batch.dirty, []
+            for chan in dirty:
+                chan._flush()
+
+
+class _CoalescingChannel:
+    """The tunnel channel as the embedded server's transport, one write per batch.
+
+    Each write the server makes (one SSH packet) would otherwise become its own
+    tunnel message, which the relay copies into its loopback forward as its own
+    small write; a second small write then waits for a delayed ACK (Nagle on the
+    relay's socket): ~40 ms per round trip. So what the server writes is joined:
+    within :class:`writes_joined`, until the block ends; otherwise until the end
+    of the current turn of the loop.
     """
 
     def __init__(self, chan: Any) -> None:
@@ -113,7 +147,10 @@ class _CoalescingChannel:
 
     def write(self, data: bytes) -> None:
         if not self._pending:
-            self._loop.call_soon(self._flush)
+            if _batch.depth:
+                _batch.dirty.append(self)
+            else:
+                self._loop.call_soon(self._flush)
         self._pending.append(data)
 
     def _flush(self) -> None:
