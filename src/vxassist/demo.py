@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,15 +28,15 @@ from typing import Any
 
 from vxassist.cliutil import Context
 from vxassist.errors import VxError
-from vxassist.relay import AGENT_ACCOUNT, ENGINEER_ACCOUNT, render_local
-
-SSHD = "/usr/sbin/sshd"
-NSS_WRAPPER_CANDIDATES = (
-    "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
-    "/usr/lib/aarch64-linux-gnu/libnss_wrapper.so",
-    "/usr/lib64/libnss_wrapper.so",
-    "/usr/lib/libnss_wrapper.so",
+from vxassist.relay.local import (
+    SSHD,
+    OpenSshRelay,
+    free_port,
+    nss_wrapper_library,
+    relay_accounts_exist,
+    stop_process_tree,
 )
+
 #: how long a demo server gets to stop after SIGTERM before it is killed
 STOP_GRACE_S = 2.0
 
@@ -52,13 +51,6 @@ def _vxassist_command() -> str:
 
 class DemoError(VxError):
     """A part of the demo could not be started."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(
@@ -85,176 +77,12 @@ def wait_for_port(
 
 
 def stop_group(proc: subprocess.Popen[Any], grace_s: float = 5.0) -> None:
-    """Terminate ``proc`` and the process group it leads (started with a new session)."""
-    import signal
+    """Stop ``proc`` (started with a new session), its group and every descendant.
 
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    # children of the group that outlived the leader
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def nss_wrapper_library() -> str | None:
-    for candidate in NSS_WRAPPER_CANDIDATES:
-        if Path(candidate).exists():
-            return candidate
-    return None
-
-
-def _account_exists(name: str) -> bool:
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-@dataclass
-class OpenSshRelay:
-    """A hardened OpenSSH sshd on a loopback port, acting as the relay.
-
-    Its configuration is the one operators install (``vxassist.relay``), rendered
-    for a private folder. Accounts: ``vxagent`` may only ask for remote forwards
-    (``PermitOpen none``), ``vxeng`` may only open local forwards; neither gets a
-    command or a TTY.
-    Keys come either from ``authorized_keys`` files written by the caller
-    (``authorized_keys_dir/USER``) or from ``authorized_keys_command`` (the
-    desk's ``relay-keys``). When the accounts do not exist on this machine they
-    are provided to sshd alone through libnss-wrapper, never in /etc/passwd.
+    Also the descendants that left the group, as sshd's per-connection children
+    do: see :func:`vxassist.relay.local.stop_process_tree`.
     """
-
-    folder: Path
-    authorized_keys_command: Sequence[str] | None = None
-    port: int = 0
-    host: str = "127.0.0.1"
-    log_file: Path | None = None
-    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def host_key_file(self) -> Path:
-        return self.folder / "ssh_host_ed25519_key"
-
-    @property
-    def authorized_keys_dir(self) -> Path:
-        return self.folder / "authorized_keys"
-
-    @property
-    def config_file(self) -> Path:
-        return self.folder / "sshd_config"
-
-    def known_hosts_line(self) -> str:
-        """``[host]:port KEY`` for clients that verify the relay."""
-        key = (self.folder / "ssh_host_ed25519_key.pub").read_text().split()
-        return f"[{self.host}]:{self.port} {key[0]} {key[1]}"
-
-    def host_key_line(self) -> str:
-        key = (self.folder / "ssh_host_ed25519_key.pub").read_text().split()
-        return f"{key[0]} {key[1]}"
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NSS_WRAPPER")}
-        if _account_exists(AGENT_ACCOUNT) and _account_exists(ENGINEER_ACCOUNT):
-            return env
-        lib = nss_wrapper_library()
-        if lib is None:
-            raise DemoError(
-                "The relay accounts vxagent and vxeng do not exist and libnss-wrapper is not "
-                "installed; install libnss-wrapper or create the accounts (installer/relay).",
-            )
-        home = self.folder / "home"
-        home.mkdir(exist_ok=True)
-        passwd = self.folder / "passwd"
-        group = self.folder / "group"
-        passwd.write_text(
-            "root:x:0:0:root:/root:/bin/sh\n"
-            f"sshd:x:101:65534::/run/sshd:/usr/sbin/nologin\n"
-            f"{AGENT_ACCOUNT}:x:64001:64001:vxassist agents:{home}:/bin/sh\n"
-            f"{ENGINEER_ACCOUNT}:x:64002:64002:vxassist engineers:{home}:/bin/sh\n"
-            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-        )
-        group.write_text(
-            f"root:x:0:\nnogroup:x:65534:\n{AGENT_ACCOUNT}:x:64001:\n{ENGINEER_ACCOUNT}:x:64002:\n"
-        )
-        env.update(
-            LD_PRELOAD=lib,
-            NSS_WRAPPER_PASSWD=str(passwd),
-            NSS_WRAPPER_GROUP=str(group),
-        )
-        return env
-
-    def _write_config(self) -> None:
-        self.config_file.write_text(
-            render_local(self.folder, self.port, self.authorized_keys_command, self.host)
-        )
-
-    def start(self, timeout_s: float = 10.0) -> OpenSshRelay:
-        """Generate the host key and config, start sshd, wait until it listens."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.authorized_keys_dir.mkdir(exist_ok=True)
-        if not self.host_key_file.exists():
-            subprocess.run(
-                [
-                    "ssh-keygen",
-                    "-q",
-                    "-t",
-                    "ed25519",
-                    "-N",
-                    "",
-                    "-C",
-                    "vxassist-relay",
-                    "-f",
-                    str(self.host_key_file),
-                ],
-                check=True,
-            )
-        if not self.port:
-            self.port = free_port()
-        self._write_config()
-        # sshd needs its privilege-separation folder even when run by hand
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        log_path = self.log_file or self.folder / "sshd.log"
-        with log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(self.config_file)],
-                stdout=log,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                env=self._env(),
-                # its own process group, so stop() also ends per-connection children
-                start_new_session=True,
-            )
-        wait_for_port(self.host, self.port, timeout_s, self._proc)
-        return self
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_group(self._proc)
-        self._proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def authorize(self, account: str, line: str) -> None:
-        """Append an authorized_keys ``line`` for ``account`` (file mode only)."""
-        path = self.authorized_keys_dir / account
-        with path.open("a") as fh:
-            fh.write(line.rstrip("\n") + "\n")
-
-    def __enter__(self) -> OpenSshRelay:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    stop_process_tree(proc, grace_s)
 
 
 # -- the demo itself -------------------------------------------------------------
@@ -403,8 +231,7 @@ class DemoStack:
         if self.relay != "auto":
             return self.relay
         can_run_sshd = Path(SSHD).exists() and os.geteuid() == 0
-        accounts = _account_exists(AGENT_ACCOUNT) and _account_exists(ENGINEER_ACCOUNT)
-        if can_run_sshd and (accounts or nss_wrapper_library()):
+        if can_run_sshd and (relay_accounts_exist() or nss_wrapper_library()):
             return "openssh"
         return "dev"
 
