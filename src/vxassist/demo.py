@@ -34,7 +34,7 @@ from vxassist.relay.local import (
     free_port,
     nss_wrapper_library,
     relay_accounts_exist,
-    stop_process_tree,
+    stop_group,
 )
 
 #: how long a demo server gets to stop after SIGTERM before it is killed
@@ -74,15 +74,6 @@ def wait_for_port(
                 f"Nothing listened on {host}:{port} within {timeout_s:.0f} s; see the demo logs.",
             )
         time.sleep(0.05)
-
-
-def stop_group(proc: subprocess.Popen[Any], grace_s: float = 5.0) -> None:
-    """Stop ``proc`` (started with a new session), its group and every descendant.
-
-    Also the descendants that left the group, as sshd's per-connection children
-    do: see :func:`vxassist.relay.local.stop_process_tree`.
-    """
-    stop_process_tree(proc, grace_s)
 
 
 # -- the demo itself -------------------------------------------------------------

@@ -24,8 +24,13 @@ import pytest
 import vxassist.demo
 from tests.fixtures.relay import AGENT, ENGINEER, Relay, free_port
 from tests.fixtures.ssh import write_private
-from vxassist.demo import DemoStack, stop_group
-from vxassist.relay.local import OpenSshRelay, descendants, nss_wrapper_library
+from vxassist.demo import DemoStack
+from vxassist.relay.local import (
+    OpenSshRelay,
+    descendants,
+    nss_wrapper_library,
+    stop_process_tree,
+)
 
 pytestmark = pytest.mark.skipif(
     not Path("/usr/sbin/sshd").exists() or os.geteuid() != 0,
@@ -273,8 +278,10 @@ def test_restart_serves_the_same_port_and_key_and_new_connections(
                 client.wait()
 
 
-def test_stop_group_ends_children_that_left_the_group_and_nothing_else(tmp_path: Path) -> None:
-    """What the demo uses for every process it starts, sshd or not."""
+def test_stopping_a_tree_ends_children_that_left_the_group_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """The relay's stop, on a plain process tree: one child escaped the group by setsid."""
     pid_file = tmp_path / "escaped.pid"
     script = f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 300' & exec sleep 300"
     tree = subprocess.Popen(["sh", "-c", script], start_new_session=True)
@@ -285,7 +292,7 @@ def test_stop_group_ends_children_that_left_the_group_and_nothing_else(tmp_path:
         ident = _identity(escaped)
         assert ident is not None and _group(escaped) != tree.pid
 
-        stop_group(tree, grace_s=5)
+        stop_process_tree(tree, grace_s=5)
 
         assert tree.returncode is not None
         assert _still_running({ident}) == set()

@@ -151,16 +151,12 @@ def _freeze_tree(leader: int) -> list[int]:
     return frozen
 
 
-def stop_process_tree(proc: subprocess.Popen[Any], grace_s: float = 5.0) -> None:
-    """Stop ``proc`` (started with ``start_new_session=True``) and all it started.
+def stop_group(proc: subprocess.Popen[Any], grace_s: float = 5.0) -> None:
+    """Stop ``proc`` and the process group it leads (started with a new session).
 
-    Descendants are killed outright, also those that left the process group
-    (sshd's per-connection children do: a stopped relay must drop every
-    connection). ``proc`` itself and its group get SIGTERM, and SIGKILL after
-    ``grace_s``.
+    SIGTERM (and SIGCONT, should it be stopped), SIGKILL after ``grace_s``. A
+    child that left the group is not reached: see :func:`stop_process_tree`.
     """
-    if proc.poll() is None:
-        _signal(_freeze_tree(proc.pid), signal.SIGKILL)
     for sig in (signal.SIGTERM, signal.SIGCONT):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
@@ -173,6 +169,19 @@ def stop_process_tree(proc: subprocess.Popen[Any], grace_s: float = 5.0) -> None
     # members of the group that outlived the leader
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def stop_process_tree(proc: subprocess.Popen[Any], grace_s: float = 5.0) -> None:
+    """Stop ``proc`` (started with a new session), its group and all it started.
+
+    Descendants are killed outright, also those that left the group: sshd's
+    per-connection children do, and a stopped relay must drop every connection.
+    Then ``proc`` and its group as :func:`stop_group` does. Finding them scans
+    /proc (some milliseconds), which is why :func:`stop_group` stays apart.
+    """
+    if proc.poll() is None:
+        _signal(_freeze_tree(proc.pid), signal.SIGKILL)
+    stop_group(proc, grace_s)
 
 
 # -- the relay ---------------------------------------------------------------------
