@@ -235,6 +235,8 @@ class OpenSshRelay:
             )
         if not self.port:
             self.port = free_port()
+        if self.log_file is None:
+            self.log_file = self.folder / "sshd.log"
 
     # -- files ----------------------------------------------------------------------
 
