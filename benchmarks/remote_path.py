@@ -21,9 +21,12 @@ stop, to the engineer's ssh exiting).
 
 Prints each figure for both paths and the ratio vxassist / OpenSSH (for
 throughput higher is better, for times lower is better) against the targets.
-A last line gives the floor of the round trip with asyncssh on both SSH layers:
-a bare asyncssh server behind an asyncssh tunnel, running commands on pipes as
-the baseline's sshd does, with no vxassist code on the way.
+Two last lines give floors of the round trip (``--no-floor`` skips them): asyncssh
+on both SSH layers (a bare asyncssh server behind an asyncssh tunnel, running
+commands on pipes as the baseline's sshd does, with the agent's per-packet trims
+and no other vxassist code), and the same bare server alone behind OpenSSH's
+``ssh -R`` (one SSH layer in Python; it needs a local listener, which the agent
+must not have).
 Needs root (sshd), /usr/sbin/sshd, and libnss-wrapper when the relay accounts
 do not exist.
 """
@@ -51,8 +54,9 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from vxassist.demo import OpenSshRelay, free_port, stop_group, wait_for_port
+from vxassist.demo import wait_for_port
 from vxassist.eventloop import loop_kind, new_event_loop
+from vxassist.relay.local import OpenSshRelay, free_port, stop_group, stop_process_tree
 from vxassist.remote.packets import trim_per_packet_work
 from vxassist.remote.server import MAX_PACKET as SERVER_MAX_PACKET
 from vxassist.remote.server import SERVER_CIPHERS
@@ -231,7 +235,7 @@ class OpenSshHost:
     def stop(self) -> None:
         self.close_tunnel()
         if self._sshd is not None:
-            stop_group(self._sshd)
+            stop_process_tree(self._sshd)  # its connections leave its process group
 
 
 # -- vxassist: the agent's session service --------------------------------------
@@ -488,6 +492,53 @@ class AsyncsshFloor:
     def stop(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+
+@dataclass
+class ServerOnlyFloor(OpenSshHost):
+    """asyncssh as the server alone, behind OpenSSH's ``ssh -R`` as the tunnel.
+
+    One SSH layer in Python instead of two. It needs a local listener, which the
+    agent must not have, so it is a measurement, not an option: it shows what the
+    tunnel layer in Python costs against a process hop through OpenSSH.
+    """
+
+    runtime: LoopThread | None = None
+    host_key: str = ""
+    _server: Any = None
+
+    def start(self) -> None:
+        assert self.runtime is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = self.folder / "host_key"
+        self.host_key = keygen(key, "bench-server-floor")
+        self.tunnel_key = self.folder / "tunnel_key"
+        keygen(self.tunnel_key, "bench-server-floor-tunnel")
+        self.port = free_port()
+
+        async def serve() -> Any:
+            return await asyncssh.listen(
+                "127.0.0.1",
+                self.port,
+                server_host_keys=[str(key)],
+                server_factory=_BareServer,
+                encryption_algs=SERVER_CIPHERS,
+                window=SERVER_WINDOW,
+                max_pktsize=SERVER_MAX_PACKET,
+                encoding=None,
+            )
+
+        self._server = self.runtime.run(serve())
+        self.relay.authorize(
+            "vxagent",
+            f'restrict,port-forwarding,permitlisten="127.0.0.1:{self.listen_port}" '
+            + pub_of(self.tunnel_key),
+        )
+
+    def stop(self) -> None:
+        self.close_tunnel()
+        if self._server is not None:
+            self._server.close()
 
 
 # -- the measurements ------------------------------------------------------------
@@ -758,17 +809,18 @@ def main(argv: list[str] | None = None) -> int:
     eng_key = work / "engineer_key"
     keygen(eng_key, "bench-engineer")
     relay = OpenSshRelay(work / "relay").start()
-    base_port, ours_port, floor_port = free_port(), free_port(), free_port()
+    base_port, ours_port, floor_port, server_floor_port = (free_port() for _ in range(4))
     relay.authorize(
         "vxeng",
         f'restrict,port-forwarding,permitopen="127.0.0.1:{base_port}",'
-        f'permitopen="127.0.0.1:{ours_port}",permitopen="127.0.0.1:{floor_port}" '
-        + pub_of(eng_key),
+        f'permitopen="127.0.0.1:{ours_port}",permitopen="127.0.0.1:{floor_port}",'
+        f'permitopen="127.0.0.1:{server_floor_port}" ' + pub_of(eng_key),
     )
     baseline = OpenSshHost(work / "baseline", relay, eng_key, base_port, remote_dir)
     vx: VxHost | None = None
     floor: AsyncsshFloor | None = None
-    floor_pair: tuple[Target, Figures] | None = None
+    floor_pairs: list[tuple[Target, Figures]] = []
+    server_floor: ServerOnlyFloor | None = None
     note = ""
     try:
         baseline.start()
@@ -822,13 +874,33 @@ def main(argv: list[str] | None = None) -> int:
             floor_target = write_engineer_config(
                 work, "floor", relay, eng_key, floor_port, "floor", floor.host_key, remote_dir
             )
-            floor_pair = (floor_target, Figures())
+            server_floor = ServerOnlyFloor(
+                work / "server-floor",
+                relay,
+                eng_key,
+                server_floor_port,
+                remote_dir,
+                runtime=runtime,
+            )
+            server_floor.start()
+            server_floor.open_tunnel()
+            server_floor_target = write_engineer_config(
+                work,
+                "serverfloor",
+                relay,
+                eng_key,
+                server_floor_port,
+                "floor",
+                server_floor.host_key,
+                remote_dir,
+            )
+            floor_pairs = [(floor_target, Figures()), (server_floor_target, Figures())]
 
         # the same measurements on both paths, taking turns
         pairs = [(base_target, base)]
         if ours is not None and ours_target is not None:
             pairs.append((ours_target, ours))
-        measure(pairs + ([floor_pair] if floor_pair else []), args.rounds)
+        measure(pairs + floor_pairs, args.rounds)
         measure_transfers(pairs, args.size_mb, local_file, args.repeat)
 
         base.teardown_s = teardown_s(base_target, time.monotonic(), baseline.close_tunnel)
@@ -854,15 +926,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.rounds} round trips, agent loop {loop_kind()}, work in {work}"
         )
         report(base, ours, note)
-        if floor_pair is not None:
-            figures = floor_pair[1]
+        for (_target, figures), label in zip(
+            floor_pairs,
+            (
+                "asyncssh floor (asyncssh as tunnel and server, commands on pipes, nothing else)",
+                "asyncssh server alone behind OpenSSH's ssh -R (needs a local listener)",
+            ),
+            strict=True,
+        ):
             print(
-                "asyncssh floor (asyncssh as tunnel and server, commands on pipes, nothing else): "
-                f"round trip {figures.round_trip_ms:.3f} ms = "
+                f"{label}: round trip {figures.round_trip_ms:.3f} ms = "
                 f"{figures.round_trip_ms / base.round_trip_ms:.2f}x, new connection "
                 f"{figures.new_connection_s:.3f} s"
             )
     finally:
+        if server_floor is not None:
+            server_floor.stop()
         if floor is not None:
             floor.stop()
         if vx is not None:
