@@ -439,6 +439,21 @@ class _BareServer(asyncssh.SSHServer):
         return _BareSession()
 
 
+async def _bare_listen(key: Path, port: int, **options: Any) -> Any:
+    """A bare asyncssh server on 127.0.0.1:``port`` with the agent's ciphers and windows."""
+    return await asyncssh.listen(
+        "127.0.0.1",
+        port,
+        server_host_keys=[str(key)],
+        server_factory=_BareServer,
+        encryption_algs=SERVER_CIPHERS,
+        window=SERVER_WINDOW,
+        max_pktsize=SERVER_MAX_PACKET,
+        encoding=None,
+        **options,
+    )
+
+
 @dataclass
 class AsyncsshFloor:
     """The least an asyncssh host can do on this path: asyncssh as tunnel and as server
@@ -474,17 +489,7 @@ class AsyncsshFloor:
                 encryption_algs=CLIENT_CIPHERS,
             )
             trim_per_packet_work(conn, CLIENT_CIPHERS)
-            await asyncssh.listen(
-                "127.0.0.1",
-                self.listen_port,
-                tunnel=conn,
-                server_host_keys=[str(key)],
-                server_factory=_BareServer,
-                encryption_algs=SERVER_CIPHERS,
-                window=SERVER_WINDOW,
-                max_pktsize=SERVER_MAX_PACKET,
-                encoding=None,
-            )
+            await _bare_listen(key, self.listen_port, tunnel=conn)
             return conn
 
         self._conn = self.runtime.run(serve())
@@ -517,16 +522,7 @@ class ServerOnlyFloor(OpenSshHost):
         self.port = free_port()
 
         async def serve() -> Any:
-            return await asyncssh.listen(
-                "127.0.0.1",
-                self.port,
-                server_host_keys=[str(key)],
-                server_factory=_BareServer,
-                encryption_algs=SERVER_CIPHERS,
-                window=SERVER_WINDOW,
-                max_pktsize=SERVER_MAX_PACKET,
-                encoding=None,
-            )
+            return await _bare_listen(key, self.port)
 
         self._server = self.runtime.run(serve())
         self.relay.authorize(

@@ -8,39 +8,13 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tests.fixtures.relay import AGENT, ENGINEER, Relay, free_port, render_config
+from tests.fixtures.relay import AGENT, ENGINEER, Relay, free_port, relay_ssh_args, render_config
 from tests.fixtures.ssh import write_private
 
 
 def ssh(relay: Relay, key: Path, user: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    kh = key.parent / "known_hosts"
-    kh.write_text(relay.known_hosts_line() + "\n")
     return subprocess.run(
-        [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-p",
-            str(relay.port),
-            "-i",
-            str(key),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            f"UserKnownHostsFile={kh}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ExitOnForwardFailure=yes",
-            "-o",
-            "ConnectTimeout=10",
-            "-l",
-            user,
-            *args,
-            relay.host,
-        ],
+        [*relay_ssh_args(relay, key, user), *args, relay.host],
         capture_output=True,
         timeout=30,
         stdin=subprocess.DEVNULL,

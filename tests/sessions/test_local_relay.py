@@ -22,7 +22,7 @@ import asyncssh
 import pytest
 
 import vxassist.demo
-from tests.fixtures.relay import AGENT, ENGINEER, Relay, free_port
+from tests.fixtures.relay import AGENT, ENGINEER, Relay, free_port, relay_ssh_args
 from tests.fixtures.ssh import write_private
 from vxassist.demo import DemoStack
 from vxassist.relay.local import (
@@ -120,35 +120,8 @@ class Echo:
 
 
 def _ssh(relay: OpenSshRelay, key: Path, user: str, *forward: str) -> subprocess.Popen[bytes]:
-    known = key.with_name("known_hosts")
-    known.write_text(relay.known_hosts_line() + "\n")
     return subprocess.Popen(
-        [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-N",
-            "-p",
-            str(relay.port),
-            "-i",
-            str(key),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ExitOnForwardFailure=yes",
-            "-o",
-            "ConnectTimeout=10",
-            "-l",
-            user,
-            *forward,
-            relay.host,
-        ],
+        [*relay_ssh_args(relay, key, user), "-N", *forward, relay.host],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
