@@ -785,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--loop",
         choices=("uvloop", "asyncio"),
-        help="the agent's event loop (default: what the agent uses, asyncio's own)",
+        help="the agent's event loop (default: what the agent uses, uvloop where installed)",
     )
     args = parser.parse_args(argv)
     if args.loop:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the whole test suite. Extra arguments go to pytest.
+# Set up (scripts/setup.sh) and run the whole test suite (the remote-session tests on
+# both event loops). Extra arguments go to pytest, for one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -9,5 +10,9 @@ if [ $# -eq 0 ]; then
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
   .venv/bin/mypy src/vxassist
+  .venv/bin/python -m pytest -q
+  # the agent runs on uvloop where it is built, on asyncio's own loop elsewhere
+  # (Windows): the remote-session tests run once more on the stock loop
+  exec env VXASSIST_EVENT_LOOP=asyncio .venv/bin/python -m pytest -q tests/remote tests/e2e
 fi
 exec .venv/bin/python -m pytest -q "$@"

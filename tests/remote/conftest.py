@@ -119,9 +119,10 @@ class _AgentLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 @pytest.fixture(autouse=True)
 def agent_event_loop() -> Iterator[str]:
-    """Remote tests run on the agent's loop (asyncio's own by default).
+    """Remote tests run on the agent's loop (uvloop where installed).
 
-    ``VXASSIST_EVENT_LOOP=uvloop`` runs them on uvloop instead.
+    ``VXASSIST_EVENT_LOOP=asyncio`` runs them on asyncio's own loop instead, as
+    the whole test run does a second time (scripts/test.sh).
     """
     previous = asyncio.get_event_loop_policy()
     asyncio.set_event_loop_policy(_AgentLoopPolicy())

@@ -1,4 +1,4 @@
-"""The event loop: asyncio's own by default, uvloop on request where installed."""
+"""The event loop: uvloop where installed, asyncio's own on request or where it is not."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ def _loop_class(kind: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return eventloop.run(main())
 
 
-def test_the_stock_loop_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(not HAS_UVLOOP, reason="no uvloop")
+def test_uvloop_is_the_default_where_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(eventloop.ENV_VAR, raising=False)
-    assert eventloop.loop_kind() == "asyncio"
-    assert _loop_class("", monkeypatch).startswith("asyncio")
+    assert eventloop.loop_kind() == "uvloop"
+    assert _loop_class("", monkeypatch).startswith("uvloop")
 
 
 @pytest.mark.skipif(not HAS_UVLOOP, reason="no uvloop")
@@ -43,15 +44,25 @@ def test_uvloop_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
     assert eventloop.loop_kind() == "uvloop"
 
 
-def test_the_stock_loop_when_uvloop_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_stock_loop_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _loop_class("asyncio", monkeypatch).startswith("asyncio")
+    assert eventloop.loop_kind() == "asyncio"
+
+
+@pytest.mark.parametrize("wanted", ["", "uvloop"])
+def test_the_stock_loop_when_uvloop_is_missing(
+    wanted: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import fails as if not installed
-    monkeypatch.setenv(eventloop.ENV_VAR, "uvloop")
+    monkeypatch.setenv(eventloop.ENV_VAR, wanted)
     assert eventloop.loop_kind() == "asyncio"
     loop = eventloop.new_event_loop()
     try:
         assert type(loop).__module__.startswith("asyncio")
     finally:
         loop.close()
+    # a warning only when uvloop was asked for by name (Windows has none, by design)
+    assert bool([r for r in caplog.records if "not installed" in r.getMessage()]) == bool(wanted)
 
 
 def test_run_returns_the_result_and_raises_the_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
 """Running the desk with uvicorn, saying where it listens once it does.
 
-On the event loop of ``vxassist.eventloop`` (asyncio's own unless told), with
+On the event loop of ``vxassist.eventloop`` (uvloop where installed), with
 uvicorn's httptools parser (the ``desk`` extra installs it).
 """
 
