@@ -2,10 +2,11 @@
 
 Measured on the remote path with two agents side by side behind one relay, one
 on each loop, their round trips and transfers alternating (both orders): on
-uvloop a keystroke's round trip was 6-8 % shorter and SFTP took 15-20 % less of
-the agent's CPU per megabyte (0.72 against 0.85-0.92 s per 100 MB), at the same
-or better throughput. uvloop is a dependency everywhere it is built (not on
-Windows, where the stock loop runs). ``VXASSIST_EVENT_LOOP=asyncio`` picks the
+uvloop a keystroke's round trip was 6-8 % shorter and SFTP took 10-21 % less of
+the agent's CPU per megabyte, which the host's own software gets instead.
+Uploads were as fast or faster; downloads were faster on a busy machine and
+10-20 % slower on a quiet one. uvloop is a dependency everywhere it is built
+(not on Windows, where the stock loop runs). ``VXASSIST_EVENT_LOOP=asyncio`` picks the
 stock loop anyway (the test run uses it to keep both loops tested).
 """
 

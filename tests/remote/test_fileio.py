@@ -124,3 +124,25 @@ def test_accepted_writes_reach_the_disk_without_a_flush(tmp_path: Path) -> None:
         return on_disk
 
     assert asyncio.run(main()) == b"hello"
+
+
+def test_a_run_written_in_part_is_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A positional write may take fewer bytes than given: the rest still lands."""
+    real_pwritev = os.pwritev
+
+    def first_piece_only(fd: int, buffers: list[bytes], offset: int) -> int:
+        return real_pwritev(fd, buffers[:1], offset)
+
+    monkeypatch.setattr(os, "pwritev", first_piece_only)
+    path = tmp_path / "f"
+    pieces = [bytes([65 + i]) * 1000 for i in range(5)]
+
+    async def main() -> None:
+        with path.open("wb", buffering=0) as fh:
+            writer = WriteBehind(fh)
+            for i, data in enumerate(pieces):
+                await writer.write(i * 1000, data)
+            await writer.flush()
+
+    asyncio.run(main())
+    assert path.read_bytes() == b"".join(pieces)

@@ -6,7 +6,8 @@ so uploads crawl; writing on the loop blocks it whenever the disk is slow. A
 :class:`WriteBehind` answers each write at once and hands the disk work to a
 worker thread: writes that continue one another are joined into one run, handed
 over when it reaches ``RUN`` bytes, at the end of the loop's turn, or before any
-other operation on the file (a 200 MB upload is some 200 hand-offs, not 6400).
+other operation on the file (a 200 MB upload is some 200 hand-offs, not one per
+request).
 At most ``limit`` bytes are accepted and not yet on disk; the first failure is
 reported on the next write, read, stat or close.
 """
@@ -50,7 +51,9 @@ class WriteBehind:
         if hasattr(os, "pwritev"):
             fd = self._file.fileno()
             done = os.pwritev(fd, pieces, offset)
-            rest = memoryview(b"".join(pieces))[done:]  # empty unless written in part
+            if done == sum(len(piece) for piece in pieces):
+                return
+            rest = memoryview(b"".join(pieces))[done:]  # written in part: the rest
             offset += done
             while rest:
                 done = os.pwrite(fd, rest, offset)
