@@ -20,6 +20,17 @@ from asyncssh.constants import MSG_CHANNEL_DATA, MSG_GLOBAL_REQUEST, MSG_IGNORE
 from vxassist.remote.packets import skip_ignore_packets, trim_per_packet_work
 
 
+def _count_sent(conn: Any, sent: Counter[int]) -> None:
+    """Count, by type, the packets ``conn`` is asked to send from here on."""
+    original = conn.send_packet
+
+    def counting(pkttype: int, *args: bytes, handler: Any = None) -> None:
+        sent[pkttype] += 1
+        original(pkttype, *args, handler=handler)
+
+    conn.send_packet = counting
+
+
 class _Server(asyncssh.SSHServer):
     def __init__(self, sent: Counter[int], skip: bool, ciphers: list[str]) -> None:
         self._sent = sent
@@ -27,13 +38,7 @@ class _Server(asyncssh.SSHServer):
         self._ciphers = ciphers
 
     def connection_made(self, conn: Any) -> None:
-        original = conn.send_packet
-
-        def counting(pkttype: int, *args: bytes, handler: Any = None) -> None:
-            self._sent[pkttype] += 1
-            original(pkttype, *args, handler=handler)
-
-        conn.send_packet = counting
+        _count_sent(conn, self._sent)
         if self._skip:
             skip_ignore_packets(conn, self._ciphers)
             skip_ignore_packets(conn, self._ciphers)  # twice is once
@@ -109,15 +114,7 @@ class _Trimmed(asyncssh.SSHServer):
 
     def connection_made(self, conn: Any) -> None:
         trim_per_packet_work(conn, self._ciphers)
-        original = conn.send_packet
-
-        def counting(pkttype: int, *args: bytes, handler: Any = None) -> None:
-            sent = self._seen.setdefault("sent", Counter())
-            sent[pkttype] += 1
-            original(pkttype, *args, handler=handler)
-
-        conn.send_packet = counting
-        self._seen["conn"] = conn
+        _count_sent(conn, self._seen.setdefault("sent", Counter()))
         # every record of this connection and its channels starts "[conn=N" then "," or "]"
         self._seen["conn_id"] = conn.logger.process("", {})[0].strip().strip("[]")
 

@@ -254,7 +254,9 @@ class OpenSshRelay:
 
     @property
     def log_path(self) -> Path:
-        return self.log_file or self.folder / "sshd.log"
+        """:attr:`log_file`, which is set once the relay is made."""
+        assert self.log_file is not None
+        return self.log_file
 
     @property
     def pid(self) -> int | None:
