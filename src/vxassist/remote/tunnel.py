@@ -33,6 +33,10 @@ KEEPALIVE_COUNT = 3
 CONNECT_TIMEOUT_S = 10.0
 BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 10.0
+#: one try at the relay: connect, log in, and have the remote listener granted
+ATTEMPT_TIMEOUT_S = 2 * CONNECT_TIMEOUT_S
+#: what one failed try at the relay can raise (ChannelListenError is no asyncssh.Error)
+RETRYABLE = (OSError, asyncssh.Error, asyncssh.ChannelListenError, TimeoutError)
 #: preferred first: one hardware-assisted call per packet (see server.SERVER_CIPHERS)
 CLIENT_CIPHERS = (
     "aes128-gcm@openssh.com",
@@ -245,6 +249,10 @@ class Tunnel:
         return self._conn is not None and self._acceptor is not None
 
     async def _connect_once(self) -> None:
+        # a stalled relay can leave the listen request unanswered: bound the whole try
+        await asyncio.wait_for(self._connect_and_listen(), ATTEMPT_TIMEOUT_S)
+
+    async def _connect_and_listen(self) -> None:
         relay = self.relay
         conn = await asyncssh.connect(
             relay.host,
@@ -283,7 +291,13 @@ class Tunnel:
         """Connect and listen; raises :class:`TunnelError` if the first try fails."""
         try:
             await self._connect_once()
-        except (OSError, asyncssh.Error, TimeoutError) as exc:
+        except asyncssh.ChannelListenError as exc:
+            raise TunnelError(
+                "The relay refused this host's tunnel port (it may still be held by an "
+                "earlier connection); try again in a minute.",
+                detail=f"{self.relay.host}:{self.relay.port} port {self.relay.listen_port}: {exc}",
+            ) from exc
+        except RETRYABLE as exc:
             raise TunnelError(
                 "The relay could not be reached; check the network and try again.",
                 detail=f"{self.relay.host}:{self.relay.port}: {exc}",
@@ -305,7 +319,14 @@ class Tunnel:
                 return
             self._conn = self._acceptor = None
             self._on_state("tunnel_lost", self._describe())
-            if not await self._reconnect():
+            try:
+                back = await self._reconnect()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never die silently: the sessions end instead
+                log.exception("reconnecting to the relay failed")
+                back = False
+            if not back:
                 if not self._closing:
                     self._on_state("tunnel_gone", {**self._describe(), "grace_s": self._grace_s})
                     await self._on_gone()
@@ -313,15 +334,29 @@ class Tunnel:
             self._on_state("tunnel_up", {**self._describe(), "resumed": True})
 
     async def _reconnect(self) -> bool:
+        """Try again with backoff until the grace window ends; True once back.
+
+        A relay that stalled may still hold this host's port for the old
+        connection, so a refused listener is retried like an unreachable relay.
+        """
         deadline = time.monotonic() + self._grace_s
         delay = BACKOFF_FIRST_S
+        told: set[str] = set()
         while not self._closing and time.monotonic() < deadline:
             await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            if self._closing:
+                return False
             try:
                 await self._connect_once()
                 return True
-            except (OSError, asyncssh.Error, TimeoutError) as exc:
-                log.debug("relay not back yet: %s", exc)
+            except RETRYABLE as exc:
+                log.debug("relay not back yet: %r", exc)
+                kind = type(exc).__name__
+                if kind not in told:  # once per kind of failure and outage
+                    told.add(kind)
+                    self._on_state(
+                        "tunnel_retrying", {**self._describe(), "error": str(exc) or kind}
+                    )
             delay = min(delay * 2, BACKOFF_MAX_S)
         return False
 
