@@ -1,6 +1,8 @@
-"""The headless agent: the session broker and the case outbox on one asyncio loop.
+"""The headless face of the agent: terminal prompts and one printed line per event.
 
-``vxassist agent`` is for hosts without a desktop. Consent comes from the
+``vxassist agent`` is for hosts without a desktop. It builds the agent runtime
+(:mod:`vxassist.runtime`: broker, sessions, outbox, control channel) with a
+terminal prompter and prints its events. Consent comes from the
 terminal (``--consent tty``) or is refused outright (``--consent deny``). The
 agent prints one line per event a person at the host should see: a request,
 the decision, the session opening, the time left, the end. SIGINT and SIGTERM
@@ -15,27 +17,19 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vxassist import eventloop
 from vxassist.cliutil import Context
-from vxassist.errors import VxError
+
+if TYPE_CHECKING:
+    from vxassist.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
-
-#: test-only: cap every grant at this many seconds (end-to-end tests need short grants)
-TEST_GRANT_SECONDS_ENV = "VXASSIST_TEST_GRANT_SECONDS"
-#: how often the agent prints the time left of a live session
-TIME_LEFT_EVERY_S = 30.0
-
-
-class AgentNotReady(VxError):
-    """The host lacks what the headless agent needs (enrollment, relay facts)."""
 
 
 def utc_now() -> datetime:
@@ -47,11 +41,6 @@ def _clock_text(iso: str) -> str:
         return datetime.fromisoformat(iso).astimezone().strftime("%H:%M:%S")
     except ValueError:
         return iso
-
-
-def _left_text(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def describe(event: Mapping[str, Any]) -> str:
@@ -99,6 +88,17 @@ def describe(event: Mapping[str, Any]) -> str:
         return f"desk     {kind.replace('_', ' ')} for {sid}: {event.get('message', '')}".rstrip()
     if kind == "agent":
         return f"agent    {event.get('message')}"
+    # the runtime's own events
+    if kind == "report_ready":
+        return f"report   system report ready ({event.get('duration_ms', 0):.0f} ms)"
+    if kind == "report_failed":
+        return f"report   the system report failed: {event.get('message')}"
+    if kind == "case_changed":
+        return f"case     {event.get('case_number')}: {event.get('status')} - {event.get('brief')}"
+    if kind == "enrolled":
+        return f"agent    enrolled with {event.get('desk_url')} as agent {event.get('agent_id')}"
+    if kind == "show_requested":
+        return "agent    another vxassist asked for this agent's window (there is none here)"
     # the session service's own events (they are audit lines too)
     if kind == "session_start":
         return f"start    {sid}: opening the tunnel to the relay"
@@ -144,30 +144,6 @@ class EventPrinter:
         self._out.flush()
 
 
-def _relay_endpoint(enrollment: Mapping[str, Any]) -> Any:
-    from vxassist.remote.service import RelayEndpoint
-
-    relay = enrollment.get("relay")
-    if not isinstance(relay, Mapping):
-        raise AgentNotReady(
-            "This host's enrollment names no relay for remote sessions; enroll again with "
-            "`vxassist enroll --desk URL --code CODE` against a desk that offers them.",
-        )
-    try:
-        return RelayEndpoint(
-            host=str(relay["host"]),
-            port=int(relay["port"]),
-            user=str(relay.get("user") or "vxagent"),
-            listen_port=int(relay["listen_port"]),
-            known_hosts=str(relay.get("known_hosts") or ""),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AgentNotReady(
-            "This host's enrollment has an unusable relay entry; enroll again.",
-            detail=repr(exc),
-        ) from exc
-
-
 def _prompter(consent: str) -> Any:
     from vxassist.remote import consent as consent_mod
 
@@ -176,152 +152,56 @@ def _prompter(consent: str) -> Any:
     return consent_mod.DenyPrompter()
 
 
-class HeadlessAgent:
-    """Composition of the headless agent; ``run()`` until ``stop()`` or a signal."""
-
-    def __init__(
-        self,
-        ctx: Context,
-        consent: str,
-        emit: Callable[[Mapping[str, Any]], None],
-        clock: Callable[[], datetime] = utc_now,
-        time_left_every_s: float = TIME_LEFT_EVERY_S,
-        ignore_late_signals: bool = False,
-    ) -> None:
-        self._ctx = ctx
-        self._consent = consent
-        self._emit = emit
-        self._clock = clock
-        self._time_left_every_s = time_left_every_s
-        self._stop: asyncio.Event | None = None
-        self._ignore_late_signals = ignore_late_signals
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._stop.set()
-
-    def _say(self, message: str) -> None:
-        self._emit({"event": "agent", "at": self._clock().isoformat(), "message": message})
-
-    async def run(self) -> int:
-        from vxassist.cases.enroll import read_enrollment
-        from vxassist.cases.intake import desk_client, make_sender
-        from vxassist.cases.outbox import OutboxService
-        from vxassist.remote.audit import AuditLog
-        from vxassist.remote.broker import SessionBroker
-        from vxassist.remote.service import RemoteSessionService
-
-        ctx = self._ctx
-        settings = ctx.settings
-        secrets = ctx.secrets()
-        desk = desk_client(settings, secrets)
-        enrollment = read_enrollment(ctx.paths)
-        relay = _relay_endpoint(enrollment)
-        user_ca = str(enrollment.get("user_ca_public_key") or "")
-        if not user_ca:
-            raise AgentNotReady(
-                "This host's enrollment has no engineer CA key, so no engineer could log in; "
-                "enroll again with `vxassist enroll --desk URL --code CODE`.",
-            )
-        policy = settings.remote
-        audit = AuditLog.for_paths(ctx.paths, self._clock)
-        prompter = _prompter(self._consent)
-
-        broker_ref: list[SessionBroker] = []
-
-        def on_service_event(event: dict[str, Any]) -> None:
-            self._emit(event)
-            if broker_ref:
-                broker_ref[0].on_service_event(event)
-
-        service = RemoteSessionService(ctx.paths, policy, audit, user_ca, on_event=on_service_event)
-
-        def own_cases() -> frozenset[int]:
-            return frozenset(
-                int(c["case_number"])
-                for c in desk.list_cases()
-                if isinstance(c.get("case_number"), int)
-            )
-
-        cap = os.environ.get(TEST_GRANT_SECONDS_ENV, "").strip()
-        broker = SessionBroker(
-            desk,
-            prompter,
-            policy,
-            service,
-            audit,
-            own_cases,
-            self._clock,
-            relay=lambda: relay,
-            on_event=self._emit,
-            max_grant_s=float(cap) if cap else None,
-        )
-        broker_ref.append(broker)
-
-        stop = self._stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+async def _run_headless(runtime: AgentRuntime, ignore_late_signals: bool) -> int:
+    """Run ``runtime`` with SIGINT and SIGTERM (through the loop) as its stop."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, runtime.stop)
+    try:
+        return await runtime.run()
+    finally:
+        for sig in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.remove_signal_handler(sig)
+            if ignore_late_signals:
+                # a second Ctrl-C (terminal and parent both send one) must not
+                # turn an orderly stop into a traceback
+                signal.signal(sig, signal.SIG_IGN)
 
-        outbox = OutboxService(lambda: make_sender(ctx.paths, settings, secrets))
-        consent_text = "at this terminal" if self._consent == "tty" else "never (--consent deny)"
-        self._say(
-            f"running for {settings.desk_url} (agent {enrollment.get('agent_id', '?')}); "
-            f"remote sessions {'allowed' if policy.enabled else 'switched off'}, "
-            f"consent {consent_text}; Ctrl-C stops"
-        )
-        tasks = [
-            asyncio.ensure_future(broker.run()),
-            asyncio.ensure_future(outbox.run(stop)),
-            asyncio.ensure_future(self._time_left(broker, stop)),
-        ]
-        try:
-            await stop.wait()
-        finally:
-            self._say("stopping: ending every session")
-            tasks[0].cancel()
-            tasks[2].cancel()
-            try:
-                await broker.close(report_timeout_s=2.0)
-                await service.close()
-            finally:
-                stop.set()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    with contextlib.suppress(NotImplementedError, RuntimeError):
-                        loop.remove_signal_handler(sig)
-                    if self._ignore_late_signals:
-                        # a second Ctrl-C (terminal and parent both send one) must not
-                        # turn an orderly stop into a traceback
-                        signal.signal(sig, signal.SIG_IGN)
-                desk.close()
-        self._say("stopped")
-        return 0
 
-    async def _time_left(self, broker: Any, stop: asyncio.Event) -> None:
-        """Print the time left of each live session every ``time_left_every_s``."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._time_left_every_s)
-            now = self._clock()
-            for grant in broker.live_grants():
-                self._emit(
-                    {
-                        "event": "time_left",
-                        "at": now.isoformat(),
-                        "session_id": grant.session_id,
-                        "left": _left_text(grant.remaining(now)),
-                        "seconds_left": int(grant.remaining(now).total_seconds()),
-                    }
-                )
+def headless_runtime(
+    ctx: Context,
+    consent: str,
+    emit: Callable[[dict[str, Any]], None],
+    clock: Callable[[], datetime] = utc_now,
+    **options: Any,
+) -> AgentRuntime:
+    """The agent runtime with the headless face's prompter and start line."""
+    from vxassist.runtime import AgentRuntime
+
+    consent_text = "at this terminal" if consent == "tty" else "never (--consent deny)"
+    return AgentRuntime(
+        ctx,
+        _prompter(consent),
+        emit,
+        clock=clock,
+        face="headless",
+        banner=f"consent {consent_text}; Ctrl-C stops",
+        **options,
+    )
 
 
 def run_agent(ctx: Context, args: argparse.Namespace) -> int:
     """``vxassist agent``: run until Ctrl-C or SIGTERM."""
     printer = EventPrinter(sys.stdout, as_json=bool(getattr(args, "json", False)))
-    agent = HeadlessAgent(ctx, args.consent, printer, ignore_late_signals=True)
-    return eventloop.run(agent.run())
+    runtime = headless_runtime(ctx, args.consent, printer)
+    # without an enrollment nobody could reach a headless host: say what to do instead
+    problem = runtime.enrollment_problem()
+    if problem is not None:
+        raise problem
+    return eventloop.run(_run_headless(runtime, ignore_late_signals=True))
 
 
 def register_agent(sub: argparse._SubParsersAction[Any]) -> None:
