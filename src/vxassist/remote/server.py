@@ -72,6 +72,17 @@ class ServerHost(Protocol):
 
     def detach(self, session_id: str, server: AgentSSHServer) -> None: ...
 
+    def terminal_watcher(
+        self, session_id: str, channel: str, cols: int, rows: int
+    ) -> TerminalWatcher | None:
+        """Who watches this channel's terminal live (None: nobody, nothing is passed on)."""
+        ...
+
+
+#: ``watcher("o", data)`` for output as the recorder gets it, ``("r", b"COLSxROWS")`` for a
+#: resize, ``("x", b"")`` once the channel's process has ended
+TerminalWatcher = Callable[[str, bytes], None]
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -344,6 +355,11 @@ class AgentSSHServer(asyncssh.SSHServer):
     def now(self) -> datetime:
         return self._host.now()
 
+    def terminal_watcher(
+        self, session_id: str, channel: str, cols: int, rows: int
+    ) -> TerminalWatcher | None:
+        return self._host.terminal_watcher(session_id, channel, cols, rows)
+
     def track(self, proc: Any) -> None:
         self._processes.add(proc)
 
@@ -494,6 +510,7 @@ class CommandChannel:
         self._chan = chan
         self._proc: Terminal | None = None
         self._recorder: AsciicastRecorder | None = None
+        self._watch: TerminalWatcher | None = None
         #: what the engineer sent before the process ran, replayed once it does
         self._early: list[Callable[[], None]] | None = []
         self._done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -544,6 +561,8 @@ class CommandChannel:
             command=command,
             schedule=asyncio.get_running_loop().call_later,
         )
+        if term:
+            self._watch = owner.terminal_watcher(grant.session_id, path.name, cols, rows)
         proc: Terminal
         try:
             if term:
@@ -569,6 +588,9 @@ class CommandChannel:
             proc.kill()
             proc.close()
             digest = recorder.close()
+            if self._watch is not None:
+                self._watch("x", b"")
+                self._watch = None
             owner.record("recording", file=path.name, sha256=digest, command=command or shell)
         owner.record("process_exit", command=command or shell, status=status)
         return status
@@ -578,6 +600,8 @@ class CommandChannel:
     def process_output(self, data: bytes, stderr: bool) -> None:
         if self._recorder is not None:
             self._recorder.output(data)
+        if self._watch is not None:
+            self._watch("o", data)
         if not self._channel_open:
             return
         try:
@@ -628,6 +652,8 @@ class CommandChannel:
             self._proc.resize(width, height)
         if self._recorder is not None:
             self._recorder.resize(*clamp_size(width, height))
+        if self._watch is not None:
+            self._watch("r", "{}x{}".format(*clamp_size(width, height)).encode())
 
     def pause_writing(self) -> None:
         self._output_paused = True

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from vxassist.remote.server import (
     WINDOW,
     AgentSSHServer,
     ServerConfig,
+    TerminalWatcher,
 )
 from vxassist.remote.tunnel import RelayEndpoint, Tunnel
 from vxassist.settings import RemotePolicy
@@ -88,6 +89,7 @@ class RemoteSessionService:
         home: Path | None = None,
         resume_grace_s: float = RESUME_GRACE_S,
         login_timeout_s: float = LOGIN_TIMEOUT_S,
+        live_terminals: bool = False,
     ) -> None:
         self.paths = paths
         self.policy = policy
@@ -109,6 +111,8 @@ class RemoteSessionService:
             shell=shell,
             home=str(home) if home else "",
         )
+        #: publish every PTY's output to ``on_event`` (the tray's live view); off: no cost
+        self.live_terminals = live_terminals
         self._resume_grace_s = resume_grace_s
         self._login_timeout_s = login_timeout_s
         self._grants = GrantTable()
@@ -153,6 +157,45 @@ class RemoteSessionService:
         live = self._live.get(session_id)
         if live is not None:
             live.servers.discard(server)
+
+    def terminal_watcher(
+        self, session_id: str, channel: str, cols: int, rows: int
+    ) -> TerminalWatcher | None:
+        """Publish a PTY's output, as the recorder gets it, to ``on_event`` (raw bytes).
+
+        Events: ``terminal_output`` (``data``, ``width``, ``height``), ``terminal_resize``
+        and ``terminal_closed``, each with ``session_id`` and ``channel`` (the recording's
+        file name). Nothing is formatted per chunk; the watcher decodes and draws.
+        """
+        sink = self.on_event
+        if not self.live_terminals or sink is None:
+            return None
+        size = [cols, rows]
+
+        def watch(kind: str, data: bytes) -> None:
+            if kind == "o":
+                event = "terminal_output"
+            elif kind == "r":
+                width, _, height = data.partition(b"x")
+                size[:] = [int(width), int(height)]
+                event, data = "terminal_resize", b""
+            else:
+                event = "terminal_closed"
+            try:
+                sink(
+                    {
+                        "event": event,
+                        "session_id": session_id,
+                        "channel": channel,
+                        "data": data,
+                        "width": size[0],
+                        "height": size[1],
+                    }
+                )
+            except Exception:  # a display must never break the engineer's session
+                log.exception("terminal watcher failed")
+
+        return watch
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -257,8 +300,53 @@ class RemoteSessionService:
                 detail=self._grants.spent_reason(grant.session_id) or "",
             )
         loop = asyncio.get_running_loop()
-        delay = max(0.0, (grant.not_after - self.now()).total_seconds())
+        # the live grant: an extension approved while the tunnel opened counts
+        delay = max(0.0, (live.grant.not_after - self.now()).total_seconds())
         live.timer = loop.call_later(delay, self._deadline, grant.session_id)
+
+    def extend(
+        self, session_id: str, not_after: datetime, event: str = "session_extended", **fields: Any
+    ) -> Grant:
+        """Give a live session a new end: a new grant replaces the old one, the deadline
+        timer moves, and connections already open follow the new window.
+
+        ``event`` names the audit line (``session_extended``; a withdrawn extension
+        puts the old end back under another name). Raises :class:`GrantError` when
+        the session is not live or ``not_after`` is not in the future.
+        """
+        now = self.now()
+        live = self._live.get(session_id)
+        if live is None or live.ending is not None or self._grants.live(session_id, now) is None:
+            raise GrantError(
+                "This session has already ended; ask for a new session.", detail=session_id
+            )
+        if not_after <= now:
+            raise GrantError(
+                "The new end of the session is already past; ask for a new session.",
+                detail=f"{session_id}: {not_after.isoformat()}",
+            )
+        old = live.grant
+        grant = replace(old, not_after=not_after)
+        self._grants.replace(grant)
+        live.grant = grant
+        for server in live.servers:
+            # a connection keeps the grant it logged in with; give it the new window
+            if server.grant is not None and server.grant.session_id == session_id:
+                server.grant = grant
+        if live.timer is not None:
+            live.timer.cancel()
+            delay = max(0.0, (not_after - now).total_seconds())
+            live.timer = asyncio.get_running_loop().call_later(delay, self._deadline, session_id)
+        self.record(
+            event,
+            session_id=session_id,
+            engineer=grant.engineer,
+            case_number=grant.case_number,
+            previous_not_after=old.not_after.isoformat(),
+            not_after=not_after.isoformat(),
+            **fields,
+        )
+        return grant
 
     async def _release_tunnel(self, relay: RelayEndpoint) -> None:
         """Close the tunnel to ``relay`` when no session needs it any more."""
