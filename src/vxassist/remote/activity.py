@@ -1,0 +1,130 @@
+"""What an engineer did, in the customer's words: one line per session event.
+
+The live-session window's activity feed shows these lines. :func:`describe_activity`
+takes an event as the session service and the broker publish it (an audit line or
+a broker event, a plain dict) and answers a short sentence, or None for events a
+customer need not see (bookkeeping such as the recording's checksum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
+
+
+def human_size(size: int) -> str:
+    """``2.1 MB``, ``340 KB``, ``12 bytes`` (decimal units, as file managers show)."""
+    if size < 1000:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    for unit, factor in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12)):
+        value = size / factor
+        if value < 999.5 or unit == "TB":
+            break
+    text = f"{value:.1f}".removesuffix(".0") if value < 99.95 else f"{value:.0f}"
+    return f"{text} {unit}"
+
+
+def file_name(path: str) -> str:
+    """The last part of a path from either kind of host."""
+    name = PureWindowsPath(path).name if "\\" in path else PurePosixPath(path).name
+    return name or path
+
+
+_CHANNEL_REFUSED = {
+    "reverse-forward": "a reverse forward",
+    "unix-forward": "a forward to a local socket",
+    "unix-listen": "a listener on a local socket",
+    "tun": "a network tunnel",
+    "tap": "a network tunnel",
+    "pty": "a terminal",
+    "shell": "a shell",
+    "exec": "running a command",
+    "sftp": "file transfer",
+}
+
+_FILE_OPS = {
+    "remove": "deleted {name}",
+    "mkdir": "made the folder {name}",
+    "rmdir": "removed the folder {name}",
+}
+
+
+def _file(event: Mapping[str, Any]) -> str:
+    op = str(event.get("op", ""))
+    name = file_name(str(event.get("path", "")))
+    size = event.get("size")
+    if op in ("download", "upload"):
+        verb = "downloaded" if op == "download" else "uploaded"
+        sized = f"{name}, {human_size(int(size))}" if isinstance(size, int) else name
+        if event.get("interrupted"):
+            return f"{op} of {name} cut short at {human_size(int(size or 0))}"
+        return f"{verb} {sized}"
+    if op == "rename":
+        return f"renamed {name} to {file_name(str(event.get('to', '')))}"
+    template = _FILE_OPS.get(op)
+    return template.format(name=name) if template else f"{op} {name}".strip()
+
+
+def _channel(event: Mapping[str, Any]) -> str | None:
+    kind = str(event.get("kind", ""))
+    command = str(event.get("command") or "")
+    if kind == "shell":
+        return "opened a shell"
+    if kind == "exec":
+        return f"ran a command: {command}"
+    if kind == "sftp":
+        return "opened a file transfer"
+    if kind == "scp":
+        return "started a file copy (scp)"
+    return None
+
+
+def describe_activity(event: Mapping[str, Any]) -> str | None:
+    """One plain sentence for one session event, or None when nothing is worth saying."""
+    kind = str(event.get("event", ""))
+    reason = str(event.get("reason") or "")
+    if kind == "login":
+        return f"{event.get('engineer') or 'the engineer'} connected"
+    if kind == "disconnect":
+        return "the engineer disconnected"
+    if kind == "channel":
+        return _channel(event)
+    if kind == "file":
+        return _file(event)
+    if kind == "forward":
+        return f"opened a forward to {event.get('target')}"
+    if kind == "forward_refused":
+        return f"a forward to {event.get('target')} was refused"
+    if kind == "file_refused":
+        name = file_name(str(event.get("path", "")))
+        return (
+            f"access to {name} was refused: {reason}" if reason else f"access to {name} was refused"
+        )
+    if kind == "channel_refused":
+        what = _CHANNEL_REFUSED.get(str(event.get("kind", "")), str(event.get("kind", "")))
+        return f"{what} was refused"
+    if kind == "login_refused":
+        return f"a login was refused: {reason}"
+    if kind == "session_start":
+        return "the session started; waiting for the engineer to connect"
+    if kind == "tunnel_lost":
+        return "the connection to the relay was lost; reconnecting"
+    if kind == "tunnel_up" and event.get("resumed"):
+        return "the connection to the relay is back"
+    if kind == "session_extended":
+        return f"the session was extended until {_clock(event.get('not_after'))}"
+    if kind in ("teardown", "session_end"):
+        return f"the session ended: {reason}" if reason else "the session ended"
+    if kind == "revoked":
+        return "the desk revoked the session"
+    return None
+
+
+def _clock(iso: Any) -> str:
+    """``14:05`` in local time for an ISO timestamp (the text itself if it is not one)."""
+    try:
+        return datetime.fromisoformat(str(iso)).astimezone().strftime("%H:%M")
+    except ValueError:
+        return str(iso)

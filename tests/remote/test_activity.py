@@ -1,0 +1,98 @@
+"""The activity feed's wording: one plain sentence per session event."""
+
+from __future__ import annotations
+
+import pytest
+
+from vxassist.remote.activity import describe_activity, file_name, human_size
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 bytes"),
+        (1, "1 byte"),
+        (999, "999 bytes"),
+        (1000, "1 KB"),
+        (2_100_000, "2.1 MB"),
+        (340_000, "340 KB"),
+        (12_540_000, "12.5 MB"),
+        (999_999, "1 MB"),
+        (5 * 10**12, "5 TB"),
+    ],
+)
+def test_sizes_read_like_a_file_manager(size: int, text: str) -> None:
+    assert human_size(size) == text
+
+
+@pytest.mark.parametrize(
+    ("event", "text"),
+    [
+        ({"event": "channel", "kind": "shell", "pty": True}, "opened a shell"),
+        (
+            {
+                "event": "file",
+                "op": "download",
+                "path": "/srv/vx/logs/callacct.log",
+                "size": 2_100_000,
+            },
+            "downloaded callacct.log, 2.1 MB",
+        ),
+        (
+            {"event": "file", "op": "upload", "path": "C:\\VX\\patch.zip", "size": 512},
+            "uploaded patch.zip, 512 bytes",
+        ),
+        (
+            {
+                "event": "file",
+                "op": "download",
+                "path": "/a/big.bin",
+                "size": 3000,
+                "interrupted": True,
+            },
+            "download of big.bin cut short at 3 KB",
+        ),
+        ({"event": "file", "op": "remove", "path": "/a/old.tmp"}, "deleted old.tmp"),
+        ({"event": "file", "op": "rename", "path": "/a/x", "to": "/a/y"}, "renamed x to y"),
+        (
+            {"event": "forward_refused", "target": "127.0.0.1:22", "reason": "not granted"},
+            "a forward to 127.0.0.1:22 was refused",
+        ),
+        ({"event": "forward", "target": "127.0.0.1:3389"}, "opened a forward to 127.0.0.1:3389"),
+        ({"event": "channel", "kind": "exec", "command": "uptime"}, "ran a command: uptime"),
+        ({"event": "channel", "kind": "sftp"}, "opened a file transfer"),
+        ({"event": "channel_refused", "kind": "reverse-forward"}, "a reverse forward was refused"),
+        (
+            {"event": "file_refused", "path": "/etc/shadow", "reason": "outside the folders"},
+            "access to shadow was refused: outside the folders",
+        ),
+        ({"event": "login", "engineer": "alice"}, "alice connected"),
+        ({"event": "disconnect", "reason": "closed"}, "the engineer disconnected"),
+        (
+            {"event": "teardown", "reason": "ended by the customer"},
+            "the session ended: ended by the customer",
+        ),
+    ],
+)
+def test_events_in_plain_words(event: dict[str, object], text: str) -> None:
+    assert describe_activity(event) == text
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"event": "recording", "file": "x.cast", "sha256": "ab"},
+        {"event": "process", "command": "/bin/sh"},
+        {"event": "terminal_output", "data": b"x"},
+        {"event": "tunnel_up", "listen_port": 1},
+        {"event": "time_left", "left": "4 min"},
+    ],
+)
+def test_bookkeeping_is_not_shown(event: dict[str, object]) -> None:
+    assert describe_activity(event) is None
+
+
+def test_file_names_from_either_kind_of_host() -> None:
+    assert file_name("/var/log/a.log") == "a.log"
+    assert file_name("D:\\logs\\b.log") == "b.log"
+    assert file_name("") == ""
