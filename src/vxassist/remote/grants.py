@@ -204,6 +204,61 @@ def make_grant(req: SessionRequest, decision: ConsentDecision, now: datetime) ->
     )
 
 
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """An engineer's request for more minutes on a live session, as the desk relays it."""
+
+    session_id: str
+    #: the extension's number within its session (1, 2, ...)
+    number: int
+    engineer: str
+    minutes: int
+    reason: str
+    received_at: datetime
+
+
+def screen_extension(
+    req: ExtensionRequest,
+    grant: Grant | None,
+    policy: RemotePolicy,
+    can_prompt: bool,
+    now: datetime,
+) -> ExtensionRequest | Refusal:
+    """The extension cut down to what local policy allows, or why it is refused outright.
+
+    ``grant`` is the session's live grant (None when it is unknown, spent or over).
+    ``policy.max_minutes`` counts the whole grant, extensions included.
+    """
+    if not policy.enabled:
+        return Refusal("remote access is switched off on this host")
+    if grant is None or now >= grant.not_after:
+        return Refusal("the session has already ended; ask for a new session")
+    if req.engineer != grant.engineer:
+        return Refusal("only the engineer who holds the session may extend it")
+    if not can_prompt and not policy.unattended:
+        return Refusal("nobody can answer the prompt and unattended access is off")
+    if req.minutes <= 0:
+        return Refusal("the requested extension is not a positive number of minutes")
+    length = grant.not_after - grant.not_before
+    room = timedelta(minutes=policy.max_minutes) - length
+    minutes = min(req.minutes, int(room.total_seconds() // 60))
+    if minutes <= 0:
+        return Refusal(
+            f"the session already lasts as long as local policy allows ({policy.max_minutes} "
+            "minutes in all)"
+        )
+    return replace(req, minutes=minutes)
+
+
+def extend_grant(grant: Grant, minutes: int, now: datetime) -> Grant:
+    """The grant with ``minutes`` more at its end; only a grant still running can grow."""
+    if now >= grant.not_after:
+        raise GrantError("This session has already ended; ask for a new session.")
+    if minutes <= 0:
+        raise GrantError("Approve at least one more minute, or refuse the extension.")
+    return replace(grant, not_after=grant.not_after + timedelta(minutes=minutes))
+
+
 def check_login(
     grant: Grant | None,
     cert_principals: Sequence[str],
@@ -319,6 +374,28 @@ class GrantTable:
 
     def get(self, session_id: str) -> Grant | None:
         return self._grants.get(session_id)
+
+    def replace(self, grant: Grant) -> Grant:
+        """Put ``grant`` in place of the held grant of the same session (a new window);
+        returns the one it replaces. A spent or unknown session cannot be replaced."""
+        old = self._grants.get(grant.session_id)
+        if old is None or grant.session_id in self._spent:
+            raise GrantError(
+                "This session has already ended; ask for a new session.",
+                detail=grant.session_id,
+            )
+        if (grant.engineer, grant.case_number, grant.key_id, grant.scopes) != (
+            old.engineer,
+            old.case_number,
+            old.key_id,
+            old.scopes,
+        ):
+            raise GrantError(
+                "A new window cannot change who the session is for or what it may do.",
+                detail=grant.session_id,
+            )
+        self._grants[grant.session_id] = grant
+        return old
 
     def live(self, session_id: str, now: datetime) -> Grant | None:
         """The grant if it exists, is not spent, and its window holds ``now``."""

@@ -11,10 +11,10 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
@@ -66,6 +66,17 @@ class DecisionIn(_In):
     approved: bool
     scopes: Annotated[list[ScopeText], Field(max_length=MAX_SCOPES)] = []
     not_before: datetime | None = None
+    not_after: datetime | None = None
+    note: Note = ""
+
+
+class ExtensionIn(_In):
+    minutes: Annotated[int, Field(ge=1, le=MAX_MINUTES)]
+    reason: Note = ""
+
+
+class ExtensionDecisionIn(_In):
+    approved: bool
     not_after: datetime | None = None
     note: Note = ""
 
@@ -137,9 +148,38 @@ class RevocationOut(BaseModel):
     reason: str
 
 
+class ExtensionOut(BaseModel):
+    session_id: str
+    number: int
+    status: Literal["pending", "approved", "refused", "expired"]
+    engineer: str
+    minutes: int
+    reason: str
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    previous_not_after: datetime | None
+    not_after: datetime | None
+    note: str
+    session: SessionOut = Field(description="the session as it now is (new certificate)")
+
+
+class ExtensionRequestOut(BaseModel):
+    session_id: str
+    number: int
+    engineer: str
+    case_number: int
+    minutes: int
+    reason: str
+    not_after: datetime | None
+    received_at: datetime
+    expires_at: datetime
+
+
 class SessionRequestsOut(BaseModel):
     requests: list[SessionRequestOut]
     revoked: list[RevocationOut]
+    extensions: list[ExtensionRequestOut] = []
 
 
 # -- wiring ---------------------------------------------------------------------
@@ -151,7 +191,7 @@ def install(app: FastAPI) -> None:
     db: Database = app.state.db
     cfg = config.sessions
     ca_dir = cfg.ca_dir or Paths.from_env().data_dir / "desk-ca"
-    rt = store.Runtime(config=cfg, ca=CertificateAuthority(Path(ca_dir)))
+    rt = store.Runtime(config=cfg, ca=CertificateAuthority(FsPath(ca_dir)))
     app.state.sessions = rt
     app.state.session_broker = Broker(db.url, cfg.poll_interval_s)
 
@@ -283,6 +323,59 @@ async def revoke_session(
     return _ok(answer)
 
 
+@router.post(
+    "/engineer/sessions/{session_id}/extensions",
+    status_code=201,
+    response_model=ExtensionOut,
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def request_extension(
+    session_id: str, body: ExtensionIn, request: Request, who: EngineerDep, db: DatabaseDep
+) -> JSONResponse:
+    """Ask the customer for more minutes on the caller's live session (one at a time)."""
+    rt, at = _rt(request), now(request)
+    answer = await _write(
+        request,
+        db,
+        lambda s: store.request_extension(
+            s, rt, who.name, session_id, body.minutes, body.reason, at
+        ),
+    )
+    log.info("session %s: extension %s asked by %s", session_id, answer["number"], who.name)
+    return _ok(answer, 201)
+
+
+@router.get(
+    "/engineer/sessions/{session_id}/extensions/{number}",
+    response_model=ExtensionOut,
+    responses=errors(401, 403, 404),
+)
+async def get_extension(
+    session_id: str,
+    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    request: Request,
+    who: EngineerDep,
+    db: DatabaseDep,
+    wait: Wait = 0,
+) -> JSONResponse:
+    """One extension; with ``wait``, returns as soon as the customer has answered."""
+    rt = _rt(request)
+
+    async def fetch() -> tuple[dict[str, Any], bool]:
+        return await _read(
+            request,
+            db,
+            lambda s: store.get_extension_for_engineer(
+                s, rt, who.name, session_id, number, now(request)
+            ),
+        )
+
+    answer, _pending = await _broker(request).long_poll(
+        fetch, lambda r: not r[1], _wait_s(request, wait)
+    )
+    return _ok(answer)
+
+
 # -- hosts ----------------------------------------------------------------------
 
 
@@ -304,6 +397,7 @@ async def session_requests(
         return frozenset(
             [f"req:{r['session_id']}" for r in answer["requests"]]
             + [f"rev:{r['session_id']}" for r in answer["revoked"]]
+            + [f"ext:{r['session_id']}:{r['number']}" for r in answer["extensions"]]
         )
 
     async def fetch() -> dict[str, Any]:
@@ -331,6 +425,32 @@ async def decide(
     )
     answer = await _write(
         request, db, lambda s: store.decide(s, rt, agent_id, session_id, decision, at)
+    )
+    return _ok(answer)
+
+
+@router.post(
+    "/agent/sessions/{session_id}/extensions/{number}/decision",
+    response_model=ExtensionOut,
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def decide_extension(
+    session_id: str,
+    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: ExtensionDecisionIn,
+    request: Request,
+    who: AgentDep,
+    db: DatabaseDep,
+) -> JSONResponse:
+    """The customer's answer to an extension; on approval the session's end moves and
+    the engineer's key is signed again for the new window."""
+    rt, at, agent_id = _rt(request), now(request), _agent_id(who)
+    answer = await _write(
+        request,
+        db,
+        lambda s: store.decide_extension(
+            s, rt, agent_id, session_id, number, body.approved, body.not_after, body.note, at
+        ),
     )
     return _ok(answer)
 

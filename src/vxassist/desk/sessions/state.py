@@ -302,3 +302,154 @@ def visible_to_engineer(state: SessionState, engineer: str, is_admin: bool = Fal
 
 def scopes_text(scopes: Sequence[str]) -> str:
     return ", ".join(scopes) if scopes else "nothing"
+
+
+# -- extensions: more minutes on a live session, with a new customer approval -----------
+#
+#   pending --decision(approved)--> approved   (the session's not_after moves)
+#      |\\--decision(refused)----> refused
+#      \\---nobody answers in time, or the session is no longer live--> expired
+
+
+class ExtensionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class ExtensionState:
+    """One request for more minutes on a session, and what became of it."""
+
+    session_id: str
+    number: int  # 1, 2, ... within the session
+    engineer: str
+    minutes: int
+    reason: str
+    created_at: datetime
+    expires_at: datetime
+    status: ExtensionStatus = ExtensionStatus.PENDING
+    decided_at: datetime | None = None
+    #: the session's end before and after an approval
+    previous_not_after: datetime | None = None
+    not_after: datetime | None = None
+    note: str = ""
+
+
+def extension_status(ext: ExtensionState, session: SessionState, now: datetime) -> ExtensionStatus:
+    """As of ``now``: a pending extension lapses at its expiry or with its session."""
+    if ext.status is ExtensionStatus.PENDING and (
+        now >= ext.expires_at or not is_live(session, now)
+    ):
+        return ExtensionStatus.EXPIRED
+    return ext.status
+
+
+def settle_extension(ext: ExtensionState, session: SessionState, now: datetime) -> ExtensionState:
+    """The record with a lapsed extension marked expired (for writing back)."""
+    status = extension_status(ext, session, now)
+    if status is not ext.status:
+        reason = "nobody answered in time" if is_live(session, now) else "the session is over"
+        return replace(ext, status=status, note=ext.note or reason)
+    return ext
+
+
+def new_extension(
+    session: SessionState,
+    engineer: str,
+    minutes: int,
+    reason: str,
+    latest: ExtensionState | None,
+    timeout: timedelta,
+    now: datetime,
+) -> ExtensionState:
+    """A new extension request, if the session and its history allow one now.
+
+    Only the engineer who holds the session asks (the caller has checked that),
+    only while it is live, one at a time, and never beyond ``MAX_MINUTES`` in all.
+    """
+    status = effective_status(session, now)
+    if not is_live(session, now):
+        raise SessionConflict(
+            f"This session is {status.value}, not live, so it cannot be extended; "
+            "ask for a new session instead.",
+            detail=f"session {session.session_id} is {status.value}",
+            code="session_not_live",
+        )
+    if latest is not None and extension_status(latest, session, now) is ExtensionStatus.PENDING:
+        raise SessionConflict(
+            "This session already has an extension waiting for the customer; "
+            "wait for that answer first.",
+            detail=f"extension {latest.number} of session {session.session_id}",
+            code="extension_pending",
+        )
+    if not 1 <= minutes <= MAX_MINUTES:
+        raise SessionInputError(f"Ask for between 1 and {MAX_MINUTES} more minutes.")
+    if len(reason) > MAX_REASON:
+        raise SessionInputError(f"Keep the reason under {MAX_REASON} characters.")
+    assert session.not_before is not None and session.not_after is not None
+    if session.not_after + timedelta(minutes=minutes) - session.not_before > timedelta(
+        minutes=MAX_MINUTES
+    ):
+        raise SessionInputError(
+            f"A session lasts at most {MAX_MINUTES} minutes in all; ask for fewer minutes."
+        )
+    return ExtensionState(
+        session_id=session.session_id,
+        number=(latest.number + 1) if latest is not None else 1,
+        engineer=engineer,
+        minutes=minutes,
+        reason=reason.strip(),
+        created_at=now,
+        expires_at=min(now + timeout, session.not_after),
+    )
+
+
+def decide_extension(
+    session: SessionState,
+    ext: ExtensionState,
+    approved: bool,
+    not_after: datetime | None,
+    note: str,
+    now: datetime,
+) -> tuple[SessionState, ExtensionState]:
+    """Apply a host's answer; an approval moves the session's end, never by more than asked.
+
+    The certificate is signed again by the caller for the new window.
+    """
+    status = extension_status(ext, session, now)
+    if status is not ExtensionStatus.PENDING:
+        raise SessionConflict(
+            f"This extension is {status.value}; a decision is no longer accepted.",
+            detail=f"extension {ext.number} of session {session.session_id}",
+            code="extension_not_pending",
+        )
+    note = note[:MAX_REASON]
+    if not approved:
+        return session, replace(
+            ext, status=ExtensionStatus.REFUSED, decided_at=now, note=note or "refused"
+        )
+    assert session.not_before is not None and session.not_after is not None
+    if not_after is None or not_after.tzinfo is None:
+        raise SessionInputError("An approved extension needs the new not_after with a time zone.")
+    if not_after <= session.not_after:
+        raise SessionInputError("The new not_after must come after the session's present end.")
+    if not_after - session.not_after > timedelta(minutes=ext.minutes) + timedelta(seconds=1):
+        raise SessionInputError(
+            f"The approved extension is longer than the {ext.minutes} minutes asked for; "
+            "approve the same or a shorter time.",
+        )
+    longer = replace(
+        session,
+        not_after=not_after,
+        minutes=max(1, round((not_after - session.not_before).total_seconds() / 60)),
+    )
+    return longer, replace(
+        ext,
+        status=ExtensionStatus.APPROVED,
+        decided_at=now,
+        previous_not_after=session.not_after,
+        not_after=not_after,
+        note=note,
+    )

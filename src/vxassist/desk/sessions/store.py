@@ -23,7 +23,7 @@ from vxassist.desk.errors import DeskError
 from vxassist.desk.models import Agent, Case, CaseEvent
 from vxassist.desk.sessions import state as st
 from vxassist.desk.sessions.config import SessionsConfig
-from vxassist.desk.sessions.tables import AgentRelay, RemoteSession
+from vxassist.desk.sessions.tables import AgentRelay, RemoteSession, SessionExtension
 from vxassist.errors import VxError
 
 log = logging.getLogger(__name__)
@@ -499,6 +499,7 @@ def poll_for_agent(session: Session, agent_id: str, now: datetime) -> dict[str, 
         .order_by(RemoteSession.created_at)
     ).all()
     requests, revoked = [], []
+    live: dict[str, st.SessionState] = {}
     for row in rows:
         s = _settle(session, row, now)
         if st.effective_status(s, now) is st.SessionStatus.PENDING:
@@ -506,7 +507,22 @@ def poll_for_agent(session: Session, agent_id: str, now: datetime) -> dict[str, 
             requests.append(request_json(s, brief))
         elif st.needs_teardown_notice(s, now):
             revoked.append({"session_id": s.session_id, "reason": s.end_reason})
-    return {"requests": requests, "revoked": revoked}
+        elif st.is_live(s, now):
+            live[s.session_id] = s
+    extensions = []
+    for ext_row in session.scalars(
+        select(SessionExtension)
+        .where(
+            SessionExtension.agent_id == agent_id,
+            SessionExtension.status == st.ExtensionStatus.PENDING.value,
+        )
+        .order_by(SessionExtension.created_at)
+    ).all():
+        holder = live.get(ext_row.session_id)
+        e = ext_to_state(ext_row)
+        if holder is not None and st.extension_status(e, holder, now) is st.ExtensionStatus.PENDING:
+            extensions.append(extension_request_json(e, holder))
+    return {"requests": requests, "revoked": revoked, "extensions": extensions}
 
 
 def decide(
@@ -570,6 +586,245 @@ def ended(
     _write_back(row, after)
     _event(session, row.case_id, now, "session_summary", "host", summary_text(after))
     return session_json(after, session.get(AgentRelay, row.agent_id), rt, now)
+
+
+# -- extensions: more minutes on a live session --------------------------------------
+
+
+def ext_to_state(row: SessionExtension) -> st.ExtensionState:
+    return st.ExtensionState(
+        session_id=row.session_id,
+        number=row.number,
+        engineer=row.engineer,
+        minutes=row.minutes,
+        reason=row.reason,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        status=st.ExtensionStatus(row.status),
+        decided_at=row.decided_at,
+        previous_not_after=row.previous_not_after,
+        not_after=row.not_after,
+        note=row.note or "",
+    )
+
+
+def _ext_write_back(row: SessionExtension, e: st.ExtensionState) -> None:
+    row.status = e.status.value
+    row.decided_at = e.decided_at
+    row.previous_not_after = e.previous_not_after
+    row.not_after = e.not_after
+    row.note = e.note
+
+
+def extension_json(
+    e: st.ExtensionState,
+    s: st.SessionState,
+    relay: AgentRelay | None,
+    rt: Runtime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The Extension object of the API, with the session as it now is."""
+    return {
+        "session_id": e.session_id,
+        "number": e.number,
+        "status": st.extension_status(e, s, now).value,
+        "engineer": e.engineer,
+        "minutes": e.minutes,
+        "reason": e.reason,
+        "created_at": e.created_at.isoformat(),
+        "expires_at": e.expires_at.isoformat(),
+        "decided_at": e.decided_at.isoformat() if e.decided_at else None,
+        "previous_not_after": _iso_or_none(e.previous_not_after),
+        "not_after": _iso_or_none(e.not_after),
+        "note": e.note,
+        "session": session_json(s, relay, rt, now),
+    }
+
+
+def extension_request_json(e: st.ExtensionState, s: st.SessionState) -> dict[str, Any]:
+    """A pending extension as the host sees it (``remote.grants.ExtensionRequest``)."""
+    return {
+        "session_id": e.session_id,
+        "number": e.number,
+        "engineer": e.engineer,
+        "case_number": s.case_number,
+        "minutes": e.minutes,
+        "reason": e.reason,
+        "not_after": _iso_or_none(s.not_after),
+        "received_at": e.created_at.isoformat(),
+        "expires_at": e.expires_at.isoformat(),
+    }
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _extension_row(
+    session: Session, session_id: str, number: int | None
+) -> SessionExtension | None:
+    """Extension ``number`` of the session, or its latest when ``number`` is None."""
+    query = select(SessionExtension).where(SessionExtension.session_id == session_id)
+    if number is not None:
+        query = query.where(SessionExtension.number == number)
+    return session.scalars(query.order_by(SessionExtension.number.desc()).limit(1)).first()
+
+
+def _settle_extension(
+    session: Session,
+    row: RemoteSession,
+    ext_row: SessionExtension,
+    s: st.SessionState,
+    now: datetime,
+) -> st.ExtensionState:
+    """The extension as of ``now``; a lapse is written back and noted on the case."""
+    e = ext_to_state(ext_row)
+    settled = st.settle_extension(e, s, now)
+    if settled != e:
+        if session.info.get(READ_ONLY):
+            raise NeedsWrite(row.session_id)
+        _ext_write_back(ext_row, settled)
+        _event(
+            session,
+            row.case_id,
+            now,
+            "session",
+            "desk",
+            f"Extension {e.number} of remote session {e.session_id} lapsed: {settled.note}.",
+        )
+    return settled
+
+
+def request_extension(
+    session: Session,
+    rt: Runtime,
+    engineer: str,
+    session_id: str,
+    minutes: int,
+    reason: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The engineer who holds a live session asks its host for more minutes."""
+    row = _own(session, session_id, engineer, None)
+    s = _settle(session, row, now)
+    latest_row = _extension_row(session, session_id, None)
+    latest = _settle_extension(session, row, latest_row, s, now) if latest_row else None
+    try:
+        e = st.new_extension(
+            s,
+            engineer,
+            minutes,
+            reason,
+            latest,
+            timedelta(seconds=rt.config.request_timeout_s),
+            now,
+        )
+    except st.SessionConflict as exc:
+        raise _conflict(exc) from exc
+    except st.SessionError as exc:
+        raise _invalid(exc) from exc
+    session.add(
+        SessionExtension(
+            session_id=e.session_id,
+            number=e.number,
+            agent_id=row.agent_id,
+            engineer=e.engineer,
+            minutes=e.minutes,
+            reason=e.reason,
+            status=e.status.value,
+            created_at=e.created_at,
+            expires_at=e.expires_at,
+            note="",
+        )
+    )
+    why = f" Reason: {e.reason}" if e.reason else ""
+    _event(
+        session,
+        row.case_id,
+        now,
+        "session",
+        engineer,
+        f"Extension {e.number} of remote session {session_id} requested: "
+        f"{e.minutes} more min.{why}",
+    )
+    session.flush()
+    return extension_json(e, s, session.get(AgentRelay, row.agent_id), rt, now)
+
+
+def get_extension_for_engineer(
+    session: Session,
+    rt: Runtime,
+    engineer: str | None,
+    session_id: str,
+    number: int,
+    now: datetime,
+) -> tuple[dict[str, Any], bool]:
+    """The Extension object and whether it still waits for the customer (long poll)."""
+    row = _own(session, session_id, engineer, None)
+    s = _settle(session, row, now)
+    ext_row = _extension_row(session, session_id, number)
+    if ext_row is None:
+        raise DeskError(
+            404,
+            "extension_unknown",
+            "This session has no extension with that number; check it.",
+        )
+    e = _settle_extension(session, row, ext_row, s, now)
+    answer = extension_json(e, s, session.get(AgentRelay, row.agent_id), rt, now)
+    return answer, st.extension_status(e, s, now) is st.ExtensionStatus.PENDING
+
+
+def decide_extension(
+    session: Session,
+    rt: Runtime,
+    agent_id: str,
+    session_id: str,
+    number: int,
+    approved: bool,
+    not_after: datetime | None,
+    note: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The customer's answer to an extension; an approval moves the session's end and
+    signs the engineer's key again for the new window."""
+    row = _own(session, session_id, None, agent_id)
+    before = _settle(session, row, now)
+    ext_row = _extension_row(session, session_id, number)
+    if ext_row is None:
+        raise DeskError(
+            404, "extension_unknown", "This session has no extension with that number; check it."
+        )
+    e = ext_to_state(ext_row)
+    try:
+        after, decided = st.decide_extension(before, e, approved, not_after, note, now)
+        if decided.status is st.ExtensionStatus.APPROVED:
+            assert after.not_before is not None and after.not_after is not None
+            certificate = rt.ca.sign_user_key(
+                after.public_key,
+                key_id=after.key_id,
+                principals=[after.session_id],
+                not_before=after.not_before,
+                not_after=after.not_after,
+                scopes=after.scopes,
+            )
+            after = replace(after, certificate=certificate)
+    except st.SessionConflict as exc:
+        raise _conflict(exc) from exc
+    except (st.SessionError, CaError) as exc:
+        raise _invalid(exc) from exc
+    _write_back(row, after)
+    _ext_write_back(ext_row, decided)
+    if decided.status is st.ExtensionStatus.APPROVED:
+        text = (
+            f"Extension {number} of remote session {session_id} approved by the customer: "
+            f"now until {_iso(after.not_after)} (was {_iso(before.not_after)})."
+        )
+    else:
+        text = f"Extension {number} of remote session {session_id} refused by the customer."
+    if decided.note and decided.note != "refused":
+        text += f" Note: {decided.note}"
+    _event(session, row.case_id, now, "session", "customer", text)
+    return extension_json(decided, after, session.get(AgentRelay, row.agent_id), rt, now)
 
 
 #: summary keys the event's first lines already state

@@ -1,7 +1,7 @@
 """The broker's tables: each host's relay port and key, and the sessions themselves.
 
 Kept beside the desk's own tables (same ``Base``); the migration
-``0002_remote_sessions`` creates them.
+``0002_remote_sessions`` creates them, ``0003_session_extensions`` the extensions.
 """
 
 from __future__ import annotations
@@ -57,3 +57,25 @@ class RemoteSession(Base):
     end_reason: Mapped[str] = mapped_column(Text, default="")
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     summary: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+
+
+class SessionExtension(Base):
+    """One request for more minutes on a session, and the customer's answer."""
+
+    __tablename__ = "session_extensions"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("remote_sessions.session_id"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.agent_id"), index=True)
+    engineer: Mapped[str] = mapped_column(String(100))
+    minutes: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    previous_not_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
