@@ -40,6 +40,7 @@ import secrets
 import socket
 import stat
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -314,8 +315,6 @@ def ask(paths: Paths, command: str, *, timeout_s: float = ASK_TIMEOUT_S, **args:
 
 def _read_line(sock: socket.socket, timeout_s: float) -> bytes:
     """Bytes up to the first newline (or EOF), within ``timeout_s`` in all."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     chunks: list[bytes] = []
     size = 0
@@ -324,14 +323,7 @@ def _read_line(sock: socket.socket, timeout_s: float) -> bytes:
         if left <= 0:
             raise TimeoutError("no complete answer")
         sock.settimeout(left)
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            raise
-        except OSError as exc:
-            if isinstance(exc, socket.timeout):
-                raise TimeoutError("no answer") from exc
-            raise
+        chunk = sock.recv(65536)  # socket.timeout is TimeoutError
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)

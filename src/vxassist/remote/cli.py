@@ -1,4 +1,4 @@
-"""Command-line commands of the remote area: ``vxassist audit`` and ``vxassist agent``."""
+"""Command-line commands of the remote area: ``agent``, ``audit`` and ``session``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vxassist.cliutil import Context, add_json_flag, emit
+from vxassist.errors import VxError
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -15,6 +16,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     register_agent(sub)
     _register_audit(sub)
+    _register_session(sub)
 
 
 def _register_audit(sub: argparse._SubParsersAction[Any]) -> None:
@@ -83,4 +85,82 @@ def _export(ctx: Context, args: argparse.Namespace) -> int:
 
     dest = AuditLog.for_paths(ctx.paths).export(args.file)
     emit({"file": str(dest)}, args.json, lambda r: f"Audit trail exported to {r['file']}.")
+    return 0
+
+
+# -- vxassist session: the running agent's live sessions ----------------------------------
+
+#: exit code when no agent of this account is running
+NO_AGENT_EXIT = 3
+
+
+class AgentNotRunning(VxError):
+    """No agent of this account answers on the control channel."""
+
+    exit_code = NO_AGENT_EXIT
+
+
+def _register_session(sub: argparse._SubParsersAction[Any]) -> None:
+    session = sub.add_parser(
+        "session",
+        help="the host's live sessions; end one without stopping the agent",
+        description=(
+            "Talk to this account's running agent (headless or tray) over its local "
+            f"control channel. Exit code {NO_AGENT_EXIT} when no agent is running."
+        ),
+    )
+    verbs = session.add_subparsers(dest="session_command", metavar="ACTION", required=True)
+
+    lst = verbs.add_parser("list", help="the live sessions: engineer, case, scopes, time left")
+    add_json_flag(lst)
+    lst.set_defaults(func=_session_list)
+
+    end = verbs.add_parser(
+        "end", help="end one session now: every channel closes, the agent keeps running"
+    )
+    end.add_argument("session_id", metavar="ID", help="the session id (see `session list`)")
+    add_json_flag(end)
+    end.set_defaults(func=_session_end)
+
+
+def _ask_agent(ctx: Context, command: str, **args: Any) -> Any:
+    from vxassist.control import ask
+
+    answer = ask(ctx.paths, command, **args)
+    if answer is None:
+        raise AgentNotRunning(
+            "No vxassist agent is running for this account; start it with `vxassist agent` "
+            "(or the tray), or run this as the account that runs it.",
+        )
+    return answer
+
+
+def _session_list(ctx: Context, args: argparse.Namespace) -> int:
+    sessions = _ask_agent(ctx, "sessions")
+    rows = [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
+
+    def human(data: dict[str, Any]) -> str:
+        if not data["sessions"]:
+            return "No live sessions."
+        lines = [f"{'SESSION':<24} {'ENGINEER':<16} {'CASE':>6}  {'LEFT':>6}  SCOPES"]
+        for s in data["sessions"]:
+            lines.append(
+                f"{s.get('session_id', '')!s:<24} {s.get('engineer', '')!s:<16} "
+                f"{s.get('case_number', '')!s:>6}  {s.get('left', '')!s:>6}  "
+                + ", ".join(str(x) for x in s.get("scopes") or [])
+            )
+        return "\n".join(lines)
+
+    emit({"sessions": rows}, args.json, human)
+    return 0
+
+
+def _session_end(ctx: Context, args: argparse.Namespace) -> int:
+    answer = _ask_agent(ctx, "end", session_id=args.session_id)
+    data = dict(answer) if isinstance(answer, dict) else {"session_id": args.session_id}
+    emit(
+        data,
+        args.json,
+        lambda d: f"Session {d.get('session_id')} ended: every channel is closed.",
+    )
     return 0
