@@ -8,8 +8,12 @@ answer in time = deny), audited again with the answer, and reported to the desk.
 An approval becomes a grant: the session service opens the reverse tunnel
 before the decision is reported, so an engineer told "approved" can connect at
 once. Revocations end the session; every end is reported to the desk with the
-session summary. A desk that is down is retried with backoff; one bad request
-never stops the loop.
+session summary. An engineer's request for more minutes on a live session is
+screened the same way (:func:`~vxassist.remote.grants.screen_extension`), asked
+of the customer (``Prompter.ask_extension``; a prompter without it refuses),
+and on approval the live grant gets its later end before the answer goes to
+the desk, which then signs the engineer's key for the new window. A desk that
+is down is retried with backoff; one bad request never stops the loop.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from vxassist.deskclient import DeskClient, DeskRejected, DeskUnavailable
 from vxassist.errors import VxError
 from vxassist.remote.grants import (
     ConsentDecision,
+    ExtensionRequest,
     Grant,
     Refusal,
     SessionRequest,
     make_grant,
     parse_scopes,
+    screen_extension,
     screen_request,
 )
 from vxassist.settings import RemotePolicy
@@ -57,11 +63,21 @@ class Prompter(Protocol):
 
     async def ask(self, req: SessionRequest, timeout_s: float) -> ConsentDecision: ...
 
+    async def ask_extension(
+        self, grant: Grant, minutes: int, reason: str, timeout_s: float
+    ) -> int | None: ...
+
 
 class SessionService(Protocol):
     """What the broker needs of the remote session service."""
 
     async def start(self, grant: Grant, relay: Any) -> None: ...
+
+    def live_grant(self, session_id: str, now: datetime) -> Grant | None: ...
+
+    def extend(
+        self, session_id: str, not_after: datetime, event: str = ..., **fields: Any
+    ) -> Grant: ...
 
     async def end(self, session_id: str, reason: str) -> dict[str, Any]: ...
 
@@ -119,6 +135,31 @@ def parse_request(raw: Mapping[str, Any], now: datetime) -> SessionRequest:
         ) from exc
 
 
+def parse_extension(raw: Mapping[str, Any], now: datetime) -> ExtensionRequest:
+    """A desk extension request as an :class:`ExtensionRequest`; raises :class:`BrokerError`."""
+    try:
+        received = raw.get("received_at")
+        received_at = datetime.fromisoformat(str(received)) if received else now
+        if received_at.tzinfo is None:
+            received_at = received_at.replace(tzinfo=now.tzinfo)
+        number = int(raw["number"])
+        if number < 1:
+            raise ValueError("extension number below 1")
+        return ExtensionRequest(
+            session_id=str(raw["session_id"]),
+            number=number,
+            engineer=str(raw["engineer"]),
+            minutes=int(raw["minutes"]),
+            reason=str(raw.get("reason") or ""),
+            received_at=received_at,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BrokerError(
+            "The desk sent an extension request this agent cannot read; it was refused.",
+            detail=f"{exc!r} in {dict(raw)!r}",
+        ) from exc
+
+
 def parse_revocations(raw: Any) -> list[Revocation]:
     if not isinstance(raw, list):
         return []
@@ -155,6 +196,14 @@ async def in_daemon_thread(work: Callable[[], T]) -> T:
 
     threading.Thread(target=run, name="vxassist-desk-call", daemon=True).start()
     return await future
+
+
+def _number(value: Any) -> int:
+    """An extension number from the desk; 0 when it is not one."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def next_backoff(previous: float) -> float:
@@ -210,6 +259,9 @@ class SessionBroker:
         self._ending: set[str] = set()
         #: handlers waiting on the prompt, by session id (cancelled if withdrawn)
         self._prompting: dict[str, asyncio.Task[Any]] = {}
+        #: extensions seen in a poll, and those waiting on the prompt, by (session, number)
+        self._seen_extensions: set[tuple[str, int]] = set()
+        self._prompting_extensions: dict[tuple[str, int], asyncio.Task[Any]] = {}
         self._prompt_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._desk_down = False
@@ -308,11 +360,39 @@ class SessionBroker:
                 continue
             self._seen.add(session_id)
             self._spawn(self.handle_request(raw))
+        self._dispatch_extensions(answer.get("extensions"))
         for revocation in parse_revocations(answer.get("revoked")):
             if revocation.session_id in self._reported_end:
                 continue
             self._reported_end.add(revocation.session_id)
             self._spawn(self.handle_revocation(revocation))
+
+    def _dispatch_extensions(self, raw: Any) -> None:
+        """Extension requests of one poll answer; a prompt whose request is gone is voided."""
+        if not isinstance(raw, list):
+            return  # a desk that does not speak of extensions
+        items = [r for r in raw if isinstance(r, Mapping)]
+        pending = {(str(r.get("session_id", "")), _number(r.get("number"))) for r in items}
+        for key, task in list(self._prompting_extensions.items()):
+            if key not in pending:
+                self._prompting_extensions.pop(key, None)
+                task.cancel()
+                reason = "the extension was withdrawn or expired at the desk"
+                self._audit.append(
+                    "extension_decision",
+                    session_id=key[0],
+                    number=key[1],
+                    approved=False,
+                    by="desk",
+                    reason=reason,
+                )
+                self._emit("extension_withdrawn", session_id=key[0], number=key[1], reason=reason)
+        for item in items:
+            key = (str(item.get("session_id", "")), _number(item.get("number")))
+            if not key[0] or key in self._seen_extensions:
+                continue
+            self._seen_extensions.add(key)
+            self._spawn(self.handle_extension(item))
 
     def _withdraw(self, session_id: str, task: asyncio.Task[Any]) -> None:
         self._prompting.pop(session_id, None)
@@ -476,6 +556,12 @@ class SessionBroker:
             "note": note,
         }
         path = f"{API}/agent/session-requests/{session_id}/decision"
+        return await self._deliver(path, body, session_id)
+
+    async def _deliver(
+        self, path: str, body: dict[str, Any], session_id: str
+    ) -> dict[str, Any] | None:
+        """POST a decision the desk must get; retried while it is unavailable."""
         delay = 0.0
         for _attempt in range(5):
             try:
@@ -523,6 +609,184 @@ class SessionBroker:
             scopes=[str(s) for s in grant.scopes],
             not_after=grant.not_after.isoformat(),
         )
+
+    # -- extensions ------------------------------------------------------------
+
+    async def handle_extension(self, raw: Mapping[str, Any]) -> None:
+        """Screen, prompt, and on approval give the live session its later end, then
+        report the answer (the desk signs the key again for the new window)."""
+        now = self._clock()
+        session_id, number = str(raw.get("session_id", "")), _number(raw.get("number"))
+        try:
+            req = parse_extension(raw, now)
+        except BrokerError as exc:
+            self._audit.append("extension_requested", session_id=session_id, raw=dict(raw))
+            await self._refuse_extension(session_id, number, exc.message)
+            return
+        self._audit.append(
+            "extension_requested",
+            session_id=req.session_id,
+            number=req.number,
+            engineer=req.engineer,
+            minutes=req.minutes,
+            reason=req.reason,
+        )
+        self._emit(
+            "extension_request",
+            session_id=req.session_id,
+            number=req.number,
+            engineer=req.engineer,
+            minutes=req.minutes,
+            reason=req.reason,
+        )
+        grant = self._service.live_grant(req.session_id, now)
+        screened = screen_extension(req, grant, self._policy, self._prompter.can_prompt, now)
+        if isinstance(screened, Refusal):
+            await self._refuse_extension(req.session_id, req.number, screened.reason)
+            return
+        assert grant is not None
+        key = (req.session_id, req.number)
+        task = asyncio.current_task()
+        if task is not None:
+            self._prompting_extensions[key] = task
+        try:
+            approved = await self._ask_extension(grant, screened)
+        finally:
+            self._prompting_extensions.pop(key, None)
+        if approved is None:
+            note = "refused by the customer"
+            self._audit.append(
+                "extension_decision",
+                session_id=req.session_id,
+                number=req.number,
+                approved=False,
+                by="customer",
+                note=note,
+            )
+            self._emit(
+                "extension_decision",
+                session_id=req.session_id,
+                number=req.number,
+                approved=False,
+                note=note,
+            )
+            await self._report_extension(req.session_id, req.number, None, note)
+            return
+        minutes = max(1, min(approved, screened.minutes))
+        await self._extend(req, minutes)
+
+    async def _extend(self, req: ExtensionRequest, minutes: int) -> None:
+        """Move the live grant's end, then tell the desk; undo the move if the desk refuses."""
+        now = self._clock()
+        current = self._service.live_grant(req.session_id, now)
+        if current is None:
+            await self._refuse_extension(
+                req.session_id, req.number, "the session ended before the answer"
+            )
+            return
+        added = timedelta(minutes=minutes)
+        if self._max_grant_s is not None:
+            added = min(added, timedelta(seconds=self._max_grant_s))
+        previous = current.not_after
+        try:
+            grant = self._service.extend(
+                req.session_id, previous + added, number=req.number, minutes=minutes
+            )
+        except VxError as exc:
+            await self._refuse_extension(req.session_id, req.number, exc.message)
+            return
+        if req.session_id in self._live:
+            self._live[req.session_id] = grant
+        self._audit.append(
+            "extension_decision",
+            session_id=req.session_id,
+            number=req.number,
+            approved=True,
+            by="customer",
+            minutes=minutes,
+            previous_not_after=previous.isoformat(),
+            not_after=grant.not_after.isoformat(),
+        )
+        self._emit(
+            "extension_decision",
+            session_id=req.session_id,
+            number=req.number,
+            approved=True,
+            minutes=minutes,
+            not_after=grant.not_after.isoformat(),
+        )
+        answer = await self._report_extension(
+            req.session_id, req.number, grant.not_after, "approved by the customer"
+        )
+        if answer is not None:
+            return
+        # the desk did not take it: no new certificate exists; the old end stands
+        reason = "the desk did not accept the extension"
+        if previous > self._clock():
+            with contextlib.suppress(VxError):
+                restored = self._service.extend(
+                    req.session_id, previous, event="extension_undone", reason=reason
+                )
+                if req.session_id in self._live:
+                    self._live[req.session_id] = restored
+        else:
+            await self.end_session(req.session_id, "the grant's time is up")
+
+    async def _ask_extension(self, grant: Grant, req: ExtensionRequest) -> int | None:
+        """The minutes the customer approves, or None; a prompter that cannot ask refuses."""
+        ask = getattr(self._prompter, "ask_extension", None)
+        timeout = float(self._policy.consent_timeout_s)
+        if ask is None:
+            return None
+        async with self._prompt_lock:
+            self._audit.append(
+                "prompt",
+                session_id=req.session_id,
+                extension=req.number,
+                minutes=req.minutes,
+                timeout_s=timeout,
+            )
+            self._emit(
+                "extension_prompt", session_id=req.session_id, number=req.number, timeout_s=timeout
+            )
+            # the grant may have moved while this prompt waited its turn
+            grant = self._service.live_grant(req.session_id, self._clock()) or grant
+            try:
+                answer = await asyncio.wait_for(
+                    ask(grant, req.minutes, req.reason, timeout), timeout=timeout + 5
+                )
+            except TimeoutError:
+                return None
+            except VxError as exc:
+                log.warning("extension prompt failed: %s", exc.detail or exc.message)
+                return None
+        return answer if isinstance(answer, int) and answer > 0 else None
+
+    async def _refuse_extension(self, session_id: str, number: int, reason: str) -> None:
+        self._audit.append(
+            "extension_decision",
+            session_id=session_id,
+            number=number,
+            approved=False,
+            by="agent",
+            reason=reason,
+        )
+        self._emit(
+            "extension_decision", session_id=session_id, number=number, approved=False, note=reason
+        )
+        if number > 0:
+            await self._report_extension(session_id, number, None, reason)
+
+    async def _report_extension(
+        self, session_id: str, number: int, not_after: datetime | None, note: str
+    ) -> dict[str, Any] | None:
+        body = {
+            "approved": not_after is not None,
+            "not_after": not_after.isoformat() if not_after else None,
+            "note": note,
+        }
+        path = f"{API}/agent/sessions/{session_id}/extensions/{number}/decision"
+        return await self._deliver(path, body, session_id)
 
     # -- ends ----------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 A prompter shows who asks, for which case and why, the scopes (which can be
 narrowed), the duration (which can be shortened) and the verification code the
 engineer also sees. Deny is the default, and no answer in time is a deny. A
-decision is about one request only: nothing carries over to another.
+decision is about one request only: nothing carries over to another. An
+extension of a live session is a new question of its own (``ask_extension``),
+answered the same way: refused by default and when nobody answers.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TextIO
 
-from vxassist.remote.grants import ConsentDecision, Scope, SessionRequest
+from vxassist.remote.grants import ConsentDecision, Grant, Scope, SessionRequest
 
 
 class Prompter(Protocol):
@@ -26,6 +29,13 @@ class Prompter(Protocol):
 
     async def ask(self, req: SessionRequest, timeout_s: float) -> ConsentDecision: ...
 
+    async def ask_extension(
+        self, grant: Grant, minutes: int, reason: str, timeout_s: float
+    ) -> int | None:
+        """More minutes on the live ``grant``: the minutes approved (maybe fewer than
+        ``minutes``), or None = refused. No answer within ``timeout_s`` is a refusal."""
+        ...
+
 
 class DenyPrompter:
     """Nobody answers here: every request is denied."""
@@ -36,6 +46,11 @@ class DenyPrompter:
 
     async def ask(self, req: SessionRequest, timeout_s: float) -> ConsentDecision:
         return ConsentDecision.deny("nobody can answer prompts on this host")
+
+    async def ask_extension(
+        self, grant: Grant, minutes: int, reason: str, timeout_s: float
+    ) -> int | None:
+        return None
 
 
 def describe_request(req: SessionRequest) -> str:
@@ -52,6 +67,30 @@ def describe_request(req: SessionRequest) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def describe_extension(grant: Grant, minutes: int, reason: str, now: datetime) -> str:
+    """The text of an extension prompt (also used by other front ends)."""
+    new_end = grant.not_after + timedelta(minutes=minutes)
+    lines = [
+        "",
+        "=== Extension request: more time for a live session ===",
+        f"  Engineer:          {grant.engineer}",
+        f"  Case:              {grant.case_number}",
+        f"  Session:           {grant.session_id}",
+        f"  Reason:            {reason or '(none given)'}",
+        f"  Time left now:     {_minutes_text(grant.remaining(now))}",
+        f"  Asked for:         {minutes} more minutes "
+        f"(until {new_end.astimezone().strftime('%H:%M:%S')} instead of "
+        f"{grant.not_after.astimezone().strftime('%H:%M:%S')})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _minutes_text(left: timedelta) -> str:
+    seconds = int(left.total_seconds())
+    return f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 def narrow_scopes(offered: tuple[Scope, ...], answer: str) -> tuple[Scope, ...] | None:
@@ -153,6 +192,40 @@ class TtyPrompter:
         except TimeoutError:
             self._say(f"\nNo answer in time: denied (session {req.session_id}).\n")
             return ConsentDecision.deny("no answer within the timeout")
+
+    async def ask_extension(
+        self, grant: Grant, minutes: int, reason: str, timeout_s: float
+    ) -> int | None:
+        """Like :meth:`ask`: one prompt at a time, the whole dialogue within ``timeout_s``."""
+        if not self.can_prompt:
+            return None
+        try:
+            async with asyncio.timeout(timeout_s), self._busy:
+                return await self._extension_dialogue(grant, minutes, reason, timeout_s)
+        except TimeoutError:
+            self._say(f"\nNo answer in time: extension refused (session {grant.session_id}).\n")
+            return None
+
+    async def _extension_dialogue(
+        self, grant: Grant, minutes: int, reason: str, timeout_s: float
+    ) -> int | None:
+        self._say(describe_extension(grant, minutes, reason, datetime.now(UTC)))
+        with _LineReader(self._fd) as reader:
+            self._say(
+                f"Allow more time for this session? [y/N] (refused after {int(timeout_s)} s) "
+            )
+            answer = await reader.readline()
+            if answer is None or answer.lower() not in ("y", "yes"):
+                self._say("Extension refused.\n")
+                return None
+            self._say(f"Minutes to add (1-{minutes}, Enter = {minutes}): ")
+            line = await reader.readline()
+            allowed = None if line is None else shorten_minutes(minutes, line)
+            if allowed is None:
+                self._say("Not a number in range: extension refused.\n")
+                return None
+        self._say(f"Extended by {allowed} minutes.\n")
+        return allowed
 
     async def _dialogue(self, req: SessionRequest, timeout_s: float) -> ConsentDecision:
         self._say(describe_request(req))
