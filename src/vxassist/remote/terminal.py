@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from vxassist.remote.children import ChildAccount, child_setup, guard
 from vxassist.remote.errors import RemoteError
 
 #: the largest terminal we pass on (a client may send nonsense)
@@ -246,24 +247,19 @@ class UnixPty:
         events: ProcessEvents,
         cols: int = 80,
         rows: int = 24,
+        account: ChildAccount | None = None,
     ) -> UnixPty:
-        import fcntl
         import pty
-        import termios
 
         master, slave = pty.openpty()
         try:
             _set_winsize(master, *clamp_size(cols, rows))
             os.set_blocking(master, False)
-
-            def make_controlling() -> None:  # runs in the child, before exec
-                # A new session, with the terminal as its controlling one. Done here
-                # rather than by start_new_session and fd 0: under uvloop this runs
-                # before the child's standard streams are in place.
-                if os.getsid(0) != os.getpid():
-                    os.setsid()
-                fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-
+            if account is not None:
+                os.fchown(slave, account.uid, -1)
+            # a new session with the terminal as its controlling one, the session's
+            # account, and death with the agent (see vxassist.remote.children)
+            make_controlling = child_setup(account, controlling_tty=slave)
             loop = asyncio.get_running_loop()
             transport, watch = await loop.subprocess_exec(
                 _ExitWatch,
@@ -282,6 +278,7 @@ class UnixPty:
             ) from exc
         finally:
             os.close(slave)
+        guard.started(int(transport.get_pid()))
         return cls(master, transport, watch, events)
 
     # output --------------------------------------------------------------------------
@@ -349,6 +346,7 @@ class UnixPty:
         """End the child's whole process group, and close the terminal."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
+        guard.ended(self.pid)
         self.close()
 
     def close(self) -> None:
@@ -404,7 +402,12 @@ class PipeProcess:
 
     @classmethod
     async def spawn(
-        cls, argv: Sequence[str], env: Mapping[str, str], cwd: str, events: ProcessEvents
+        cls,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        events: ProcessEvents,
+        account: ChildAccount | None = None,
     ) -> PipeProcess:
         loop = asyncio.get_running_loop()
         self = cls(events)
@@ -420,7 +423,7 @@ class PipeProcess:
                 stderr=theirs[2],
                 env=dict(env),
                 cwd=cwd,
-                start_new_session=True,
+                **_own_session(account),
             )
         except OSError as exc:
             for fd in ours:
@@ -433,6 +436,7 @@ class PipeProcess:
                 os.close(fd)
         self._transport = transport
         self.pid = int(transport.get_pid())
+        guard.started(self.pid)
         os.set_blocking(ours[0], False)
         self._stdin = _InputWriter(ours[0], events.process_writable)
         for fd, stderr in ((ours[1], False), (ours[2], True)):
@@ -480,6 +484,7 @@ class PipeProcess:
                     self._transport.kill()
             else:
                 os.killpg(self.pid, signal.SIGKILL)
+        guard.ended(self.pid)
 
     def close(self) -> None:
         if self._stdin is not None:
@@ -534,6 +539,7 @@ class WindowsPty:
             )
         except OSError as exc:
             raise RemoteError("The shell could not be started on this host.") from exc
+        guard.started(int(process.pid))
         return cls(process, events)
 
     def _read_all(self) -> None:  # on the reader thread
@@ -588,8 +594,16 @@ async def spawn_terminal(
     cols: int,
     rows: int,
     events: ProcessEvents,
+    account: ChildAccount | None = None,
 ) -> UnixPty | WindowsPty:
-    """The platform's PTY for ``argv``."""
+    """The platform's PTY for ``argv`` (as ``account`` where the agent can switch to it)."""
     if sys.platform == "win32":
         return await WindowsPty.spawn(argv, env, cwd, events, cols, rows)
-    return await UnixPty.spawn(argv, env, cwd, events, cols, rows)
+    return await UnixPty.spawn(argv, env, cwd, events, cols, rows, account)
+
+
+def _own_session(account: ChildAccount | None) -> dict[str, Any]:
+    """subprocess options for a child in a session of its own, tied to the agent's life."""
+    if sys.platform == "win32":
+        return {}
+    return {"preexec_fn": child_setup(account)}
