@@ -1,9 +1,11 @@
-"""``vxassist engineer request|connect|ssh-config|list|revoke``: remote sessions.
+"""``vxassist engineer request|connect|ssh-config|extend|list|revoke``: remote sessions.
 
 ``request`` makes a key for the session, asks the desk, shows the verification
 code, waits for the customer (Ctrl-C withdraws the request) and says what to type
 next. ``connect`` runs the stock ``ssh`` with the session's generated config;
 ``ssh-config`` prints that config's path for ``sftp -F``, ``scp -F``, ``ssh -L``.
+``extend`` asks the customer for more minutes and, on approval, saves the
+certificate for the longer window.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ def register_commands(group: argparse._SubParsersAction[Any]) -> None:
     lst = group.add_parser("list", help="your remote sessions, newest first")
     add_json_flag(lst)
     lst.set_defaults(func=cmd_list)
+
+    ext = group.add_parser(
+        "extend",
+        help="ask the customer for more minutes on a live session",
+        description="Ask for more minutes on one of your live sessions; waits for the "
+        "customer's answer and, on approval, saves the certificate for the longer window.",
+    )
+    ext.add_argument("session_id", metavar="SESSION")
+    ext.add_argument("--minutes", type=int, required=True, help="how many more minutes")
+    ext.add_argument("--reason", default="", help="why; the customer reads it")
+    add_json_flag(ext)
+    ext.set_defaults(func=cmd_extend)
 
     rev = group.add_parser("revoke", help="end one of your sessions now")
     rev.add_argument("session_id", metavar="SESSION")
@@ -202,6 +216,68 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
         lambda d: "\n".join(map(_line, d["sessions"])) or "no sessions",
     )
     return 0
+
+
+def cmd_extend(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.engineer import sessions
+    from vxassist.engineer.account import EngineerError
+    from vxassist.errors import UsageError
+
+    if args.minutes < 1:
+        raise UsageError("--minutes must be at least 1.")
+    sessions.files_for(ctx.paths, args.session_id)  # refuse odd ids before asking the desk
+    with _client(ctx) as client:
+        asked = sessions.request_extension(client, args.session_id, args.minutes, args.reason)
+        if not args.json:
+            print(
+                f"Extension {asked['number']} of session {args.session_id} asked: "
+                f"{args.minutes} more minutes. Waiting for the customer's answer "
+                f"(until {asked['expires_at']} at the latest)...",
+                flush=True,
+            )
+        final = sessions.wait_for_extension(client, asked)
+    session = final.get("session") or {}
+    end = session.get("not_after") or "?"
+    status = final.get("status")
+    if status == "approved":
+        try:
+            files = sessions.prepare(ctx.paths, session)
+        except sessions.SessionNotReady as exc:
+            emit(final, args.json, lambda e: "")
+            raise EngineerError(
+                f"The customer approved the extension (the session now ends at {end}), "
+                f"but its certificate could not be saved here: {exc.message}",
+            ) from exc
+        emit(
+            {**final, "ssh_config": str(files.ssh_config)},
+            args.json,
+            lambda e: (
+                f"Approved: session {args.session_id} now ends at {end}. "
+                "The renewed certificate is saved; new logins work until then."
+            ),
+        )
+        return 0
+    emit(final, args.json, lambda e: "")
+    note = str(final.get("note") or "")
+    if session.get("status") != "approved":
+        raise EngineerError(
+            f"The session is {session.get('status', 'over')} now, so it was not extended; "
+            "ask for a new session with `vxassist engineer request`.",
+        )
+    if status == "refused":
+        why = f" ({note})" if note and note != "refused" else ""
+        raise EngineerError(
+            f"The extension was refused{why}; the session still ends at {end}.",
+        )
+    if status == "expired":
+        raise EngineerError(
+            f"The customer did not answer in time, so the extension was not granted; "
+            f"the session still ends at {end}.",
+        )
+    raise EngineerError(
+        f"The customer has not answered yet; check later with `vxassist engineer list`. "
+        f"The session still ends at {end}.",
+    )
 
 
 def cmd_revoke(ctx: Context, args: argparse.Namespace) -> int:

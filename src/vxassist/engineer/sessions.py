@@ -3,8 +3,9 @@
 Each session lives in its own folder under the engineer's data folder
 (``engineer-sessions/ID/``): a fresh ed25519 key pair (0600), the certificate the
 desk signed once the customer approved, the known_hosts file and the ssh config
-that ``ssh``, ``sftp``, ``scp`` and IDEs use with ``-F``. The desk is reached
-through ``DeskClient.request`` only.
+that ``ssh``, ``sftp``, ``scp`` and IDEs use with ``-F``. An approved extension
+brings a certificate for the longer window, written over the old one, so new
+logins work until the new end. The desk is reached through ``DeskClient.request`` only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,68 @@ def wait_for_decision(
             return session
         if on_round is not None:
             on_round(session)
+
+
+def request_extension(
+    client: DeskClient, session_id: str, minutes: int, reason: str = ""
+) -> dict[str, Any]:
+    """Ask the customer, through the desk, for ``minutes`` more on a live session."""
+    return client.request(
+        "POST",
+        f"{API}/engineer/sessions/{quote_path(session_id)}/extensions",
+        json={"minutes": minutes, "reason": reason},
+    )
+
+
+def get_extension(
+    client: DeskClient, session_id: str, number: int, wait: float = 0
+) -> dict[str, Any]:
+    params = {"wait": str(wait)} if wait else None
+    return client.request(
+        "GET",
+        f"{API}/engineer/sessions/{quote_path(session_id)}/extensions/{int(number)}",
+        params=params,
+        timeout=(wait + 15.0) if wait else None,
+    )
+
+
+#: how long past the desk's own expiry of an extension the engineer still waits
+EXTENSION_SLACK_S = 30.0
+
+
+def wait_for_extension(
+    client: DeskClient,
+    extension: dict[str, Any],
+    on_round: Callable[[dict[str, Any]], None] | None = None,
+    poll_s: float = POLL_S,
+    clock: Callable[[], float] | None = None,
+) -> dict[str, Any]:
+    """Long-poll until the customer has answered ``extension``; bounded by its expiry.
+
+    The desk lets an unanswered extension lapse at ``expires_at``; this wait ends a
+    little after that in any case, with the last answer the desk gave.
+    """
+    import time
+
+    now = clock or time.monotonic
+    try:
+        created = datetime.fromisoformat(str(extension["created_at"]))
+        expires = datetime.fromisoformat(str(extension["expires_at"]))
+        bound_s = max(0.0, (expires - created).total_seconds()) + EXTENSION_SLACK_S
+    except (KeyError, ValueError):
+        bound_s = 600.0
+    deadline = now() + bound_s
+    sid, number = str(extension["session_id"]), int(extension["number"])
+    latest = extension
+    while latest.get("status") == PENDING and now() < deadline:
+        try:
+            latest = get_extension(client, sid, number, wait=min(poll_s, deadline - now()))
+        except DeskUnavailable:
+            time.sleep(2.0)
+            continue
+        if latest.get("status") == PENDING and on_round is not None:
+            on_round(latest)
+    return latest
 
 
 def revoke(client: DeskClient, session_id: str, reason: str = "") -> dict[str, Any]:
