@@ -27,9 +27,16 @@ __all__ = [
     "Signal",
     "Slot",
     "tr",
+    "translate_noop",
 ]
 
 
 def tr(context: str, text: str) -> str:
     """``QCoreApplication.translate`` for code that is not a QObject method."""
     return QCoreApplication.translate(context, text)
+
+
+def translate_noop(context: str, text: str) -> str:
+    """Marks ``text`` for translation where it is defined; :func:`tr` translates it later."""
+    del context
+    return text
