@@ -74,6 +74,20 @@ def describe(event: Mapping[str, Any]) -> str:
         return f"ended    {sid}: {event.get('reason')}"
     if kind == "session_failed":
         return f"failed   {sid}: {event.get('reason')}"
+    if kind == "extension_request":
+        return (
+            f"extend   {sid}: {event.get('engineer')} asks for {event.get('minutes')} more "
+            f"min: {event.get('reason')}"
+        )
+    if kind == "extension_prompt":
+        return f"prompt   {sid}: extension, waiting up to {event.get('timeout_s', 0):.0f} s"
+    if kind == "extension_decision":
+        if event.get("approved"):
+            until = _clock_text(str(event.get("not_after", "")))
+            return f"extended {sid}: {event.get('minutes')} more min, until {until}"
+        return f"kept     {sid}: no extension ({event.get('note') or event.get('reason')})"
+    if kind == "extension_withdrawn":
+        return f"withdrawn {sid}: extension {event.get('number')}: {event.get('reason')}"
     if kind == "withdrawn":
         return f"withdrawn {sid}: {event.get('reason')}; the prompt is void"
     if kind == "revoked":

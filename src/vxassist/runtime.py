@@ -434,7 +434,13 @@ class AgentRuntime:
 
         try:
             service = RemoteSessionService(
-                ctx.paths, settings.remote, audit, user_ca, on_event=on_service_event
+                ctx.paths,
+                settings.remote,
+                audit,
+                user_ca,
+                on_event=on_service_event,
+                # the tray's live view of the engineer's terminal; the headless face has none
+                live_terminals=self.face == "tray",
             )
         except VxError:
             desk.close()
