@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vxassist.remote.activity import describe_activity, file_name, human_size
+from vxassist.remote.activity import describe_activity, describe_scope, file_name, human_size
 
 
 @pytest.mark.parametrize(
@@ -96,3 +96,16 @@ def test_file_names_from_either_kind_of_host() -> None:
     assert file_name("/var/log/a.log") == "a.log"
     assert file_name("D:\\logs\\b.log") == "b.log"
     assert file_name("") == ""
+
+
+@pytest.mark.parametrize(
+    ("scope", "text"),
+    [
+        ("shell", "Run commands in a terminal"),
+        ("files", "Read and copy files"),
+        ("forward:127.0.0.1:3389", "Connect to the local service Remote Desktop at 127.0.0.1:3389"),
+        ("forward:127.0.0.1:8443", "Connect to the local service 127.0.0.1:8443"),
+    ],
+)
+def test_scopes_in_plain_words(scope: str, text: str) -> None:
+    assert describe_scope(scope) == text

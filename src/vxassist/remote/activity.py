@@ -128,3 +128,30 @@ def _clock(iso: Any) -> str:
         return datetime.fromisoformat(str(iso)).astimezone().strftime("%H:%M")
     except ValueError:
         return str(iso)
+
+
+#: well-known local services a forward may reach, by port
+_SERVICES = {
+    3389: "Remote Desktop",
+    22: "SSH",
+    1433: "SQL Server",
+    3306: "MySQL",
+    5432: "PostgreSQL",
+    80: "web server",
+    443: "web server",
+}
+
+
+def describe_scope(scope: str) -> str:
+    """What a scope lets the engineer do, in the customer's words (for the consent prompt)."""
+    if scope == "shell":
+        return "Run commands in a terminal"
+    if scope == "files":
+        return "Read and copy files"
+    if scope.startswith("forward:"):
+        target = scope.removeprefix("forward:")
+        _, _, port = target.rpartition(":")
+        service = _SERVICES.get(int(port)) if port.isdigit() else None
+        where = f"{service} at {target}" if service else target
+        return f"Connect to the local service {where}"
+    return scope
