@@ -97,7 +97,7 @@ class ConsentDialog(QtWidgets.QWidget):
             tr("ConsentDialog", "Remote access request - case {0}").format(req.case_number)
         )
         self.setAccessibleName(self.windowTitle())
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(600)
 
         title = QtWidgets.QLabel(
             tr("ConsentDialog", "{0} asks to connect to this computer").format(req.engineer)
@@ -158,9 +158,12 @@ class ConsentDialog(QtWidgets.QWidget):
             box.toggled.connect(self._changed)
             scopes_box.addWidget(box)
             self.scope_boxes[scope] = box
-        scopes_box.addWidget(
-            _value(tr("ConsentDialog", "Untick what you do not want to allow."), selectable=False)
+        hint = _value(
+            tr("ConsentDialog", "Untick what you do not want to allow."), selectable=False
         )
+        hint.setContentsMargins(0, 2, 0, 0)
+        hint.setStyleSheet("color: #5a6270;")
+        scopes_box.addWidget(hint)
         form.addRow(tr("ConsentDialog", "Allow:"), scopes_box)
 
         self.minutes = QtWidgets.QSpinBox()
