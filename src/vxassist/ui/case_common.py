@@ -1,0 +1,110 @@
+"""Small pieces the case windows share: sentences from errors, wrapped labels, deadlines."""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from vxassist.cases.levels import deadline_texts
+from vxassist.errors import VxError
+from vxassist.ui.qt import Qt, QtCore, QtWidgets, tr
+
+log = logging.getLogger(__name__)
+
+CTX = "CaseWindows"
+
+#: the desk's case statuses in the customer's words
+STATUS_WORDS: dict[str, str] = {
+    "open": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Open")),
+    "in_progress": str(QtCore.QT_TRANSLATE_NOOP(CTX, "An engineer is on it")),
+    "waiting_customer": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Waiting for you")),
+    "resolved": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Resolved")),
+    "closed": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Closed")),
+    "no_contract": str(QtCore.QT_TRANSLATE_NOOP(CTX, "No case number (no active contract)")),
+    "queued": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Queued, not sent yet")),
+}
+
+#: who a case can be escalated to (the desk's names) and how the customer reads them
+ESCALATION_WORDS: dict[str, str] = {
+    "technical_support_manager": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Manager of Technical Support")),
+    "sales_manager": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Your local Sales Manager")),
+}
+
+
+def status_text(status: Any) -> str:
+    key = str(status or "")
+    return tr(CTX, STATUS_WORDS[key]) if key in STATUS_WORDS else key.replace("_", " ")
+
+
+def error_sentence(exc: BaseException) -> str:
+    """What to show for a failure: the error's own sentence, never a traceback."""
+    if isinstance(exc, VxError):
+        return exc.message
+    log.error("unexpected failure in a case window", exc_info=exc)
+    return tr(
+        CTX,
+        "Something went wrong on this computer; try again. If it keeps happening, "
+        "tell support what you were doing (the details are in vxassist's log).",
+    )
+
+
+def wrapped(text: str = "", parent: QtWidgets.QWidget | None = None) -> QtWidgets.QLabel:
+    """A label that wraps instead of being cut off, and can be selected with the keyboard."""
+    label = QtWidgets.QLabel(text, parent)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(
+        Qt.TextInteractionFlag.TextSelectableByMouse
+        | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+    )
+    label.setOpenExternalLinks(True)
+    label.setSizePolicy(
+        QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum
+    )
+    return label
+
+
+def heading(
+    text: str, parent: QtWidgets.QWidget | None = None, size: float = 1.25
+) -> QtWidgets.QLabel:
+    label = wrapped(text, parent)
+    font = label.font()
+    font.setBold(True)
+    if font.pointSizeF() > 0:
+        font.setPointSizeF(font.pointSizeF() * size)
+    label.setFont(font)
+    label.setAccessibleName(text)
+    return label
+
+
+def deadline_line(value: Any) -> str:
+    """ "Tue 24 Nov 2026, 21:00 CET (your time) — Tue 24 Nov 2026, 12:00 PST (Pacific time)"."""
+    texts = deadline_texts(value)
+    if texts is None:
+        return tr(CTX, "not known yet")
+    return tr(CTX, "{local} (your time), {pacific} (Pacific time)").format(
+        local=texts.local, pacific=texts.pacific
+    )
+
+
+def short_time(value: Any) -> str:
+    """A desk time in the customer's time, short (for tables)."""
+    texts = deadline_texts(value)
+    return texts.local if texts else ""
+
+
+def esc(text: Any) -> str:
+    return html.escape(str(text if text is not None else ""))
+
+
+def error_style(label: QtWidgets.QLabel) -> None:
+    """A calm but visible error line (dark red, not a box)."""
+    label.setStyleSheet("color: #a4000f;")
+
+
+def contact_html(phone: str, email: str) -> str:
+    return tr(CTX, "Phone {phone}, e-mail {email}").format(
+        phone=esc(phone), email=f'<a href="mailto:{esc(email)}">{esc(email)}</a>'
+    )

@@ -1,0 +1,204 @@
+"""Request Support on the real widgets, against a real desk through the agent runtime."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+pytest.importorskip("PySide6.QtWidgets")
+
+from tests.fixtures import desk as desk_fixtures
+from tests.fixtures.desk import RunningDesk
+from tests.ui import case_helpers
+from tests.ui.case_helpers import (
+    TYPED,
+    Host,
+    case_at_desk,
+    enroll_host,
+    not_enrolled_host,
+    set_support_website,
+)
+from vxassist.cases.draft import DraftStore
+from vxassist.ui.qt import Qt
+from vxassist.ui.request import FORM_PAGE, RESULT_PAGE, REVIEW_PAGE, RequestSupportWindow
+
+WAIT = 20000
+
+# fixtures of other modules, used here by name
+desk = desk_fixtures.desk
+shared_desk = desk_fixtures.shared_desk
+bridge_for = case_helpers.bridge_for
+
+
+def open_window(qtbot: Any, bridge_for: Any, host: Host) -> RequestSupportWindow:
+    bridge = bridge_for(host)
+    window = RequestSupportWindow(
+        bridge, host.ctx.settings.support, DraftStore.for_data_dir(host.paths.data_dir)
+    )
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def type_into(qtbot: Any, window: RequestSupportWindow, name: str, text: str) -> None:
+    editor = window.editors[name]
+    if name == "priority":
+        window.priority_buttons[int(text) - 1].click()
+        return
+    editor.setFocus()
+    qtbot.keyClicks(editor, text)
+
+
+def fill(qtbot: Any, window: RequestSupportWindow, values: dict[str, str]) -> None:
+    for name, text in values.items():
+        if name in ("details", "steps_taken"):
+            window.editors[name].setPlainText(text)  # typing a paragraph is slow offscreen
+        else:
+            type_into(qtbot, window, name, text)
+
+
+def wait_for_report(qtbot: Any, window: RequestSupportWindow) -> None:
+    qtbot.waitUntil(lambda: window.report is not None, timeout=WAIT)
+
+
+def test_untouched_fields_are_not_marked_and_a_bad_email_is_once_typed(
+    qtbot: Any, bridge_for: Any
+) -> None:
+    window = open_window(qtbot, bridge_for, not_enrolled_host())
+    wait_for_report(qtbot, window)
+    assert window.value("database_type").startswith("Microsoft SQL Server")  # from the report
+    assert window.marked() == {}
+
+    type_into(qtbot, window, "contact_email", "bob@acme")
+    qtbot.waitUntil(lambda: "contact_email" in window.marked(), timeout=WAIT)
+    marked = window.marked()
+    assert list(marked) == ["contact_email"]  # nothing else was touched
+    assert "is not an e-mail address" in marked["contact_email"]
+    assert "write it like name@example.com" in marked["contact_email"]
+    assert not marked["contact_email"].startswith("Technical contact")
+
+    type_into(qtbot, window, "contact_email", ".example.com")
+    qtbot.waitUntil(lambda: window.marked() == {}, timeout=WAIT)
+
+    # asking to review marks every missing field, in the model's words, and stays on the form
+    assert window.show_review() is False
+    assert window.pages.currentIndex() == FORM_PAGE
+    assert "company" in window.marked() and "priority" in window.marked()
+    assert "contact_email" not in window.marked()
+    assert "need your attention" in window.form_status.text()
+
+
+def test_submit_answered_with_a_part_unticked_that_the_desk_never_gets(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+) -> None:
+    host = enroll_host(shared_desk)
+    window = open_window(qtbot, bridge_for, host)
+    wait_for_report(qtbot, window)
+    fill(qtbot, window, TYPED)
+    type_into(qtbot, window, "third_party_app", "Crystal")
+    assert window.show_review() is True
+    assert window.pages.currentIndex() == REVIEW_PAGE
+
+    review = window.review
+    ini = next(p for p in review.parts() if p.id.endswith("VXTracker.ini"))
+    review.select(ini.id)
+    assert review.highlighted_texts() and set(review.highlighted_texts()) == {"********"}
+    log_part = next(p for p in review.parts() if p.id.startswith("file:") and "/logs/" in p.id)
+    review.set_ticked("section:software", False)
+    review.set_ticked(log_part.id, False)
+    assert window.unticked == {"section:software", log_part.id}
+    manifest = next(p for p in review.parts() if p.id == "manifest")
+    assert "left out by the customer" in manifest.text
+
+    window.send_button.click()
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == RESULT_PAGE, timeout=WAIT)
+    number = window.last_submission.item.case_number
+    assert isinstance(number, int)
+    shown = window.result_text.text()
+    assert f"<b>{number}</b>" in shown and "(Pacific time)" in shown and "(your time)" in shown
+    assert "What happens next" in shown
+    assert f"Case {number} is open" == window.result_title.text()
+
+    stored = case_at_desk(shared_desk, number)
+    report = stored["system_report"]
+    assert "software" not in report["sections"]
+    assert "databases" in report["sections"]
+    assert all(f["name"] != log_part.id.removeprefix("file:") for f in report["files"])
+    assert log_part.text.strip().splitlines()[-1] not in json.dumps(stored)
+    assert stored["third_party_app"] == "Crystal"
+    assert stored["brief"] == TYPED["brief"]
+    qtbot.waitUntil(lambda: not window.drafts.file.exists(), timeout=WAIT)
+
+
+def test_submit_while_the_desk_is_down_is_queued_and_says_so(
+    qtbot: Any, bridge_for: Any, desk: RunningDesk
+) -> None:
+    host = enroll_host(desk)
+    desk.stop()
+    window = open_window(qtbot, bridge_for, host)
+    wait_for_report(qtbot, window)
+    fill(qtbot, window, TYPED)
+    assert window.show_review()
+    window.send_button.click()
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == RESULT_PAGE, timeout=WAIT)
+    assert window.result_title.text() == "Queued: it goes when the connection is back"
+    assert "goes by itself as soon as the connection is back" in window.result_text.text()
+    assert "(Pacific time)" in window.result_text.text()  # the agent's own estimate
+    assert host.ctx.settings.support.phone in window.result_text.text()
+    from vxassist.cases.intake import open_store
+    from vxassist.cases.outbox import State
+
+    [item] = open_store(host.paths).items((State.PENDING,))
+    assert item.body["brief"] == TYPED["brief"]
+
+
+def test_submit_without_a_contract_says_why_with_phone_and_email(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+) -> None:
+    host = enroll_host(shared_desk)
+    shared_desk.expire_contract(host.contract_id)
+    window = open_window(qtbot, bridge_for, host)
+    wait_for_report(qtbot, window)
+    fill(qtbot, window, TYPED)
+    assert window.show_review()
+    window.send_button.click()
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == RESULT_PAGE, timeout=WAIT)
+    support = host.ctx.settings.support
+    text = window.result_text.text()
+    assert window.result_title.text() == "Received, but without a case number"
+    assert "contract" in text and support.phone in text and support.email in text
+    assert "R-" in text  # the reference to quote
+
+
+def test_a_draft_survives_closing_and_a_restart(qtbot: Any, bridge_for: Any) -> None:
+    host = not_enrolled_host()
+    window = open_window(qtbot, bridge_for, host)
+    fill(qtbot, window, {"company": "Acme Hotels", "brief": "Reports are empty", "priority": "3"})
+    window.editors["details"].setPlainText("Since the update.\nEvery report.")
+    window.close()  # saves what the debounce had not saved yet
+    store = DraftStore.for_data_dir(host.paths.data_dir)
+    qtbot.waitUntil(lambda: (d := store.load()) is not None and "details" in d.fields, timeout=WAIT)
+    window.bridge.stop(15.0)  # the agent quits
+
+    again = open_window(qtbot, bridge_for, not_enrolled_host())  # a new agent, a new store
+    qtbot.waitUntil(lambda: again.value("brief") == "Reports are empty", timeout=WAIT)
+    assert again.value("company") == "Acme Hotels"
+    assert again.value("priority") == "3"
+    assert again.value("details") == "Since the update.\nEvery report."
+    assert again.marked() == {}
+
+
+def test_knowledge_base_without_a_search_links_the_support_site(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+) -> None:
+    host = set_support_website(enroll_host(shared_desk), "https://support.example.com/kb")
+    window = open_window(qtbot, bridge_for, host)
+    window.kb_query.setFocus()
+    qtbot.keyClicks(window.kb_query, "calls not recorded")
+    qtbot.keyClick(window.kb_query, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.kb_button.isEnabled(), timeout=WAIT)
+    text = window.kb_results.text()
+    assert 'href="https://support.example.com/kb"' in text
+    assert host.ctx.settings.support.phone in text
