@@ -242,10 +242,14 @@ def read_control_file(paths: Paths) -> dict[str, Any] | None:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise ControlError(f"The agent's control file {path} is not a plain file.")
-            if info.st_mode & 0o077 or info.st_uid not in (os.getuid(), 0):
+            # an administrator (root) may use any account's agent; others only their own
+            caller = os.getuid()
+            foreign = caller != 0 and info.st_uid != caller
+            if info.st_mode & 0o077 or foreign:
                 raise ControlError(
-                    f"The agent's control file {path} is open to other accounts, so it is "
-                    "not used; restart the agent to make a new one.",
+                    f"The agent's control file {path} belongs to another account or is open "
+                    "to others, so it is not used; run this as the agent's account, or "
+                    "restart the agent to make a new file.",
                     detail=f"mode {stat.filemode(info.st_mode)} uid {info.st_uid}",
                 )
         raw = fh.read(MAX_LINE)

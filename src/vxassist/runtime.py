@@ -345,7 +345,16 @@ class AgentRuntime:
                 "stop it first, or use `vxassist session list` to talk to it.",
             )
         server = control.ControlServer(self._ctx.paths, self._control_command, info={})
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            # sessions and the outbox matter more than `vxassist session` and single instance
+            log.error("control channel not started: %r", exc)
+            self._say(
+                "the local control channel could not start, so `vxassist session` cannot "
+                f"reach this agent ({exc.strerror or exc}); sessions and cases work as usual"
+            )
+            return
         self._control = server
 
     async def _close_control(self) -> None:

@@ -147,13 +147,25 @@ def test_a_client_that_sends_nothing_is_dropped(
 def test_a_control_file_open_to_others_is_refused(agent: Agent, paths: Paths) -> None:
     path = control.control_file(paths)
     path.chmod(0o644)
-    with pytest.raises(control.ControlError, match="open to other accounts"):
+    with pytest.raises(control.ControlError, match="is not used"):
         control.ask(paths, "end", session_id="s1")
     path.chmod(0o600)
-    os.chown(path, 12345, 12345)  # another account's file (the tests run as root)
-    with pytest.raises(control.ControlError, match="open to other accounts"):
-        control.ask(paths, "end", session_id="s1")
     assert agent.calls == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="chown needs root")
+def test_another_accounts_control_file_is_refused_but_an_administrator_may_use_it(
+    agent: Agent, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = control.control_file(paths)
+    os.chown(path, 12345, 12345)  # the agent of account 12345
+    # root is the administrator: it may end that account's session
+    assert control.ask(paths, "end", session_id="s1") == {"session_id": "s1", "ended": True}
+    # any other account may not (the caller's uid is the one edge replaced)
+    monkeypatch.setattr(control.os, "getuid", lambda: 4242)
+    with pytest.raises(control.ControlError, match="is not used"):
+        control.ask(paths, "end", session_id="s1")
+    assert agent.calls == [("end", {"session_id": "s1"})]
 
 
 def test_a_control_file_that_is_a_symlink_is_not_followed(agent: Agent, paths: Paths) -> None:

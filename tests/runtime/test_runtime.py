@@ -24,6 +24,7 @@ from tests.fixtures.desk import RunningDesk
 from vxassist import control
 from vxassist.cliutil import Context
 from vxassist.deskclient import DeskClient
+from vxassist.errors import VxError
 from vxassist.remote.consent import DenyPrompter
 from vxassist.runtime import AgentAlreadyRunning, AgentRuntime, SessionNotFound
 from vxassist.settings import Settings
@@ -146,6 +147,11 @@ async def test_runs_unenrolled_then_enroll_starts_the_broker(
     # a case filed before enrollment waits in the outbox (it is not lost)
     queued = await runtime.submit_case(CASE, None)
     assert queued.item.case_number is None
+
+    # a wrong code is a sentence, and the runtime stays as it was
+    with pytest.raises(VxError) as wrong:
+        await runtime.enroll(running_desk.url, "NOT-A-CODE")
+    assert wrong.value.message.endswith(".") and runtime.enrolled is False
 
     answer = await runtime.enroll(running_desk.url, running_desk.enrollment_code(CONTRACT))
     assert answer["agent_id"] and answer["relay"]["host"] == "127.0.0.1"
