@@ -2,7 +2,8 @@
 
 ``python -m tests.remote.agent_process SPEC.json``: serves the grant in the spec
 behind the relay in the spec (paths from ``VXASSIST_HOME``), prints ``ready``,
-and runs until killed.
+and runs until killed. With a desk in the spec (``write_broker_spec``) it runs
+the broker instead, approving every request (the person at the host replaced).
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from vxassist.deskclient import DeskClient
 from vxassist.eventloop import new_event_loop
 from vxassist.paths import Paths
 from vxassist.remote.audit import AuditLog
-from vxassist.remote.grants import Grant, Scope
+from vxassist.remote.broker import SessionBroker
+from vxassist.remote.grants import ConsentDecision, Grant, Scope, SessionRequest
 from vxassist.remote.service import RemoteSessionService
 from vxassist.remote.tunnel import RelayEndpoint
 from vxassist.settings import RemotePolicy
@@ -44,7 +47,57 @@ def write_spec(path: Path, grant: Grant, relay: RelayEndpoint, ca_line: str, hom
     )
 
 
+def write_broker_spec(
+    path: Path, desk_url: str, token: str, relay: RelayEndpoint, ca_line: str, home: Path
+) -> None:
+    path.write_text(
+        json.dumps(
+            {
+                "desk": {"url": desk_url, "token": token},
+                "relay": [relay.host, relay.port, relay.user, relay.listen_port, relay.known_hosts],
+                "ca": ca_line,
+                "home": str(home),
+            }
+        )
+    )
+
+
+class _Approve:
+    can_prompt = True
+
+    async def ask(self, req: SessionRequest, timeout_s: float) -> ConsentDecision:
+        return ConsentDecision(True, req.scopes, req.minutes, "approved")
+
+
+async def run_broker(spec: dict[str, Any]) -> None:
+    paths = Paths.from_env().ensure()
+    home = Path(spec["home"])
+    audit = AuditLog.for_paths(paths)
+    desk = DeskClient(spec["desk"]["url"], spec["desk"]["token"], timeout=30)
+    service = RemoteSessionService(
+        paths, RemotePolicy(file_roots=(str(home),)), audit, spec["ca"], shell="/bin/sh", home=home
+    )
+    relay = RelayEndpoint(*spec["relay"])
+    broker = SessionBroker(
+        desk,
+        _Approve(),
+        RemotePolicy(),
+        service,
+        audit,
+        lambda: frozenset(int(c["case_number"]) for c in desk.list_cases()),
+        lambda: datetime.now(UTC),
+        relay=lambda: relay,
+        on_event=lambda e: print(json.dumps(e, default=str), flush=True),
+        poll_wait_s=2,
+    )
+    print("ready", flush=True)
+    await broker.run()
+
+
 async def main(spec: dict[str, Any]) -> None:
+    if "desk" in spec:
+        await run_broker(spec)
+        return
     paths = Paths.from_env().ensure()
     g = spec["grant"]
     grant = Grant(

@@ -7,14 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
 
+from tests.fixtures.ssh import Engineer
+from tests.remote.agent_process import write_broker_spec
+from tests.remote.test_teardown import processes_with
 from tests.sessions.test_connect import Chain, chain  # noqa: F401 (fixture)
 from vxassist.deskclient import DeskClient
 from vxassist.remote.audit import AuditLog
@@ -27,6 +37,7 @@ from vxassist.settings import RemotePolicy
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 BOUND_S = 60.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -152,3 +163,96 @@ def test_a_relay_refusing_the_tunnel_fails_the_session_at_the_desk(chain: Chain)
     assert view["certificate"] is None
     # the host's audit says so too
     assert "session_failed" in kinds and "teardown" in kinds
+
+
+def test_a_killed_agent_ends_its_session_at_the_desk_once_restarted(
+    chain: Chain,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the agent: the engineer's processes die with it, the desk still
+    lists the session until the agent comes back and reports it ended."""
+    world, host = chain.world, chain.world.hosts["host1"]
+    enrollment = host.enrollment
+    spec = tmp_path / "agent.json"
+    write_broker_spec(
+        spec,
+        chain.url,
+        host.headers["Authorization"].split()[1],
+        relay_of(enrollment),
+        enrollment["user_ca_public_key"],
+        chain.home,
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-m", "tests.remote.agent_process", str(spec)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    shell: subprocess.Popen[bytes] | None = None
+    markers = ("613.25", "613.5")
+    try:
+        assert first.stdout is not None and first.stdout.readline().strip() == "ready"
+        engineer = Engineer(tmp_path / "engineer")
+        asked = world.ask("alice", host.case_number, ["shell"], 10, engineer.public_line)
+        assert asked.status_code == 201, asked.text
+        sid = asked.json()["session_id"]
+        view = wait_for(lambda: (v := engineer_view(chain, sid))["status"] == "approved" and v)
+        engineer.use_certificate(asyncssh.import_certificate(view["certificate"]))
+        engineer.configure(
+            chain.relay.host,
+            chain.relay.port,
+            chain.relay.known_hosts_line(),
+            int(enrollment["relay"]["listen_port"]),
+            sid,
+            enrollment["host_ca_public_key"],
+            alias=enrollment["host_principal"],
+        )
+        shell = subprocess.Popen(
+            ["ssh", "-F", str(engineer.config_file), "-tt", "agent"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert shell.stdin is not None
+        shell.stdin.write(b"sleep 613.25 &\nsleep 613.5\n")
+        shell.stdin.flush()
+        wait_for(lambda: all(processes_with(m) for m in markers))
+
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(BOUND_S)
+        wait_for(lambda: not any(processes_with(m) for m in markers))
+        assert engineer_view(chain, sid)["status"] == "approved"  # nobody told the desk
+
+        async def restarted() -> dict[str, Any]:
+            async with agent(chain):
+                return dict(
+                    await eventually(
+                        lambda: (v := engineer_view(chain, sid))["status"] != "approved" and v
+                    )
+                )
+
+        after = asyncio.run(restarted())
+    finally:
+        for proc in (first, shell):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for marker in markers:
+            for pid in processes_with(marker):
+                os.kill(pid, signal.SIGKILL)
+    assert after["status"] == "ended", after
+    assert after["summary"]["end_reason"] == "the agent stopped unexpectedly"
+    audit = AuditLog.for_paths(chain.paths)
+    (teardown,) = [e for e in audit.records() if e["event"] == "teardown"]
+    assert teardown["session_id"] == sid
+    assert teardown["reason"] == "the agent stopped unexpectedly"
+    assert audit.verify()[0]
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float = BOUND_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+    return found

@@ -308,7 +308,8 @@ class SessionBroker:
     # -- the loop ----------------------------------------------------------
 
     async def run(self) -> None:
-        """Poll the desk until cancelled."""
+        """Report what an earlier, killed run left live; then poll the desk until cancelled."""
+        self._report_leftovers()
         delay = 0.0
         while True:
             try:
@@ -338,6 +339,17 @@ class SessionBroker:
             self.dispatch(answer)
             # give spawned handlers a turn before the next long poll
             await asyncio.sleep(0)
+
+    def _report_leftovers(self) -> None:
+        """Sessions the service found live from a run that never ended them: report them."""
+        take = getattr(self._service, "take_leftovers", None)  # optional on a service
+        if take is None:
+            return
+        for summary in take():
+            session_id = str(summary.get("session_id", ""))
+            reason = str(summary.get("end_reason") or "the agent stopped unexpectedly")
+            self._reported_end.add(session_id)
+            self._spawn(self.session_ended(session_id, reason, summary, force_report=True))
 
     def dispatch(self, answer: Mapping[str, Any]) -> None:
         """Start a handler for every new request and revocation in one poll answer.

@@ -12,7 +12,9 @@ as a plain dict, to ``on_event`` (for the tray or the broker).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -47,6 +49,9 @@ log = logging.getLogger(__name__)
 CLOSE_WITHIN_S = 1.0
 #: how long a lost tunnel may take to come back before its sessions end
 RESUME_GRACE_S = 60.0
+#: the live sessions, on disk: what a restart after a crash reports as ended
+LIVE_FILE = "live_sessions.json"
+LEFTOVER_REASON = "the agent stopped unexpectedly"
 
 #: summary keys that count things the engineer did
 _NOTED = {
@@ -120,6 +125,9 @@ class RemoteSessionService:
         self._ended: dict[str, dict[str, Any]] = {}
         self._tunnels: dict[RelayEndpoint, Tunnel] = {}
         self._tunnel_lock = asyncio.Lock()
+        self._live_file = paths.data_dir / LIVE_FILE
+        #: what an earlier run left in the live file, read before this run writes it
+        self._leftovers = self._read_live_file()
 
     # -- ServerHost, for the embedded server ---------------------------------------------
 
@@ -270,6 +278,7 @@ class RemoteSessionService:
         self._grants.add(grant)
         live = _Live(grant, relay, now)
         self._live[grant.session_id] = live
+        self._write_live_file()
         self.record(
             "session_start",
             session_id=grant.session_id,
@@ -386,6 +395,7 @@ class RemoteSessionService:
             for task in pending:
                 task.cancel()
         del self._live[session_id]
+        self._write_live_file()
         await self._release_tunnel(live.relay)
         summary = self._summary(live, reason)
         self._ended[session_id] = summary
@@ -413,6 +423,71 @@ class RemoteSessionService:
 
     def active(self) -> list[Grant]:
         return [live.grant for live in self._live.values() if live.ending is None]
+
+    # -- sessions a killed agent left behind ---------------------------------------------
+
+    def _read_live_file(self) -> dict[str, dict[str, Any]]:
+        try:
+            raw = json.loads(self._live_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("the live sessions file %s is unreadable: %s", self._live_file, exc)
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        return {str(k): dict(v) for k, v in raw.items() if isinstance(v, dict)}
+
+    def _write_live_file(self) -> None:
+        """Keep the live sessions on disk (one small file, replaced in one step)."""
+        live = {
+            sid: {
+                "session_id": sid,
+                "engineer": s.grant.engineer,
+                "case_number": s.grant.case_number,
+                "scopes": [str(x) for x in s.grant.scopes],
+                "not_before": s.grant.not_before.isoformat(),
+                "not_after": s.grant.not_after.isoformat(),
+                "started_at": s.started_at.isoformat(),
+            }
+            for sid, s in self._live.items()
+        }
+        data = {**self._leftovers, **live}
+        tmp = self._live_file.with_name(self._live_file.name + ".tmp")
+        try:
+            self._live_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, self._live_file)
+        except OSError as exc:
+            log.warning("the live sessions file %s cannot be written: %s", self._live_file, exc)
+
+    def take_leftovers(self) -> list[dict[str, Any]]:
+        """Sessions an earlier run left live (the agent was killed): ended now.
+
+        Each is audited as ended ("the agent stopped unexpectedly") and returned
+        as a summary for the desk; the caller reports them. Their processes died
+        with that agent (see :mod:`vxassist.remote.children`).
+        """
+        leftovers, self._leftovers = self._leftovers, {}
+        summaries = []
+        for sid, info in leftovers.items():
+            if sid in self._live:
+                continue
+            self._grants.spend(sid, LEFTOVER_REASON)
+            summary = {
+                **info,
+                "session_id": sid,
+                "ended_at": self.now().isoformat(),
+                "end_reason": LEFTOVER_REASON,
+            }
+            self._emit(
+                self.audit.append(
+                    "teardown", session_id=sid, reason=LEFTOVER_REASON, summary=summary
+                )
+            )
+            summaries.append(summary)
+        self._write_live_file()
+        return summaries
 
     async def close(self) -> None:
         """End every session ("agent stopped") and every tunnel."""
