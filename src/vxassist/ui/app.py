@@ -260,11 +260,14 @@ class TrayApp(QObject):
     @Slot()
     def bring_forward(self) -> None:
         """A second ``vxassist`` was started: show the most useful window."""
+        if self.home is not None:
+            self.home.bring_forward()  # with no tray it is the agent's face
         if self.state.live and self.open_window("session", session_id=min(self.state.live)):
             return
         if not self.state.enrolled and self.open_window("enroll"):
             return
-        self.open_window("home")
+        if self.home is None:
+            self.open_window("home")
 
     # --- actions (ShellActions) ----------------------------------------------------
 
@@ -314,7 +317,7 @@ class TrayApp(QObject):
         )
 
     def message(self, title: str, text: str, *, warning: bool = False) -> QtWidgets.QMessageBox:
-        """A non-modal message box (never exec())."""
+        """A message box that blocks nothing (shown, never exec()'d nor modal)."""
         box = QtWidgets.QMessageBox(
             QtWidgets.QMessageBox.Icon.Warning
             if warning
@@ -330,7 +333,7 @@ class TrayApp(QObject):
         box.finished.connect(
             lambda _r: self._messages.remove(box) if box in self._messages else None
         )
-        box.open()
+        box.show()
         return box
 
     def _forget(self, box: QtWidgets.QMessageBox) -> None:
@@ -363,6 +366,7 @@ class TrayApp(QObject):
         stay = box.addButton(tr(CTX, "Keep running"), QtWidgets.QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(stay)
         box.setEscapeButton(stay)
+        box.setWindowModality(Qt.WindowModality.NonModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
 
         def answered(_result: int) -> None:
@@ -371,7 +375,7 @@ class TrayApp(QObject):
 
         box.finished.connect(answered)
         self._messages.append(box)
-        box.open()
+        box.show()
         return box
 
     def quit_now(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 
 from vxassist.ui.platform import launch_command
@@ -17,13 +16,30 @@ def autostart_dir(env: dict[str, str] | None = None) -> Path:
     return Path(base) / "autostart"
 
 
+_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
+
+
+def exec_line(command: list[str]) -> str:
+    """``Exec=`` quoting of the Desktop Entry spec (double quotes; \\ " ` $ escaped)."""
+    parts = []
+    for arg in command:
+        if arg and not (set(arg) & _RESERVED):
+            parts.append(arg)
+            continue
+        escaped = "".join("\\" + c if c in '"`$\\' else c for c in arg)
+        parts.append(f'"{escaped}"')
+    # a literal % is doubled (field codes); the key's value is a string, whose own
+    # escaping doubles each backslash once more
+    return " ".join(parts).replace("%", "%%").replace("\\", "\\\\")
+
+
 def desktop_entry(command: list[str]) -> str:
     return (
         "[Desktop Entry]\n"
         "Type=Application\n"
         "Name=vxassist\n"
         "Comment=Remote support for this computer\n"
-        f"Exec={shlex.join(command)}\n"
+        f"Exec={exec_line(command)}\n"
         "Terminal=false\n"
         "X-GNOME-Autostart-enabled=true\n"
     )
