@@ -194,6 +194,7 @@ class AgentRuntime:
         self._report_at = 0.0
         self._report_job: asyncio.Future[Report] | None = None
         self._cases_seen: dict[int, tuple[str, ...]] | None = None
+        self._enrolled = False
 
     # -- events ----------------------------------------------------------------------
 
@@ -218,7 +219,12 @@ class AgentRuntime:
 
     @property
     def enrolled(self) -> bool:
-        """Whether the remote part (broker, sessions) runs: the host is enrolled."""
+        """Whether this host has a desk to talk to (address and token): cases reach it."""
+        return self._enrolled
+
+    @property
+    def sessions_available(self) -> bool:
+        """Whether the session broker runs: engineers' requests can reach this host."""
         return self._remote is not None
 
     def live_sessions(self) -> list[Grant]:
@@ -281,9 +287,15 @@ class AgentRuntime:
             self._spawn(self._time_left_loop(stop))
             self._spawn(self._case_check_loop(stop))
             problem = await self._in_thread(self.enrollment_problem)
+            self._enrolled = problem is None or (
+                isinstance(problem, AgentNotReady) and self._has_enrollment_file()
+            )
+            if self._enrolled:
+                # a first look at the cases, so later changes can be told apart
+                self._spawn(self._check_cases())
             if problem is None:
                 await self._start_remote()
-            elif isinstance(problem, AgentNotReady) and self._has_enrollment_file():
+            elif self._enrolled:
                 self._say(f"remote sessions cannot start: {problem.message}")
             else:
                 self._say(
@@ -370,6 +382,7 @@ class AgentRuntime:
                 "pid": os.getpid(),
                 "face": self.face,
                 "enrolled": self.enrolled,
+                "sessions_available": self.sessions_available,
                 "version": __version__,
             }
         if command == "sessions":
@@ -411,8 +424,6 @@ class AgentRuntime:
                 f"remote sessions {'allowed' if policy.enabled else 'switched off'}"
                 + (f"; {self._banner}" if self._banner else "")
             )
-        # a first look at the cases, so later changes can be told apart
-        self._spawn(self._check_cases())
 
     def _build_remote(self) -> _Remote:
         """Blocking: read the enrollment, open the audit log, build service and broker."""
@@ -508,7 +519,9 @@ class AgentRuntime:
         secrets = await self._in_thread(ctx.secrets)
         result = await self._in_thread(lambda: enroll(ctx.paths, secrets, desk_url, code))
         ctx.reload_settings()
+        self._enrolled = True
         self._cases_seen = None
+        self._spawn(self._check_cases())
         await self._stop_remote()
         await self._start_remote()
         answer = {"desk_url": result.desk_url, **result.facts}
@@ -625,7 +638,7 @@ class AgentRuntime:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._case_check_every_s)
-            if not stop.is_set() and self._remote is not None:
+            if not stop.is_set() and self._enrolled:
                 await self._check_cases()
 
     async def _check_cases(self) -> None:

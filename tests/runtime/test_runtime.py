@@ -136,7 +136,7 @@ async def test_runs_unenrolled_then_enroll_starts_the_broker(
     runtime = running.runtime
     paths = runtime._ctx.paths
     await running.until(lambda: running.said("not enrolled"))
-    assert runtime.enrolled is False
+    assert runtime.enrolled is False and runtime.sessions_available is False
     assert runtime.live_sessions() == []
     pong = await _ask(paths, "ping")
     assert pong["enrolled"] is False and pong["face"] == "headless"
@@ -155,10 +155,11 @@ async def test_runs_unenrolled_then_enroll_starts_the_broker(
 
     answer = await runtime.enroll(running_desk.url, running_desk.enrollment_code(CONTRACT))
     assert answer["agent_id"] and answer["relay"]["host"] == "127.0.0.1"
-    assert runtime.enrolled is True
+    assert runtime.enrolled is True and runtime.sessions_available is True
     assert running.event("enrolled", agent_id=answer["agent_id"])
     await running.until(lambda: running.said("running for"))
-    assert (await _ask(paths, "ping"))["enrolled"] is True
+    pong = await _ask(paths, "ping")
+    assert pong["enrolled"] is True and pong["sessions_available"] is True
 
     # a case filed now gets its number from the desk
     filed = await runtime.submit_case(CASE, {"schema": 1, "note": "report"})
@@ -233,3 +234,30 @@ async def test_stop_before_run_returns_at_once(vx_home: Path) -> None:
     runtime.stop()
     assert await asyncio.wait_for(runtime.run(), 60) == 0
     assert not control.control_file(runtime._ctx.paths).exists()
+
+
+async def test_an_enrollment_without_a_relay_still_files_cases(
+    vx_home: Path, running_desk: RunningDesk
+) -> None:
+    """Cases need no relay: such a host is enrolled, only sessions cannot start (and it says so)."""
+    from vxassist.cases.enroll import enroll, enrollment_file
+
+    ctx = Context.create()
+    enroll(ctx.paths, ctx.secrets(), running_desk.url, running_desk.enrollment_code(CONTRACT))
+    facts = json.loads(enrollment_file(ctx.paths).read_text())
+    facts.pop("relay")
+    enrollment_file(ctx.paths).write_text(json.dumps(facts))
+
+    events: list[dict[str, Any]] = []
+    runtime = AgentRuntime(Context.create(), DenyPrompter(), events.append)
+    run = Running(runtime, events)
+    task = asyncio.ensure_future(runtime.run())
+    try:
+        await run.until(lambda: run.said("remote sessions cannot start") or task.done())
+        assert runtime.enrolled is True and runtime.sessions_available is False
+        assert any("enroll again" in str(e.get("message")) for e in events)
+        filed = await runtime.submit_case(CASE, None)
+        assert isinstance(filed.item.case_number, int)
+    finally:
+        runtime.stop()
+        assert await asyncio.wait_for(task, 60) == 0
