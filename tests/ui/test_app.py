@@ -151,3 +151,35 @@ def test_two_tray_processes_one_agent(tmp_path: Path) -> None:
         if first.poll() is None:
             first.kill()
             first.wait(10)
+
+
+def test_a_live_session_shows_in_the_session_window_and_the_home_window(
+    qapp: Any, qtbot: Any
+) -> None:
+    pytest.importorskip("vxassist.ui.session_window")
+    from datetime import UTC, datetime, timedelta
+
+    with tray_app() as app:
+        assert app.session_window is not None
+        opened = {
+            "event": "session_open",
+            "session_id": "s-42",
+            "engineer": "alice",
+            "case_number": 1042,
+            "scopes": ["shell"],
+            "not_after": (datetime.now(UTC) + timedelta(minutes=20)).isoformat(),
+        }
+        app.bridge.event_received.emit(opened)  # as the runtime's event arrives
+        assert app.state.glance().value == "live"
+        qtbot.waitUntil(lambda: app.session_window.isVisible(), timeout=10000)
+        assert app.open_window("session", session_id="s-42") is app.session_window
+        assert app.home is not None
+        assert app.home.findChild(QtWidgets.QPushButton, "end-now") is not None
+        assert app.home._summary.text().startswith("Live session with alice, 2")
+        app.bridge.event_received.emit(
+            {"event": "session_end", "session_id": "s-42", "reason": "ended by the customer"}
+        )
+        qtbot.waitUntil(
+            lambda: app.home.findChild(QtWidgets.QPushButton, "end-now") is None, timeout=10000
+        )
+        assert app.state.glance().value == "idle"

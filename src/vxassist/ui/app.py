@@ -144,6 +144,7 @@ class TrayApp(QObject):
         self.ctx = ctx
         self.clock = clock
         self.state = ShellState()
+        self.prompter = prompter
         self.bridge = Bridge(make_runtime, prompter, self)
         self.bridge.event_received.connect(self.on_event)
         self.bridge.runtime_finished.connect(self._runtime_finished)
@@ -152,6 +153,7 @@ class TrayApp(QObject):
         self._messages: list[QtWidgets.QMessageBox] = []
         self._quitting = False
         self._finished = False
+        self._opening: dict[str, Any] = {}
         #: why the host cannot take sessions (None once enrolled), for the enroll window
         self.enrollment_problem: BaseException | None = None
         self.prefs = UiPrefs()
@@ -205,10 +207,30 @@ class TrayApp(QObject):
             ("request", "vxassist.ui.request", "RequestWindow"),
             ("cases", "vxassist.ui.cases_window", "CasesWindow"),
             ("audit", "vxassist.ui.audit_window", "AuditWindow"),
-            ("session", "vxassist.ui.session_window", "SessionWindow"),
         ):
             if _optional(module):
                 reg.register(name, _module_window(module, attr))
+
+        if _optional("vxassist.ui.session_window"):
+            # one window for every live session, following events from the first one on
+            # (it shows itself when a session starts and cannot be hidden while one is live)
+            from vxassist.ui.session_window import LiveSessionWindow
+
+            self.session_window: Any = LiveSessionWindow(clock=self.clock)
+            self.session_window.attach(self.bridge, self.prompter)
+            reg.register("session", lambda app, **kw: self._present_sessions())
+        else:
+            self.session_window = None
+
+    def _present_sessions(self) -> QtWidgets.QWidget:
+        window: Any = self.session_window
+        assert window is not None
+        session_id = str(self._opening.get("session_id") or "")
+        panel = getattr(window, "panel", lambda _sid: None)(session_id)
+        if panel is not None:
+            window.tabs.setCurrentWidget(panel)
+        shown: QtWidgets.QWidget = window
+        return shown
 
     def _home_window(self) -> QtWidgets.QWidget:
         if self.home is None:
@@ -225,8 +247,6 @@ class TrayApp(QObject):
             self._case_changed(event)
         elif kind == "show_requested":
             self.bring_forward()
-        elif kind == "session_open" and self.windows.has("session"):
-            self.open_window("session", session_id=str(event.get("session_id")))
         if changed:
             self.refresh()
 
@@ -276,8 +296,18 @@ class TrayApp(QObject):
             self._open_knowledge_base()
             return None
         if name == "consent" and not self.windows.has("consent"):
-            return None  # the prompt is on screen already, on top
+            return self._raise_prompts()
+        self._opening = kwargs
         return self.windows.open(self, name, **kwargs)
+
+    def _raise_prompts(self) -> QtWidgets.QWidget | None:
+        """The consent prompts are on screen already; bring them to the top."""
+        prompts: list[QtWidgets.QWidget] = getattr(self.prompter, "open_prompts", list)()
+        for prompt in prompts:
+            prompt.show()
+            prompt.raise_()
+            prompt.activateWindow()
+        return prompts[-1] if prompts else None
 
     def _open_knowledge_base(self) -> None:
         site = self.ctx.settings.support.website
@@ -407,6 +437,8 @@ class TrayApp(QObject):
             return
         self._finished = True
         self.windows.close_all()
+        if self.session_window is not None:
+            self.session_window.close()
         if self.tray is not None:
             self.tray.hide()
         if self.home is not None:
@@ -489,7 +521,7 @@ def run_tray(ctx: Context, argv: list[str] | None = None) -> int:
         # a second vxassist's "show" arrives as the show_requested event
         return AgentRuntime(ctx, prompter, emit, face="tray")
 
-    app = TrayApp(ctx, make_runtime, make_prompter())
+    app = TrayApp(ctx, make_runtime, make_prompter())  # the prompter lives on the GUI thread
     app.start()
     with _quit_on_signals(app.quit_now):
         code = qapp.exec()
