@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from vxassist.remote.activity import describe_activity, describe_scope, file_name, human_size
+from vxassist.remote.activity import (
+    audit_rows,
+    describe_activity,
+    describe_scope,
+    file_name,
+    filter_rows,
+    human_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -109,3 +116,37 @@ def test_file_names_from_either_kind_of_host() -> None:
 )
 def test_scopes_in_plain_words(scope: str, text: str) -> None:
     assert describe_scope(scope) == text
+
+
+def test_audit_rows_carry_the_sessions_case_and_filter() -> None:
+    records = [
+        {
+            "seq": 1,
+            "ts": "t1",
+            "event": "request",
+            "session_id": "a",
+            "case_number": 7,
+            "scopes": ["shell"],
+            "minutes": 30,
+        },
+        {"seq": 2, "ts": "t2", "event": "login", "session_id": "a", "engineer": "alice"},
+        {
+            "seq": 3,
+            "ts": "t3",
+            "event": "file",
+            "session_id": "b",
+            "op": "download",
+            "path": "/x/y.log",
+            "size": 5,
+        },
+        {"seq": 4, "ts": "t4", "event": "tunnel_up", "listen_port": 4022},
+    ]
+    rows = audit_rows(records)
+    assert [r.case_number for r in rows] == [7, 7, None, None]
+    assert rows[0].text == "scopes: shell; minutes: 30"
+    assert rows[1].text == "alice connected"
+    assert rows[2].text == "downloaded y.log, 5 bytes"
+    assert [r.seq for r in filter_rows(rows, case_number=7)] == [1, 2]
+    assert [r.seq for r in filter_rows(rows, session_id="b")] == [3]
+    assert [r.seq for r in filter_rows(rows, kind="login", case_number=7)] == [2]
+    assert filter_rows(rows, kind="login", session_id="b") == []

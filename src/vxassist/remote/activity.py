@@ -8,7 +8,8 @@ customer need not see (bookkeeping such as the recording's checksum).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
@@ -155,3 +156,73 @@ def describe_scope(scope: str) -> str:
         where = f"{service} at {target}" if service else target
         return f"Connect to the local service {where}"
     return scope
+
+
+#: fields of an audit line that are its frame, not its content
+_FRAME = {"seq", "ts", "event", "prev", "hash", "session_id", "case_number"}
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit line as the audit viewer shows it."""
+
+    seq: int
+    ts: str
+    kind: str
+    session_id: str
+    case_number: int | None
+    text: str
+
+
+def _details(record: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in record.items():
+        if key in _FRAME or value in (None, "", [], {}):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = "{...}"
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return "; ".join(parts)
+
+
+def audit_rows(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
+    """Audit lines as rows: a case number known for a session is shown on all its lines."""
+    records = list(records)
+    cases: dict[str, int] = {}
+    for record in records:
+        sid, case = record.get("session_id"), record.get("case_number")
+        if isinstance(sid, str) and isinstance(case, int):
+            cases.setdefault(sid, case)
+    rows = []
+    for record in records:
+        sid = str(record.get("session_id") or "")
+        case = record.get("case_number")
+        rows.append(
+            AuditRow(
+                seq=int(record.get("seq") or 0),
+                ts=str(record.get("ts") or ""),
+                kind=str(record.get("event") or ""),
+                session_id=sid,
+                case_number=case if isinstance(case, int) else cases.get(sid),
+                text=describe_activity(record) or _details(record),
+            )
+        )
+    return rows
+
+
+def filter_rows(
+    rows: Iterable[AuditRow],
+    session_id: str | None = None,
+    case_number: int | None = None,
+    kind: str | None = None,
+) -> list[AuditRow]:
+    """The rows matching every filter given (None: any)."""
+    return [
+        r
+        for r in rows
+        if (session_id is None or r.session_id == session_id)
+        and (case_number is None or r.case_number == case_number)
+        and (kind is None or r.kind == kind)
+    ]
