@@ -60,9 +60,10 @@ def wrapped(text: str = "", parent: QtWidgets.QWidget | None = None) -> QtWidget
         | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
     )
     label.setOpenExternalLinks(True)
-    label.setSizePolicy(
-        QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum
-    )
+    # an explicit policy, so the layouts ask for the height at the width given
+    policy = label.sizePolicy()
+    policy.setHeightForWidth(True)
+    label.setSizePolicy(policy)
     return label
 
 
@@ -77,6 +78,16 @@ def heading(
     label.setFont(font)
     label.setAccessibleName(text)
     return label
+
+
+def deadline_lines(value: Any) -> str:
+    """The deadline as two HTML lines: the customer's time, then Pacific time."""
+    texts = deadline_texts(value)
+    if texts is None:
+        return esc(tr(CTX, "not known yet"))
+    return tr(CTX, "<b>{local}</b> (your time)<br><b>{pacific}</b> (Pacific time)").format(
+        local=esc(texts.local), pacific=esc(texts.pacific)
+    )
 
 
 def deadline_line(value: Any) -> str:
@@ -105,6 +116,6 @@ def error_style(label: QtWidgets.QLabel) -> None:
 
 
 def contact_html(phone: str, email: str) -> str:
-    return tr(CTX, "Phone {phone}, e-mail {email}").format(
+    return tr(CTX, "phone {phone}, e-mail {email}").format(
         phone=esc(phone), email=f'<a href="mailto:{esc(email)}">{esc(email)}</a>'
     )

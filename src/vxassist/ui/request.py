@@ -34,7 +34,7 @@ from vxassist.errors import VxError
 from vxassist.settings import SupportContact
 from vxassist.ui.case_common import (
     contact_html,
-    deadline_line,
+    deadline_lines,
     error_sentence,
     error_style,
     esc,
@@ -107,6 +107,10 @@ class AgentGone(VxError):
             "vxassist's background service is not running; start vxassist again. "
             "What you typed is kept."
         )
+
+
+def _paragraphs(*texts: str) -> str:
+    return "".join(f"<p>{t}</p>" for t in texts)
 
 
 def field_message(spec: FieldSpec, message: str) -> str:
@@ -323,7 +327,6 @@ class RequestSupportWindow(QtWidgets.QWidget):
                 else self.tr("{label} (optional)").format(label=spec.label)
             )
             label = QtWidgets.QLabel(text, box)
-            label.setWordWrap(True)
             label.setBuddy(editor if name != "priority" else self.priority_buttons[0])
             form.addRow(label, cell)
         outer.addLayout(form)
@@ -357,6 +360,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
             text.setTabChangesFocus(True)
             text.setPlaceholderText(spec.help[:1].upper() + spec.help[1:])
             text.setMinimumHeight(90)
+            text.setMaximumHeight(220)
             text.textChanged.connect(lambda n=name: self._edited(n))
             editor = text
         elif name == "third_party_app":
@@ -834,7 +838,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self.drafts_clear()
         self.result_text.setText(self.result_html(submission))
         self.pages.setCurrentIndex(RESULT_PAGE)
-        self.result_text.setFocus()
+        self.close_button.setFocus()
         self.case_submitted.emit(submission)
 
     def drafts_clear(self) -> None:
@@ -859,10 +863,10 @@ class RequestSupportWindow(QtWidgets.QWidget):
                     "Your case number is <b>{n}</b>. Quote it whenever you contact support "
                     "about this problem."
                 ).format(n=number),
-                self.tr("Priority {p} ({label}). A response is due by <b>{due}</b>.").format(
+                self.tr("Priority {p} ({label}). A response is due by:<br>{due}").format(
                     p=esc(answer.get("priority")),
                     label=esc(answer.get("priority_label", "")),
-                    due=esc(deadline_line(answer.get("response_due"))),
+                    due=deadline_lines(answer.get("response_due")),
                 ),
             ]
             for related in answer.get("related") or []:
@@ -884,68 +888,51 @@ class RequestSupportWindow(QtWidgets.QWidget):
                     email=esc(fields.get("contact_email", "")),
                 )
             )
-            return "<p>" + "</p><p>".join(lines) + "</p>"
+            return _paragraphs(*lines)
         if item.state is State.DELIVERED:
             self.result_title.setText(self.tr("Received, but without a case number"))
             reference = answer.get("reference", "")
             why = answer.get("message") or self.tr(
                 "A case number is given only to a customer with an active maintenance contract."
             )
-            return (
-                "<p>"
-                + "</p><p>".join(
-                    [
-                        esc(why),
-                        self.tr(
-                            "Support has your request under reference <b>{ref}</b>. To go on, "
-                            "renew the maintenance contract or contact support: {contact}. "
-                            "Quote the reference."
-                        ).format(ref=esc(reference), contact=contact),
-                    ]
-                )
-                + "</p>"
+            return _paragraphs(
+                esc(why),
+                self.tr(
+                    "Your reference is <b>{ref}</b>. To reach support now: {contact}. "
+                    "Quote the reference."
+                ).format(ref=esc(reference), contact=contact),
             )
         if item.state is State.PENDING:
             self.result_title.setText(self.tr("Queued: it goes when the connection is back"))
             estimate = submission.estimate.isoformat() if submission.estimate else None
-            return (
-                "<p>"
-                + "</p><p>".join(
-                    [
-                        self.tr(
-                            "Support cannot be reached right now ({why}). Your request is saved "
-                            "on this computer and goes by itself as soon as the connection is "
-                            "back; you do not need to send it again."
-                        ).format(why=esc(item.last_error.rstrip(".") or self.tr("no connection"))),
-                        self.tr(
-                            "Once it arrives it gets a case number. Estimated response: by "
-                            "<b>{due}</b>."
-                        ).format(due=esc(deadline_line(estimate))),
-                        self.tr("Urgent? Call support: {contact}.").format(contact=contact),
-                    ]
-                )
-                + "</p>"
+            return _paragraphs(
+                self.tr(
+                    "Support cannot be reached right now. Your request is saved on this "
+                    "computer and goes by itself as soon as the connection is back; you do "
+                    "not need to send it again."
+                ),
+                self.tr("Why: {why}").format(why=esc(item.last_error or self.tr("no connection"))),
+                self.tr(
+                    "Once it arrives it gets a case number. A response is due by about:<br>{due}"
+                ).format(due=deadline_lines(estimate)),
+                self.tr("Urgent? Call support: {contact}.").format(contact=contact),
             )
         if item.state is State.EMAILED:
             self.result_title.setText(self.tr("Sent by e-mail"))
-            return (
-                "<p>"
-                + self.tr(
-                    "Support's desk could not be reached, so your request was e-mailed to {to}. "
-                    "Support answers by e-mail or phone."
+            return _paragraphs(
+                self.tr(
+                    "Support's desk could not be reached, so your request was e-mailed to "
+                    "{to}. Support answers by e-mail or phone."
                 ).format(to=esc(item.fallback_to))
-                + "</p>"
             )
         self.result_title.setText(self.tr("Saved on this computer"))
-        return (
-            "<p>"
-            + self.tr(
-                "Your request could not be sent ({why}). It is saved as {where}. Send that file "
-                "to support, or call: {contact}."
+        return _paragraphs(
+            self.tr(
+                "Your request could not be sent ({why}). It is saved as {where}. Send that "
+                "file to support, or call: {contact}."
             ).format(
                 why=esc(item.last_error.rstrip(".")), where=esc(item.fallback_to), contact=contact
             )
-            + "</p>"
         )
 
     # --- page 3: the answer ------------------------------------------------------------------
@@ -972,11 +959,11 @@ class RequestSupportWindow(QtWidgets.QWidget):
             cases.setAccessibleName(self.tr("My Cases"))
             cases.clicked.connect(self._open_cases)
             bar.addWidget(cases)
-        close = QtWidgets.QPushButton(self.tr("Close"), page)
-        close.setAccessibleName(self.tr("Close"))
-        close.setDefault(True)
-        close.clicked.connect(self.close)
-        bar.addWidget(close)
+        self.close_button = QtWidgets.QPushButton(self.tr("Close"), page)
+        self.close_button.setAccessibleName(self.tr("Close"))
+        self.close_button.setDefault(True)
+        self.close_button.clicked.connect(self.close)
+        bar.addWidget(self.close_button)
         layout.addLayout(bar)
         return page
 

@@ -54,6 +54,7 @@ class WhatWillBeSent(QtWidgets.QWidget):
         )
         self.list.setMinimumWidth(260)
         self.list.setWordWrap(True)
+        self.list.setSpacing(3)
         self.list.currentItemChanged.connect(self._show_current)
         self.list.itemChanged.connect(self._item_changed)
 
@@ -126,8 +127,10 @@ class WhatWillBeSent(QtWidgets.QWidget):
 
     def _item_text(self, part: SendPart) -> str:
         lines = [part.title, _size_text(part.size)]
-        if part.secrets_replaced:
-            lines[1] += " · " + self.tr("%n secret(s) replaced", "", part.secrets_replaced)
+        if part.secrets_replaced == 1:
+            lines[1] += " · " + self.tr("1 secret replaced")
+        elif part.secrets_replaced:
+            lines[1] += " · " + self.tr("{n} secrets replaced").format(n=part.secrets_replaced)
         if not part.optional:
             lines[1] += " · " + self.tr("always sent")
         return "\n".join(lines)
