@@ -666,7 +666,7 @@ class SessionBroker:
         finally:
             self._prompting_extensions.pop(key, None)
         if approved is None:
-            note = "refused by the customer"
+            note = "not approved at the host: refused, or no answer in time"
             self._audit.append(
                 "extension_decision",
                 session_id=req.session_id,

@@ -244,8 +244,8 @@ def screen_extension(
     minutes = min(req.minutes, int(room.total_seconds() // 60))
     if minutes <= 0:
         return Refusal(
-            f"the session already lasts as long as local policy allows ({policy.max_minutes} "
-            "minutes in all)"
+            "the session already lasts as long as local policy allows: "
+            f"at most {policy.max_minutes} minutes in all"
         )
     return replace(req, minutes=minutes)
 
