@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vxassist.cases.draft import DraftStore
 from vxassist.cases.intake import Submission
@@ -33,6 +33,9 @@ from vxassist.sysinfo.model import (
     Status,
 )
 from vxassist.ui.qt import QtCore, QtWidgets
+
+if TYPE_CHECKING:
+    from vxassist.ui.request import RequestSupportWindow
 
 _LOG_PATH = "C:\\Program Files (x86)\\Communicado\\VXTracker\\Logs\\VXTracker.log"
 NOW = datetime(2026, 12, 3, 17, 5, tzinfo=UTC)
@@ -395,7 +398,7 @@ TYPED = {
 }
 
 
-def _request(runtime: DemoRuntime | None = None) -> Any:
+def _request(runtime: DemoRuntime | None = None) -> RequestSupportWindow:
     from vxassist.ui.request import RequestSupportWindow
 
     folder = Path(tempfile.mkdtemp(prefix="vxassist-demo-"))
