@@ -167,18 +167,31 @@ def _prompter(consent: str) -> Any:
 
 
 async def _run_headless(runtime: AgentRuntime, ignore_late_signals: bool) -> int:
-    """Run ``runtime`` with SIGINT and SIGTERM (through the loop) as its stop."""
+    """Run ``runtime`` with SIGINT and SIGTERM as its stop.
+
+    The loop's own signal handling where it has one (POSIX); on Windows, where
+    it has none, a plain handler that only asks the runtime to stop (its stop
+    is thread-safe and wakes the loop), so Ctrl-C still ends every session.
+    """
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
+    plain: dict[int, Any] = {}
     for sig in signals:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        try:
             loop.add_signal_handler(sig, runtime.stop)
+        except NotImplementedError:
+            plain[sig] = signal.signal(sig, lambda _sig, _frame: runtime.stop())
+        except RuntimeError:
+            log.info("signal %s not handled (not the main thread)", sig)
     try:
         return await runtime.run()
     finally:
         for sig in signals:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+            if sig in plain:
+                signal.signal(sig, plain[sig])
+            else:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
             if ignore_late_signals:
                 # a second Ctrl-C (terminal and parent both send one) must not
                 # turn an orderly stop into a traceback
