@@ -136,6 +136,14 @@ def test_session_end_closes_the_engineers_connection_and_the_agent_keeps_running
     assert demo.terminal.proc.poll() is None
 
 
+def test_a_second_agent_of_the_same_account_does_not_start(demo: Demo) -> None:
+    second = demo.host("agent", "--consent", "deny", check=False)
+    assert second.returncode == 1
+    assert "already running" in second.stderr and "Traceback" not in second.stderr
+    # the first one still answers
+    assert sessions(demo) == []
+
+
 def test_without_a_running_agent_the_commands_say_so(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VXASSIST_")}
     env["VXASSIST_HOME"] = str(tmp_path / "nobody")
