@@ -406,9 +406,11 @@ class AgentRuntime:
 
     async def _start_remote(self) -> None:
         """Build and start the broker and the session service (the host is enrolled)."""
-        assert self._remote_lock is not None
-        async with self._remote_lock:
-            if self._remote is not None:
+        lock, stop = self._remote_lock, self._stop_event
+        if lock is None or stop is None:  # not running: run() starts it when enrolled
+            return
+        async with lock:
+            if self._remote is not None or stop.is_set():
                 return
             try:
                 remote = await self._in_thread(self._build_remote)
