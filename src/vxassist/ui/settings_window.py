@@ -78,7 +78,8 @@ def describe_policy(paths: Paths, remote: Any) -> PolicyView:
         "files": _tr("files"),
         "forward": _tr("forwards to local services"),
     }
-    scopes = ", ".join(scopes_words.get(s, s) for s in sorted(remote.scopes)) or _tr("nothing")
+    order = [s for s in ("shell", "files", "forward") if s in remote.scopes]
+    scopes = ", ".join(scopes_words[s] for s in order) or _tr("nothing")
     rows = (
         (_tr("Remote sessions"), _tr("allowed") if remote.enabled else _tr("switched off")),
         (_tr("Engineers may use"), scopes),
@@ -86,11 +87,15 @@ def describe_policy(paths: Paths, remote: Any) -> PolicyView:
         (_tr("Time to answer a request"), _tr("{n} seconds").format(n=remote.consent_timeout_s)),
         (
             _tr("Folders they may reach"),
-            ", ".join(remote.file_roots) or _tr("your home folder"),
+            (", ".join(remote.file_roots) or _tr("your home folder"))
+            if "files" in remote.scopes
+            else _tr("none (files are not allowed)"),
         ),
         (
             _tr("Local services they may reach"),
-            ", ".join(remote.forward_targets) or _tr("none"),
+            (", ".join(remote.forward_targets) or _tr("none"))
+            if "forward" in remote.scopes
+            else _tr("none (forwards are not allowed)"),
         ),
         (
             _tr("Unattended access"),
@@ -184,6 +189,7 @@ class SettingsWindow(QtWidgets.QWidget):
         self.app_status = QtWidgets.QLabel()
         self.app_status.setObjectName("app-status")
         self.app_status.setWordWrap(True)
+        self.app_status.setVisible(False)
         app_layout = QtWidgets.QVBoxLayout(app_box)
         app_layout.addWidget(self.notifications)
         app_layout.addWidget(self.autostart)
@@ -276,7 +282,7 @@ class SettingsWindow(QtWidgets.QWidget):
         self._app.prefs = prefs
         self._app.bridge.submit(
             lambda _rt: asyncio.to_thread(save_ui_prefs, paths, prefs),
-            on_done=lambda _r: self.app_status.setText(""),
+            on_done=lambda _r: self._status(""),
             on_error=lambda exc: self._change_failed(self.notifications, not on, exc),
         )
 
@@ -288,7 +294,7 @@ class SettingsWindow(QtWidgets.QWidget):
             self.autostart.blockSignals(True)
             self.autostart.setChecked(now_on)
             self.autostart.blockSignals(False)
-            self.app_status.setText("")
+            self._status("")
 
         def failed(exc: BaseException) -> None:
             self.autostart.setEnabled(True)
@@ -302,8 +308,12 @@ class SettingsWindow(QtWidgets.QWidget):
         box.blockSignals(True)
         box.setChecked(back)
         box.blockSignals(False)
-        self.app_status.setText(
+        self._status(
             self.tr("That change could not be saved ({why}); check the settings folder.").format(
                 why=exc
             )
         )
+
+    def _status(self, text: str) -> None:
+        self.app_status.setText(text)
+        self.app_status.setVisible(bool(text))
