@@ -183,3 +183,31 @@ def test_a_live_session_shows_in_the_session_window_and_the_home_window(
             lambda: app.home.findChild(QtWidgets.QPushButton, "end-now") is None, timeout=10000
         )
         assert app.state.glance().value == "idle"
+
+
+def test_end_now_failure_and_case_notifications(
+    qapp: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with tray_app() as app:
+        qtbot.waitUntil(lambda: app.bridge.runtime is not None, timeout=30000)
+        # End now for a session that is gone: the runtime's sentence, in a window
+        app.end_session("gone-1")
+        qtbot.waitUntil(
+            lambda: any("No live session" in b.text() for b in _message_boxes()), timeout=30000
+        )
+        for box in _message_boxes():
+            box.accept()
+        shown: list[tuple[str, str]] = []
+        monkeypatch.setattr(app, "notify", lambda title, text: shown.append((title, text)))
+        changed = {
+            "event": "case_changed",
+            "case_number": 7,
+            "status": "waiting_customer",
+            "brief": "No call records since 9:00",
+        }
+        app.on_event(changed)
+        assert shown == [("Case 7 waits for your answer", "No call records since 9:00")]
+        app.prefs = type(app.prefs)(notifications=False)
+        app.on_event({**changed, "status": "resolved"})
+        assert len(shown) == 1  # switched off in settings: the state changes, no balloon
+        assert app.state.cases[7].status == "resolved"
