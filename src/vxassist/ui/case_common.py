@@ -6,7 +6,7 @@ import html
 import logging
 from typing import Any
 
-from vxassist.cases.levels import deadline_texts
+from vxassist.cases.levels import deadline_texts, parse_instant
 from vxassist.errors import VxError
 from vxassist.ui.qt import Qt, QtCore, QtWidgets, tr
 
@@ -77,6 +77,7 @@ def heading(
         font.setPointSizeF(font.pointSizeF() * size)
     label.setFont(font)
     label.setAccessibleName(text)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
 
@@ -101,9 +102,9 @@ def deadline_line(value: Any) -> str:
 
 
 def short_time(value: Any) -> str:
-    """A desk time in the customer's time, short (for tables)."""
-    texts = deadline_texts(value)
-    return texts.local if texts else ""
+    """A desk time in the customer's time, short (for tables and the history)."""
+    moment = parse_instant(value)
+    return moment.astimezone().strftime("%a %d %b, %H:%M") if moment else ""
 
 
 def esc(text: Any) -> str:

@@ -462,7 +462,22 @@ def request_no_contract_window() -> QtWidgets.QWidget:
     return _sent(DemoRuntime(no_contract=True))
 
 
+def cases_window() -> QtWidgets.QWidget:
+    """My Cases: three cases, the first one's history, and its escalation tab ready."""
+    from vxassist.ui.cases_window import MyCasesWindow
+
+    window = MyCasesWindow(DemoBridge(), SupportContact(), open_request=lambda: None)
+    window.resize(940, 860)
+    window.show()
+    _settle(window)
+    window.select(1042)
+    _settle(window)
+    window.update_text.setPlainText("Extension 201 is affected too since this morning.")
+    return window
+
+
 WINDOWS: dict[str, Callable[[], QtWidgets.QWidget]] = {
+    "my-cases": cases_window,
     "request-form": request_form_window,
     "request-review": request_review_window,
     "request-answered": request_answered_window,

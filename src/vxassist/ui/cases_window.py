@@ -1,0 +1,668 @@
+"""My Cases: this host's cases, each case's history, and what the customer can do with one.
+
+A table (number, brief, priority, status, response due, last change) above the
+selected case's page: its facts, its whole history as the desk returns it, and
+three actions: add information (optionally with a fresh system report),
+escalate (to the Manager of Technical Support or the local Sales Manager, with
+a reason), and another issue (a problem the case also holds becomes a case of
+its own that continues this one, with the same company, contact and system).
+
+Every desk call goes through the bridge to the agent runtime; a failure is one
+sentence in the window and what was typed stays.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from vxassist.cases import sendable
+from vxassist.cases.fields import CASE_FIELDS
+from vxassist.cases.levels import parse_instant, priority_levels
+from vxassist.cases.model import SPECS, check_fields
+from vxassist.settings import SupportContact
+from vxassist.ui.case_common import (
+    ESCALATION_WORDS,
+    deadline_lines,
+    error_sentence,
+    error_style,
+    esc,
+    heading,
+    short_time,
+    status_text,
+    wrapped,
+)
+from vxassist.ui.qt import Qt, QtCore, QtWidgets, Signal
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    str(QtCore.QT_TRANSLATE_NOOP("MyCasesWindow", "Case")),
+    str(QtCore.QT_TRANSLATE_NOOP("MyCasesWindow", "Brief description")),
+    str(QtCore.QT_TRANSLATE_NOOP("MyCasesWindow", "Priority")),
+    str(QtCore.QT_TRANSLATE_NOOP("MyCasesWindow", "Status")),
+    str(QtCore.QT_TRANSLATE_NOOP("MyCasesWindow", "Response due")),
+    str(QtCore.QT_TRANSLATE_NOOP("MyCasesWindow", "Last change")),
+)
+_EVENT_HTML = "<p style='margin-bottom:8px'><b>{at}</b> · {who} · <i>{kind}</i><br>{text}</p>"
+_NUMBER = Qt.ItemDataRole.UserRole + 1
+_SORT = Qt.ItemDataRole.UserRole + 2
+
+#: fields a further issue takes over from the case it was found in
+SHARED_FIELDS = tuple(
+    f.name
+    for f in CASE_FIELDS
+    if f.name
+    not in {
+        "brief",
+        "details",
+        "steps_taken",
+        "priority",
+        "continues_case",
+        "third_party_app",
+        "third_party_version",
+    }
+)
+
+
+def last_change(case: Mapping[str, Any]) -> str:
+    """The latest time the case shows (its history, an escalation, receipt), ISO."""
+    times = [case.get("updated_at"), case.get("received_at")]
+    escalation = case.get("escalation")
+    if isinstance(escalation, Mapping):
+        times.append(escalation.get("at"))
+    for event in case.get("events") or []:
+        if isinstance(event, Mapping):
+            times.append(event.get("at"))
+    moments = [(m, t) for t in times if (m := parse_instant(t)) is not None]
+    return str(max(moments)[1]) if moments else ""
+
+
+class _SortItem(QtWidgets.QTableWidgetItem):
+    """A cell that sorts by a key of its own (numbers, times) rather than its text."""
+
+    def __lt__(self, other: QtWidgets.QTableWidgetItem) -> bool:
+        mine, theirs = self.data(_SORT), other.data(_SORT)
+        if mine is not None and theirs is not None:
+            return bool(mine < theirs)
+        return super().__lt__(other)
+
+
+class MyCasesWindow(QtWidgets.QWidget):
+    """This host's cases (see the module's docstring)."""
+
+    #: the desk's answer after an update, an escalation or another issue was filed
+    case_changed = Signal(object)
+
+    def __init__(
+        self,
+        bridge: Any,
+        support: SupportContact,
+        *,
+        open_request: Callable[[], None] | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.support = support
+        self._open_request = open_request
+        self.cases: list[dict[str, Any]] = []
+        self.case: dict[str, Any] | None = None
+        self._loading_number: int | None = None
+
+        self.setWindowTitle(self.tr("My Cases"))
+        self.setAccessibleName(self.tr("My Cases"))
+        self.setWindowFlag(Qt.WindowType.Window, True)
+
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(heading(self.tr("My Cases"), self, 1.4), 1)
+        if open_request is not None:
+            new = QtWidgets.QPushButton(self.tr("Request Support…"), self)
+            new.setAccessibleName(self.tr("Request Support"))
+            new.clicked.connect(open_request)
+            top.addWidget(new)
+        self.refresh_button = QtWidgets.QPushButton(self.tr("Refresh"), self)
+        self.refresh_button.setAccessibleName(self.tr("Refresh the list of cases"))
+        self.refresh_button.clicked.connect(self.refresh)
+        top.addWidget(self.refresh_button)
+
+        self.list_status = wrapped("", self)
+        self.list_status.setAccessibleName(self.tr("Case list status"))
+
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels([self.tr(c) for c in COLUMNS])
+        self.table.setAccessibleName(self.tr("Your cases"))
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.setTabKeyNavigation(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.setMinimumHeight(150)
+
+        splitter = QtWidgets.QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self._case_page())
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.addLayout(top)
+        layout.addWidget(self.list_status)
+        layout.addWidget(splitter, 1)
+        self.resize(940, 860)
+        self.setMinimumSize(620, 520)
+
+        events = getattr(bridge, "event_received", None)
+        if events is not None:
+            events.connect(self.on_event)
+        self.refresh()
+
+    def _submit(
+        self,
+        job: Callable[[Any], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        try:
+            self.bridge.submit(job, on_done, on_error)
+        except RuntimeError as exc:
+            log.warning("the agent's loop is not running: %s", exc)
+            from vxassist.ui.request import AgentGone
+
+            on_error(AgentGone())
+
+    # --- the list -----------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        self.refresh_button.setEnabled(False)
+        self.list_status.setText(self.tr("Asking support for your cases…"))
+        self._submit(lambda rt: rt.list_cases(), self._cases_listed, self._list_failed)
+
+    def on_event(self, event: Mapping[str, Any]) -> None:
+        if event.get("event") == "case_changed":
+            self.refresh()
+
+    def _list_failed(self, exc: BaseException) -> None:
+        self.refresh_button.setEnabled(True)
+        self.list_status.setText(error_sentence(exc))
+        error_style(self.list_status)
+
+    def _cases_listed(self, cases: list[dict[str, Any]]) -> None:
+        self.refresh_button.setEnabled(True)
+        self.list_status.setStyleSheet("")
+        self.cases = [c for c in cases if isinstance(c, dict)]
+        selected = self.selected_number()
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(self.cases))
+        for row, case in enumerate(self.cases):
+            self._fill_row(row, case)
+        self.table.setSortingEnabled(True)
+        if not self.cases:
+            self.list_status.setText(
+                self.tr("No cases yet. Request Support opens one; it shows here once sent.")
+            )
+            return
+        self.list_status.setText(
+            self.tr(
+                "Select a case to see its history and to add information, escalate it "
+                "or report another issue."
+            )
+        )
+        if selected is not None:
+            self.select(selected)
+        elif self.case is None:
+            self.table.selectRow(0)
+
+    def _fill_row(self, row: int, case: Mapping[str, Any]) -> None:
+        number = case.get("case_number")
+        label = str(number) if number is not None else str(case.get("reference", ""))
+        cells: list[tuple[str, Any]] = [
+            (label, number if number is not None else 0),
+            (str(case.get("brief", "")), None),
+            (
+                f"{case.get('priority', '')} – {case.get('priority_label', '')}",
+                case.get("priority"),
+            ),
+            (status_text(case.get("status")), None),
+            (short_time(case.get("response_due")), str(case.get("response_due") or "")),
+            (short_time(last_change(case)), last_change(case)),
+        ]
+        for column, (text, key) in enumerate(cells):
+            item = _SortItem(text)
+            item.setData(_NUMBER, number)
+            if key is not None:
+                item.setData(_SORT, key)
+            if column == 1:
+                item.setToolTip(text)
+            self.table.setItem(row, column, item)
+
+    def selected_number(self) -> int | None:
+        items = self.table.selectedItems()
+        if not items:
+            return None
+        number = items[0].data(_NUMBER)
+        return int(number) if isinstance(number, int) else None
+
+    def select(self, number: int) -> bool:
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is not None and item.data(_NUMBER) == number:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def _selection_changed(self) -> None:
+        number = self.selected_number()
+        if number is not None and (self.case is None or self.case.get("case_number") != number):
+            self.open_case(number)
+
+    # --- one case -------------------------------------------------------------------------
+
+    def _case_page(self) -> QtWidgets.QWidget:
+        page = QtWidgets.QWidget(self)
+        layout = QtWidgets.QVBoxLayout(page)
+        layout.setContentsMargins(0, 8, 0, 0)
+        self.case_title = heading(self.tr("No case selected"), page, 1.2)
+        self.case_facts = wrapped("", page)
+        self.case_facts.setAccessibleName(self.tr("About this case"))
+        self.history = QtWidgets.QTextBrowser(page)
+        self.history.setOpenExternalLinks(True)
+        self.history.setAccessibleName(self.tr("Case history"))
+        self.history.setMinimumHeight(140)
+        self.case_actions = QtWidgets.QTabWidget(page)
+        self.case_actions.setAccessibleName(self.tr("What you can do"))
+        self.case_actions.addTab(self._update_tab(), self.tr("Add information"))
+        self.case_actions.addTab(self._escalate_tab(), self.tr("Escalate"))
+        self.case_actions.addTab(self._split_tab(), self.tr("Another issue"))
+        self.case_actions.setEnabled(False)
+        self.case_actions.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Maximum
+        )
+        self.action_status = wrapped("", page)
+        self.action_status.setAccessibleName(self.tr("Result of your last action"))
+        layout.addWidget(self.case_title)
+        layout.addWidget(self.case_facts)
+        layout.addWidget(self.history, 1)
+        layout.addWidget(self.case_actions)
+        layout.addWidget(self.action_status)
+        return page
+
+    def open_case(self, number: int) -> None:
+        self._loading_number = number
+        self.case_title.setText(self.tr("Case {n}").format(n=number))
+        self.case_facts.setText(self.tr("Loading the case's history…"))
+        self._submit(lambda rt: rt.get_case(number), self._case_loaded, self._case_failed)
+
+    def _case_failed(self, exc: BaseException) -> None:
+        self.case_facts.setText(error_sentence(exc))
+
+    def _case_loaded(self, case: dict[str, Any]) -> None:
+        number = case.get("case_number")
+        if self._loading_number is not None and number != self._loading_number:
+            return  # an older answer; the customer has moved on
+        self.show_case(case)
+
+    def show_case(self, case: dict[str, Any]) -> None:
+        self.case = case
+        number = case.get("case_number")
+        label = number if number is not None else case.get("reference", "")
+        self.case_title.setText(
+            self.tr("Case {n}: {brief}").format(n=label, brief=case.get("brief", ""))
+        )
+        facts = [
+            self.tr("Status: <b>{s}</b>. Priority {p} ({label}).").format(
+                s=esc(status_text(case.get("status"))),
+                p=esc(case.get("priority", "")),
+                label=esc(case.get("priority_label", "")),
+            ),
+            self.tr("Response due by {due}").format(due=deadline_lines(case.get("response_due"))),
+        ]
+        escalation = case.get("escalation")
+        if isinstance(escalation, Mapping):
+            to = str(escalation.get("to", ""))
+            facts.append(
+                self.tr("Escalated to the {to} on {at}: {why}").format(
+                    to=esc(self.tr(ESCALATION_WORDS.get(to, to))),
+                    at=esc(short_time(escalation.get("at"))),
+                    why=esc(escalation.get("reason", "")),
+                )
+            )
+        for related in case.get("related") or []:
+            if isinstance(related, Mapping):
+                facts.append(
+                    self.tr("Also opened from this request: case {n}, {brief}").format(
+                        n=esc(related.get("case_number")), brief=esc(related.get("brief", ""))
+                    )
+                )
+        self.case_facts.setText("<br>".join(facts))
+        self._update_row(case)
+        self.history.setHtml(self.history_html(case))
+        closed = case.get("status") in ("closed", "no_contract") or number is None
+        self.case_actions.setEnabled(not closed)
+        self.case_actions.setToolTip(
+            self.tr("This case is closed; open a new request instead.") if closed else ""
+        )
+
+    def _update_row(self, case: Mapping[str, Any]) -> None:
+        """The list's row of ``case`` with what its page knows (status, last change)."""
+        number = case.get("case_number")
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is not None and item.data(_NUMBER) == number:
+                sorting = self.table.isSortingEnabled()
+                self.table.setSortingEnabled(False)
+                self._fill_row(row, case)
+                self.table.setSortingEnabled(sorting)
+                return
+
+    def history_html(self, case: Mapping[str, Any]) -> str:
+        events = [e for e in case.get("events") or [] if isinstance(e, Mapping)]
+        if not events:
+            return "<p>" + esc(self.tr("No history yet.")) + "</p>"
+        rows = []
+        for event in events:
+            rows.append(
+                _EVENT_HTML.format(
+                    at=esc(short_time(event.get("at"))),
+                    who=esc(event.get("author", "")),
+                    kind=esc(self._kind_text(str(event.get("kind", "")))),
+                    text=esc(event.get("text", "")).replace("\n", "<br>"),
+                )
+            )
+        return "".join(rows)
+
+    def _kind_text(self, kind: str) -> str:
+        words = {
+            "received": self.tr("received"),
+            "update": self.tr("update"),
+            "priority": self.tr("priority changed"),
+            "escalated": self.tr("escalated"),
+            "status": self.tr("status changed"),
+            "continued": self.tr("continued by another case"),
+        }
+        return words.get(kind, kind)
+
+    def _said(self, text: str, error: bool = False) -> None:
+        self.action_status.setText(text)
+        if error:
+            error_style(self.action_status)
+        else:
+            self.action_status.setStyleSheet("")
+
+    def _number(self) -> int | None:
+        if self.case is None or not isinstance(self.case.get("case_number"), int):
+            return None
+        return int(self.case["case_number"])
+
+    # --- add information --------------------------------------------------------------------
+
+    def _update_tab(self) -> QtWidgets.QWidget:
+        tab = QtWidgets.QWidget(self)
+        layout = QtWidgets.QVBoxLayout(tab)
+        layout.addWidget(
+            wrapped(self.tr("What is new since you reported it? What did you try?"), tab)
+        )
+        self.update_text = QtWidgets.QPlainTextEdit(tab)
+        self.update_text.setTabChangesFocus(True)
+        self.update_text.setAccessibleName(self.tr("Information to add"))
+        self.update_text.setMaximumHeight(110)
+        self.attach_report = QtWidgets.QCheckBox(
+            self.tr("Also attach a fresh system report of this computer (secrets removed)"), tab
+        )
+        self.attach_report.setAccessibleName(self.tr("Attach a fresh system report"))
+        self.update_button = QtWidgets.QPushButton(self.tr("Add to the case"), tab)
+        self.update_button.setAccessibleName(self.tr("Add to the case"))
+        self.update_button.clicked.connect(self.send_update)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.attach_report, 1)
+        row.addWidget(self.update_button)
+        layout.addWidget(self.update_text)
+        layout.addLayout(row)
+        layout.addStretch(1)
+        return tab
+
+    def send_update(self) -> None:
+        number = self._number()
+        text = self.update_text.toPlainText().strip()
+        if number is None:
+            return
+        if not text:
+            self._said(self.tr("Write what is new first."), error=True)
+            self.update_text.setFocus()
+            return
+        attach = self.attach_report.isChecked()
+        self.update_button.setEnabled(False)
+        self._said(self.tr("Sending…"))
+
+        async def job(rt: Any) -> dict[str, Any]:
+            payload = None
+            if attach:
+                payload = sendable.report_payload(await rt.report(), ())
+            answer: dict[str, Any] = await rt.update_case(number, text, payload)
+            return answer
+
+        self._submit(job, self._updated, self._update_failed)
+
+    def _update_failed(self, exc: BaseException) -> None:
+        self.update_button.setEnabled(True)
+        self._said(error_sentence(exc), error=True)
+
+    def _updated(self, answer: dict[str, Any]) -> None:
+        self.update_button.setEnabled(True)
+        self.update_text.clear()
+        state = answer.get("outbox_state")
+        if state == "pending":
+            self._said(
+                self.tr(
+                    "Support cannot be reached right now; your information is saved on this "
+                    "computer and goes as soon as the connection is back."
+                )
+            )
+        else:
+            text = self.tr("Added to case {n}.").format(n=self._number())
+            if self.attach_report.isChecked() and answer.get("report_attached") is False:
+                text += " " + self.tr(
+                    "The desk takes only text with an update, so the system report was not "
+                    "sent; mention it and the engineer will ask for it."
+                )
+            self._said(text)
+        self.attach_report.setChecked(False)
+        self._after_change(answer)
+
+    # --- escalate ------------------------------------------------------------------------------
+
+    def _escalate_tab(self) -> QtWidgets.QWidget:
+        tab = QtWidgets.QWidget(self)
+        layout = QtWidgets.QFormLayout(tab)
+        layout.setRowWrapPolicy(QtWidgets.QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.escalate_to = QtWidgets.QComboBox(tab)
+        for key, words in ESCALATION_WORDS.items():
+            self.escalate_to.addItem(self.tr(words), key)
+        self.escalate_to.setAccessibleName(self.tr("Escalate to"))
+        self.escalate_reason = QtWidgets.QPlainTextEdit(tab)
+        self.escalate_reason.setTabChangesFocus(True)
+        self.escalate_reason.setMaximumHeight(90)
+        self.escalate_reason.setAccessibleName(self.tr("Why it needs escalation"))
+        self.escalate_button = QtWidgets.QPushButton(self.tr("Ask for escalation"), tab)
+        self.escalate_button.setAccessibleName(self.tr("Ask for escalation"))
+        self.escalate_button.clicked.connect(self.send_escalation)
+        layout.addRow(self.tr("Escalate to"), self.escalate_to)
+        layout.addRow(self.tr("Why"), self.escalate_reason)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.escalate_button)
+        layout.addRow(buttons)
+        layout.addItem(
+            QtWidgets.QSpacerItem(
+                0, 0, QtWidgets.QSizePolicy.Policy.Minimum, QtWidgets.QSizePolicy.Policy.Expanding
+            )
+        )
+        return tab
+
+    def send_escalation(self) -> None:
+        number = self._number()
+        reason = self.escalate_reason.toPlainText().strip()
+        if number is None:
+            return
+        if not reason:
+            self._said(self.tr("Say why the case needs escalation first."), error=True)
+            self.escalate_reason.setFocus()
+            return
+        to = str(self.escalate_to.currentData())
+        self.escalate_button.setEnabled(False)
+        self._said(self.tr("Sending…"))
+        self._submit(
+            lambda rt: rt.escalate_case(number, to, reason), self._escalated, self._escalate_failed
+        )
+
+    def _escalate_failed(self, exc: BaseException) -> None:
+        self.escalate_button.setEnabled(True)
+        self._said(error_sentence(exc), error=True)
+
+    def _escalated(self, answer: dict[str, Any]) -> None:
+        self.escalate_button.setEnabled(True)
+        self.escalate_reason.clear()
+        to = self.escalate_to.currentText()
+        self._said(
+            self.tr("Case {n} is escalated to the {to}; they are told why.").format(
+                n=self._number(), to=to
+            )
+        )
+        self._after_change(answer)
+
+    # --- another issue ---------------------------------------------------------------------------
+
+    def _split_tab(self) -> QtWidgets.QWidget:
+        tab = QtWidgets.QWidget(self)
+        outer = QtWidgets.QVBoxLayout(tab)
+        outer.addWidget(
+            wrapped(
+                self.tr(
+                    "One case per problem: if this case also holds another problem, describe "
+                    "it here. It becomes a case of its own, linked to this one, with the same "
+                    "company, contact and system details."
+                ),
+                tab,
+            )
+        )
+        form = QtWidgets.QFormLayout()
+        form.setRowWrapPolicy(QtWidgets.QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.split_fields: dict[str, QtWidgets.QWidget] = {}
+        brief = QtWidgets.QLineEdit(tab)
+        details = QtWidgets.QPlainTextEdit(tab)
+        steps = QtWidgets.QPlainTextEdit(tab)
+        for text_edit in (details, steps):
+            text_edit.setTabChangesFocus(True)
+            text_edit.setMaximumHeight(60)
+        priority = QtWidgets.QComboBox(tab)
+        for level in priority_levels():
+            priority.addItem(f"{level.level} – {level.label}: {level.meaning}", level.level)
+        priority.setCurrentIndex(2)
+        for name, widget in (
+            ("brief", brief),
+            ("details", details),
+            ("steps_taken", steps),
+            ("priority", priority),
+        ):
+            widget.setAccessibleName(SPECS[name].label)
+            self.split_fields[name] = widget
+            form.addRow(SPECS[name].label, widget)
+        outer.addLayout(form)
+        self.split_button = QtWidgets.QPushButton(self.tr("Open a case for it"), tab)
+        self.split_button.setAccessibleName(self.tr("Open a case for the other issue"))
+        self.split_button.clicked.connect(self.send_split)
+        outer.addWidget(self.split_button, 0, Qt.AlignmentFlag.AlignRight)
+        outer.addStretch(1)
+        return tab
+
+    def split_values(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for name, widget in self.split_fields.items():
+            if isinstance(widget, QtWidgets.QLineEdit):
+                values[name] = widget.text()
+            elif isinstance(widget, QtWidgets.QPlainTextEdit):
+                values[name] = widget.toPlainText()
+            elif isinstance(widget, QtWidgets.QComboBox):
+                values[name] = str(widget.currentData())
+        return values
+
+    def split_request(self) -> dict[str, Any]:
+        """The new request: this case's shared fields, the other issue, and the link."""
+        case = self.case or {}
+        fields: dict[str, Any] = {name: str(case.get(name) or "") for name in SHARED_FIELDS}
+        fields.update(self.split_values())
+        fields["continues_case"] = str(self._number() or "")
+        return fields
+
+    def send_split(self) -> None:
+        if self._number() is None:
+            return
+        fields = self.split_request()
+        _, problems = check_fields(fields)
+        if problems:
+            self._said(" ".join(p.message for p in problems), error=True)
+            return
+        self.split_button.setEnabled(False)
+        self._said(self.tr("Sending…"))
+        self._submit(lambda rt: rt.submit_case(fields, None), self._split_done, self._split_failed)
+
+    def _split_failed(self, exc: BaseException) -> None:
+        self.split_button.setEnabled(True)
+        self._said(error_sentence(exc), error=True)
+
+    def _split_done(self, submission: Any) -> None:
+        self.split_button.setEnabled(True)
+        item = submission.item
+        answer = dict(item.answer or {})
+        if item.case_number is not None:
+            self._said(
+                self.tr("The other issue is case {n}; a response is due by {due}.").format(
+                    n=item.case_number, due=short_time(answer.get("response_due"))
+                )
+            )
+        elif str(item.state) == "pending":
+            self._said(
+                self.tr(
+                    "Support cannot be reached right now; the other issue is saved on this "
+                    "computer and goes as soon as the connection is back."
+                )
+            )
+        elif str(item.state) == "rejected":
+            self._said(
+                self.tr("The desk refused it: {why}").format(why=item.last_error), error=True
+            )
+            return
+        else:
+            self._said(esc(answer.get("message") or item.last_error))
+        for widget in self.split_fields.values():
+            if isinstance(widget, QtWidgets.QLineEdit | QtWidgets.QPlainTextEdit):
+                widget.clear()
+        self._after_change(answer)
+
+    # --- after any action ------------------------------------------------------------------------
+
+    def _after_change(self, answer: dict[str, Any]) -> None:
+        self.case_changed.emit(answer)
+        number = self._number()
+        self.refresh()
+        if number is not None:
+            self.open_case(number)
+
+
+class CasesWindow(MyCasesWindow):
+    """The window as the tray opens it: ``CasesWindow(app)``."""
+
+    def __init__(self, app: Any, **_kwargs: Any) -> None:
+        super().__init__(
+            app.bridge,
+            app.ctx.settings.support,
+            open_request=lambda: app.open_window("request"),
+        )

@@ -1,0 +1,106 @@
+"""My Cases on the real widgets, against a real desk through the agent runtime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("PySide6.QtWidgets")
+
+from tests.fixtures import desk as desk_fixtures
+from tests.fixtures.desk import RunningDesk
+from tests.ui import case_helpers
+from tests.ui.case_helpers import TYPED, case_at_desk, enroll_host
+from vxassist.ui.cases_window import MyCasesWindow
+
+WAIT = 20000
+
+# fixtures of other modules, used here by name
+shared_desk = desk_fixtures.shared_desk
+bridge_for = case_helpers.bridge_for
+
+
+def file_case(qtbot: Any, bridge: Any, brief: str) -> int:
+    done: list[Any] = []
+    errors: list[BaseException] = []
+    fields = dict(
+        TYPED,
+        brief=brief,
+        database_type="SQL Server 2019",
+        vxtracker_server="CALLACCT01 7.4.2",
+        pbx_manufacturer="Avaya",
+        pbx_model="IP Office 500 V2",
+    )
+    bridge.submit(lambda rt: rt.submit_case(fields, None), done.append, errors.append)
+    qtbot.waitUntil(lambda: bool(done or errors), timeout=WAIT)
+    assert not errors, errors
+    number = done[0].item.case_number
+    assert isinstance(number, int)
+    return number
+
+
+def test_my_cases_lists_the_case_shows_its_history_and_acts_on_it(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+) -> None:
+    host = enroll_host(shared_desk)
+    bridge = bridge_for(host)
+    number = file_case(qtbot, bridge, "Calls from the front desk are not recorded")
+
+    window = MyCasesWindow(bridge, host.ctx.settings.support)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=WAIT)
+    row = [window.table.item(0, c).text() for c in range(window.table.columnCount())]
+    assert row[0] == str(number)
+    assert row[1] == "Calls from the front desk are not recorded"
+    assert row[2] == "2 – Severe" and row[3] == "Open"
+    assert row[4] and row[5]  # response due, last change
+    qtbot.waitUntil(lambda: window.case is not None, timeout=WAIT)
+    assert window.case_title.text() == f"Case {number}: Calls from the front desk are not recorded"
+    assert "(Pacific time)" in window.case_facts.text()
+    assert "received" in window.history.toPlainText()
+
+    # add information: it reaches the desk and the history shows it
+    window.case_actions.setCurrentIndex(0)
+    window.update_text.setPlainText("Extension 201 is affected too.")
+    window.update_button.click()
+    qtbot.waitUntil(lambda: "Added to case" in window.action_status.text(), timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: "Extension 201 is affected too." in window.history.toPlainText(), timeout=WAIT
+    )
+
+    # escalate: to whom and why reach the desk
+    window.case_actions.setCurrentIndex(1)
+    window.escalate_to.setCurrentIndex(window.escalate_to.findData("sales_manager"))
+    window.escalate_reason.setPlainText("Three days without calls in the reports.")
+    window.escalate_button.click()
+    qtbot.waitUntil(lambda: "escalated" in window.action_status.text(), timeout=WAIT)
+    stored = case_at_desk(shared_desk, number)
+    assert stored["escalation"]["to"] == "sales_manager"
+    assert stored["escalation"]["reason"] == "Three days without calls in the reports."
+    assert any(e["text"] == "Extension 201 is affected too." for e in stored["events"])
+    qtbot.waitUntil(lambda: "Escalated to the" in window.case_facts.text(), timeout=WAIT)
+
+    # another issue in the same case becomes a case of its own, continuing this one
+    window.case_actions.setCurrentIndex(2)
+    window.split_fields["brief"].setText("Monthly cost report export is empty")
+    window.split_fields["details"].setPlainText("The Excel file has headers only.")
+    window.split_fields["steps_taken"].setPlainText("Tried two months.")
+    window.split_button.click()
+    qtbot.waitUntil(lambda: "The other issue is case" in window.action_status.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: window.table.rowCount() == 2, timeout=WAIT)
+    other = int(window.action_status.text().split("case ", 1)[1].split(";", 1)[0])
+    split = case_at_desk(shared_desk, other)
+    assert split["continues_case"] == number
+    assert split["company"] == TYPED["company"] and split["contact_email"] == TYPED["contact_email"]
+    assert split["priority"] == 3
+
+
+def test_a_case_list_that_cannot_be_had_says_why(qtbot: Any, bridge_for: Any) -> None:
+    host = case_helpers.not_enrolled_host()
+    window = MyCasesWindow(bridge_for(host), host.ctx.settings.support)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.refresh_button.isEnabled(), timeout=WAIT)
+    assert "not enrolled" in window.list_status.text()
+    assert "Traceback" not in window.list_status.text()
