@@ -108,7 +108,12 @@ class ControlServer:
             self._serve, host="127.0.0.1", port=0, limit=MAX_LINE
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
-        self._write_file()
+        try:
+            self._write_file()
+        except OSError:
+            self._server.close()
+            self._server = None
+            raise
         log.info("control channel on 127.0.0.1:%d (%s)", self.port, self.path)
 
     def _write_file(self) -> None:
@@ -237,11 +242,11 @@ def read_control_file(paths: Paths) -> dict[str, Any] | None:
             "that runs the agent.",
             detail=repr(exc),
         ) from exc
-    with os.fdopen(fd, "rb") as fh:
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ControlError(f"The agent's control file {path} is not a plain file; remove it.")
         if sys.platform != "win32":
-            info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ControlError(f"The agent's control file {path} is not a plain file.")
             # an administrator (root) may use any account's agent; others only their own
             caller = os.getuid()
             foreign = caller != 0 and info.st_uid != caller
@@ -252,6 +257,10 @@ def read_control_file(paths: Paths) -> dict[str, Any] | None:
                     "restart the agent to make a new file.",
                     detail=f"mode {stat.filemode(info.st_mode)} uid {info.st_uid}",
                 )
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
         raw = fh.read(MAX_LINE)
     try:
         data = json.loads(raw.decode("utf-8"))

@@ -261,3 +261,19 @@ async def test_an_enrollment_without_a_relay_still_files_cases(
     finally:
         runtime.stop()
         assert await asyncio.wait_for(task, 60) == 0
+
+
+async def test_the_agent_runs_on_when_its_control_channel_cannot_start(vx_home: Path) -> None:
+    ctx = Context.create()
+    control.control_file(ctx.paths).mkdir(parents=True)  # the file's place is taken
+    events: list[dict[str, Any]] = []
+    runtime = AgentRuntime(ctx, DenyPrompter(), events.append, collect_report=_recorded_report)
+    run = Running(runtime, events)
+    task = asyncio.ensure_future(runtime.run())
+    try:
+        await run.until(lambda: run.said("control channel could not start") or task.done())
+        await run.until(lambda: run.said("not enrolled") or task.done())
+        assert not task.done()
+    finally:
+        runtime.stop()
+        assert await asyncio.wait_for(task, 60) == 0
