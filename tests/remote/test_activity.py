@@ -7,6 +7,7 @@ import pytest
 from vxassist.remote.activity import (
     audit_rows,
     describe_activity,
+    describe_audit,
     describe_scope,
     file_name,
     filter_rows,
@@ -126,6 +127,7 @@ def test_audit_rows_carry_the_sessions_case_and_filter() -> None:
             "event": "request",
             "session_id": "a",
             "case_number": 7,
+            "engineer": "alice",
             "scopes": ["shell"],
             "minutes": 30,
         },
@@ -139,14 +141,55 @@ def test_audit_rows_carry_the_sessions_case_and_filter() -> None:
             "path": "/x/y.log",
             "size": 5,
         },
-        {"seq": 4, "ts": "t4", "event": "tunnel_up", "listen_port": 4022},
+        {"seq": 4, "ts": "t4", "event": "tunnel_lost", "listen_port": 4022},
     ]
     rows = audit_rows(records)
     assert [r.case_number for r in rows] == [7, 7, None, None]
-    assert rows[0].text == "scopes: shell; minutes: 30"
+    assert rows[0].text == "alice asked for shell for 30 minutes"
     assert rows[1].text == "alice connected"
     assert rows[2].text == "downloaded y.log, 5 bytes"
     assert [r.seq for r in filter_rows(rows, case_number=7)] == [1, 2]
     assert [r.seq for r in filter_rows(rows, session_id="b")] == [3]
     assert [r.seq for r in filter_rows(rows, kind="login", case_number=7)] == [2]
     assert filter_rows(rows, kind="login", session_id="b") == []
+
+
+@pytest.mark.parametrize(
+    ("record", "text"),
+    [
+        (
+            {
+                "event": "request",
+                "engineer": "alice",
+                "scopes": ["shell", "files"],
+                "minutes": 30,
+                "reason": "look at the import",
+            },
+            "alice asked for shell, files for 30 minutes: look at the import",
+        ),
+        ({"event": "prompt", "timeout_s": 120.0}, "the customer was asked (answer within 120 s)"),
+        (
+            {"event": "decision", "approved": True, "by": "customer", "scopes": ["shell"]},
+            "approved by the customer: shell",
+        ),
+        (
+            {
+                "event": "decision",
+                "approved": False,
+                "by": "customer",
+                "note": "denied in the tray",
+            },
+            "denied by the customer: denied in the tray",
+        ),
+        (
+            {"event": "decision", "approved": False, "by": "agent", "reason": "case 9 is not ours"},
+            "refused by this agent: case 9 is not ours",
+        ),
+        ({"event": "tunnel_up", "listen_port": 4022}, "connected to the relay (port 4022)"),
+        ({"event": "process_exit", "command": "uptime", "status": 0}, "uptime ended (status 0)"),
+        ({"event": "login", "engineer": "alice"}, "alice connected"),
+        ({"event": "something_new", "size": 3, "ok": True}, "size: 3; ok: True"),
+    ],
+)
+def test_audit_lines_in_words(record: dict[str, object], text: str) -> None:
+    assert describe_audit(record) == text

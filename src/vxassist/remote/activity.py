@@ -187,6 +187,49 @@ def _details(record: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _scopes(record: Mapping[str, Any]) -> str:
+    return ", ".join(str(s) for s in record.get("scopes") or []) or "nothing"
+
+
+def describe_audit(record: Mapping[str, Any]) -> str:
+    """One audit line in words: the activity sentence, the agent's own steps, else its fields."""
+    kind = str(record.get("event", ""))
+    reason = str(record.get("reason") or record.get("note") or "")
+    if kind == "request":
+        text = (
+            f"{record.get('engineer')} asked for {_scopes(record)} "
+            f"for {record.get('minutes')} minutes"
+        )
+        return f"{text}: {reason}" if reason else text
+    if kind == "prompt":
+        return f"the customer was asked (answer within {float(record.get('timeout_s') or 0):.0f} s)"
+    if kind == "decision":
+        by = str(record.get("by") or "")
+        if record.get("approved"):
+            return f"approved by the {by or 'customer'}: {_scopes(record)}"
+        who = {"agent": "refused by this agent", "desk": "withdrawn at the desk"}.get(
+            by, f"denied by the {by or 'customer'}"
+        )
+        return f"{who}: {reason}" if reason else who
+    if kind == "tunnel_up":
+        return f"connected to the relay (port {record.get('listen_port')})"
+    if kind == "tunnel_closed":
+        return "closed the connection to the relay"
+    if kind == "tunnel_gone":
+        return "the relay stayed unreachable"
+    if kind == "process":
+        return f"started {record.get('command')}"
+    if kind == "process_exit":
+        return f"{record.get('command')} ended (status {record.get('status')})"
+    if kind == "recording":
+        return f"saved the recording {record.get('file')}"
+    if kind == "revoke":
+        return (
+            f"the desk revoked the session: {reason}" if reason else "the desk revoked the session"
+        )
+    return describe_activity(record) or _details(record)
+
+
 def audit_rows(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
     """Audit lines as rows: a case number known for a session is shown on all its lines."""
     records = list(records)
@@ -206,7 +249,7 @@ def audit_rows(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
                 kind=str(record.get("event") or ""),
                 session_id=sid,
                 case_number=case if isinstance(case, int) else cases.get(sid),
-                text=describe_activity(record) or _details(record),
+                text=describe_audit(record),
             )
         )
     return rows
