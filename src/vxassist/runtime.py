@@ -48,8 +48,9 @@ Emit = Callable[[Event], None]
 TEST_GRANT_SECONDS_ENV = "VXASSIST_TEST_GRANT_SECONDS"
 #: how often a ``time_left`` event is sent for each live session
 TIME_LEFT_EVERY_S = 30.0
-#: how often the system report is collected again in the background
-REPORT_EVERY_S = 300.0
+#: how often the system report is collected again in the background (under the
+#: 300 s a form accepts, so a click never waits for a collection)
+REPORT_EVERY_S = 240.0
 #: how often this host's cases are checked for changes
 CASE_CHECK_EVERY_S = 180.0
 #: how long ending the sessions' reports to the desk may take when the agent stops
