@@ -5,8 +5,8 @@ tray. The shell's windows run over the real agent runtime and a real desk on
 loopback (enrollment, settings); the tray's icon and menu sit in the real tray.
 Other windows come from builders: every function named ``*_window`` in a
 ``vxassist.ui.demo*`` module (realistic data, no network) is one picture, named
-after the function; the consent prompt and the live-session window have
-builders here unless a demo module provides them.
+after the function; the session windows come from
+``vxassist.ui.session_samples.render_all`` (builders here stand in where it is missing).
 
     scripts/screenshots.sh [--only NAME ...] [--out DIR]
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import pkgutil
 import sys
@@ -394,7 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         saved += home_window_shot(out)
     if wanted("shell"):
         saved += shell_shots(out, work)
-    builders = {**BUILT_HERE, **demo_builders()}
+    if importlib.util.find_spec("vxassist.ui.session_samples") is not None:
+        # the session windows' own pictures (consent, live session, extension, audit)
+        if wanted("session"):
+            from vxassist.ui.session_samples import render_all
+
+            saved += render_all(out, work / "samples")
+        builders = demo_builders()
+    else:
+        builders = {**BUILT_HERE, **demo_builders()}
     for name, build in sorted(builders.items()):
         if wanted(name):
             path = built_shot(name, build, out)

@@ -118,6 +118,21 @@ def _module_window(module: str, attr: str) -> WindowFactory:
     return factory
 
 
+def _cases_window(app: Any, **_kwargs: Any) -> QtWidgets.QWidget:
+    from vxassist.ui.cases_window import MyCasesWindow
+
+    return MyCasesWindow(
+        app.bridge, app.ctx.settings.support, open_request=lambda: app.open_window("request")
+    )
+
+
+def _audit_window(app: Any, **_kwargs: Any) -> QtWidgets.QWidget:
+    from vxassist.remote.audit import AuditLog
+    from vxassist.ui.audit_window import AuditWindow
+
+    return AuditWindow(AuditLog.for_paths(app.ctx.paths, app.clock))
+
+
 def _optional(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -203,13 +218,12 @@ class TrayApp(QObject):
         reg.register("settings", _module_window("vxassist.ui.settings_window", "SettingsWindow"))
         reg.register("home", lambda app, **kw: self._home_window())
         # the other windows plug in when their modules are part of the build
-        for name, module, attr in (
-            ("request", "vxassist.ui.request", "RequestWindow"),
-            ("cases", "vxassist.ui.cases_window", "CasesWindow"),
-            ("audit", "vxassist.ui.audit_window", "AuditWindow"),
-        ):
-            if _optional(module):
-                reg.register(name, _module_window(module, attr))
+        if _optional("vxassist.ui.request"):
+            reg.register("request", _module_window("vxassist.ui.request", "RequestWindow"))
+        if _optional("vxassist.ui.cases_window"):
+            reg.register("cases", _cases_window)
+        if _optional("vxassist.ui.audit_window"):
+            reg.register("audit", _audit_window)
 
         if _optional("vxassist.ui.session_window"):
             # one window for every live session, following events from the first one on
