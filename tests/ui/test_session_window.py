@@ -266,3 +266,21 @@ def test_the_customer_watches_the_engineer_and_ends_the_session(
             ssh.kill()
             ssh.wait()
         bridge.stop(10.0)
+
+
+def test_the_sample_windows_render(tmp_path: Any, qtbot: Any) -> None:
+    from vxassist.ui.qt import QtGui
+    from vxassist.ui.session_samples import render_all
+
+    saved = render_all(tmp_path / "png", tmp_path / "data")
+    assert [p.name for p in saved] == [
+        "consent.png",
+        "live-session.png",
+        "live-session-strip.png",
+        "live-session-extension.png",
+        "audit-trail.png",
+        "audit-recording.png",
+    ]
+    for path in saved:
+        image = QtGui.QImage(str(path))
+        assert image.width() > 400 and image.height() > 80, path.name

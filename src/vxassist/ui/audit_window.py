@@ -414,7 +414,16 @@ class AuditWindow(QtWidgets.QWidget):
         self.reload_button.setEnabled(True)
         ok, bad_line, why = verdict
         if ok:
-            self.chain.setText(tr("AuditWindow", "The audit trail is intact ({0}).").format(why))
+            if rows:
+                text = tr(
+                    "AuditWindow",
+                    "The audit trail is intact: all {0} lines are linked and unchanged.",
+                ).format(len(rows))
+            else:
+                text = tr(
+                    "AuditWindow", "There is no audit trail yet: no session has happened here."
+                )
+            self.chain.setText(text)
             self.chain.setStyleSheet(
                 "#chainStatus { background: #e2f2e4; color: #1f4d26; padding: 6px;"
                 " border-radius: 4px; }"

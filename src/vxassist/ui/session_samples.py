@@ -146,8 +146,13 @@ def write_sample_trail(folder: Path) -> AuditLog:
     """A realistic audit trail and one recording under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     recordings = folder / "recordings"
-    audit = AuditLog(folder / "audit.jsonl", recordings)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    steps = iter((0, 25, 31, 32, 34, 74, 75, 75, 234, 294, 1510, 2120, 5400, 5440))
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=next(steps, 5500))
+
+    audit = AuditLog(folder / "audit.jsonl", recordings, clock)
     scopes = SCOPES
     audit.append(
         "request", session_id=SESSION, engineer=ENGINEER, case_number=CASE, scopes=scopes,
@@ -192,9 +197,10 @@ def write_sample_trail(folder: Path) -> AuditLog:
         title=f"{ENGINEER} case {CASE} session {SESSION}", term="xterm-256color",
         monotonic=monotonic,
     )  # fmt: skip
-    for line in SCREEN.split(b"\r\n"):
+    lines = SCREEN.split(b"\r\n")
+    for n, line in enumerate(lines, start=1):
         ticks[0] += 0.8
-        rec.output(line + b"\r\n")
+        rec.output(line + (b"\r\n" if n < len(lines) else b""))
     rec.close()
     return audit
 
