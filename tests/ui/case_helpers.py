@@ -61,7 +61,7 @@ def enroll_host(desk: RunningDesk, expires: Any = None) -> Host:
     return Host(Context(paths=ctx.paths), desk, contract["contract_id"])
 
 
-def make_runtime_factory(host: Host, report: Report | None = None) -> Any:
+def make_runtime_factory(host: Host, report: Report | None = None, collect: Any = None) -> Any:
     from vxassist.runtime import AgentRuntime
 
     collected = report or recorded_report()
@@ -72,7 +72,7 @@ def make_runtime_factory(host: Host, report: Report | None = None) -> Any:
             prompter,
             emit,
             face="tray",
-            collect_report=lambda: collected,
+            collect_report=collect or (lambda: collected),
             report_every_s=3600,
             case_check_every_s=3600,
         )
@@ -87,8 +87,8 @@ def bridge_for(qapp: Any) -> Iterator[Any]:
 
     made: list[Bridge] = []
 
-    def start(host: Host, report: Report | None = None) -> Bridge:
-        bridge = Bridge(make_runtime_factory(host, report), DenyPrompter())
+    def start(host: Host, report: Report | None = None, collect: Any = None) -> Bridge:
+        bridge = Bridge(make_runtime_factory(host, report, collect), DenyPrompter())
         bridge.start()
         made.append(bridge)
         return bridge

@@ -32,8 +32,10 @@ shared_desk = desk_fixtures.shared_desk
 bridge_for = case_helpers.bridge_for
 
 
-def open_window(qtbot: Any, bridge_for: Any, host: Host) -> RequestSupportWindow:
-    bridge = bridge_for(host)
+def open_window(
+    qtbot: Any, bridge_for: Any, host: Host, collect: Any = None
+) -> RequestSupportWindow:
+    bridge = bridge_for(host, collect=collect)
     window = RequestSupportWindow(
         bridge, host.ctx.settings.support, DraftStore.for_data_dir(host.paths.data_dir)
     )
@@ -188,6 +190,71 @@ def test_a_draft_survives_closing_and_a_restart(qtbot: Any, bridge_for: Any) -> 
     assert again.value("priority") == "3"
     assert again.value("details") == "Since the update.\nEvery report."
     assert again.marked() == {}
+
+
+def test_the_draft_keeps_unticked_parts(qtbot: Any, bridge_for: Any) -> None:
+    host = not_enrolled_host()
+    window = open_window(qtbot, bridge_for, host)
+    wait_for_report(qtbot, window)
+    fill(qtbot, window, TYPED)
+    assert window.show_review()
+    window.review.set_ticked("section:software", False)
+    window.close()
+    store = DraftStore.for_data_dir(host.paths.data_dir)
+    qtbot.waitUntil(
+        lambda: (d := store.load()) is not None and "section:software" in d.unticked,
+        timeout=WAIT,
+    )
+    window.bridge.stop(15.0)
+    again = open_window(qtbot, bridge_for, not_enrolled_host())
+    wait_for_report(qtbot, again)
+    qtbot.waitUntil(lambda: again.value("brief") == TYPED["brief"], timeout=WAIT)
+    assert again.show_review()
+    assert again.review.unticked() == {"section:software"}
+    assert "software" not in (again.report_payload() or {})["sections"]
+
+
+def test_system_fields_wait_for_the_report_with_progress_and_stay_editable(
+    qtbot: Any, bridge_for: Any
+) -> None:
+    import threading
+
+    from tests.ui.case_helpers import recorded_report
+
+    report = recorded_report()
+    release = threading.Event()
+
+    def slow_collect() -> Any:
+        release.wait(30)
+        return report
+
+    window = open_window(qtbot, bridge_for, not_enrolled_host(), collect=slow_collect)
+    assert window.report_bar.isVisible()
+    assert "Reading this computer's details" in window.report_note.text()
+    type_into(qtbot, window, "pbx_model", "IP500 V2 (typed)")  # the customer is faster
+    release.set()
+    wait_for_report(qtbot, window)
+    assert not window.report_bar.isVisible()
+    assert window.value("pbx_manufacturer") == "Avaya"  # filled from the report
+    assert window.value("pbx_model") == "IP500 V2 (typed)"  # what was typed stays
+    combo = window.editors["third_party_app"]
+    assert combo.findText("VXTracker") >= 0  # the software inventory to pick from
+
+
+def test_a_failure_is_a_sentence_and_the_form_stays_filled(qtbot: Any, bridge_for: Any) -> None:
+    window = open_window(qtbot, bridge_for, not_enrolled_host())
+    wait_for_report(qtbot, window)
+    fill(qtbot, window, TYPED)
+    assert window.show_review()
+    window.bridge.stop(15.0)  # the agent's background service is gone
+    window.send_button.click()
+    assert window.pages.currentIndex() == REVIEW_PAGE
+    assert "start vxassist again" in window.review_status.text()
+    assert "Traceback" not in window.review_status.text()
+    assert window.send_button.isEnabled()
+    window.show_form()
+    assert window.value("brief") == TYPED["brief"]
+    assert window.value("contact_email") == TYPED["contact_email"]
 
 
 def test_knowledge_base_without_a_search_links_the_support_site(
