@@ -18,7 +18,7 @@ from typing import Any
 from vxassist.redact import (
     MASK,
     Anonymizer,
-    is_secret_name,
+    is_secret_pair,
     scrub_argv,
     scrub_config,
     scrub_counted,
@@ -73,7 +73,7 @@ class _Walker:
             out = {}
             for k, v in value.items():
                 sub = f"{path}.{k}"
-                if is_secret_name(str(k)) and not isinstance(v, dict | list):
+                if is_secret_pair(str(k), str(v)) and not isinstance(v, dict | list):
                     out[k] = MASK
                     self._count(sub, 1)
                 else:

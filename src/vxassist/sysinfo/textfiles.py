@@ -52,6 +52,37 @@ def decode(data: bytes, from_tail: bool = False) -> tuple[str, str]:
     return data.decode("cp1252", "replace"), "cp1252"
 
 
+#: files that hold key material whatever they look like: never read into a report
+KEY_STORE_SUFFIXES = (
+    ".jks",
+    ".jceks",
+    ".keystore",
+    ".bcfks",
+    ".p12",
+    ".pfx",
+    ".kdb",
+    ".sth",
+    ".snk",
+    ".ppk",
+    ".kdbx",
+    ".der",
+    ".key",
+)
+#: control characters that text files do not hold (tab, line ends, form feed and
+#: escape are text)
+_BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
+
+
+def is_binary(text: str) -> bool:
+    """Whether decoded ``text`` came from a binary file (a key store, an
+    executable): any NUL, or more than 2 % control characters or undecodable bytes."""
+    if not text:
+        return False
+    if "\x00" in text:
+        return True
+    return len(_BINARY_CHARS.findall(text[:65536])) > 0.02 * min(len(text), 65536)
+
+
 _KV = re.compile(r"^\s*([A-Za-z_][\w .-]{0,80}?)\s*[=:]\s*(.*?)\s*$")
 _XML_ELEMENT = re.compile(r"<([A-Za-z_][\w.-]*)(?:\s[^>]*)?>([^<>]{1,200})</\1\s*>")
 _XML_ADD = re.compile(

@@ -16,7 +16,13 @@ from vxassist.sysinfo.collectors.base import CollectContext, Collector
 from vxassist.sysinfo.model import Action, Collected, IncludedFile, ManifestEntry
 from vxassist.sysinfo.probe import ProbeError, ProcessInfo, Service
 from vxassist.sysinfo.rules import matches
-from vxassist.sysinfo.textfiles import decode, key_values, norm_key
+from vxassist.sysinfo.textfiles import (
+    KEY_STORE_SUFFIXES,
+    decode,
+    is_binary,
+    key_values,
+    norm_key,
+)
 
 
 @dataclass
@@ -207,6 +213,9 @@ def _read(
         _note(d, path, Action.SKIPPED, "the report already holds as much file text as allowed")
         return None
     limit = min(limit, room)
+    if ctx.basename(path).lower().endswith(KEY_STORE_SUFFIXES):
+        _note(d, path, Action.SKIPPED, "a key store (binary key material): never collected")
+        return None
     try:
         st = ctx.probe.stat(path)
         if tail and st and st.size > limit and (st.size - limit) % 2:
@@ -222,6 +231,9 @@ def _read(
     if tail and size > limit:
         # the cut line could hold the end of a secret without its key: drop it
         text = text.split("\n", 1)[1] if "\n" in text else ""
+    if is_binary(text):
+        _note(d, path, Action.SKIPPED, f"a binary file, not text (read as {encoding}): left out")
+        return None
     if "\ufffd" in text:
         _note(d, path, Action.COLLECTED, f"decoded as {encoding}; undecodable bytes replaced")
     name = f"vxtracker/{kind}/{ctx.basename(path)}"
