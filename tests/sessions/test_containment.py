@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -26,13 +27,16 @@ from tests.fixtures.ssh import Engineer
 from tests.remote.agent_process import write_broker_spec
 from tests.remote.test_teardown import processes_with
 from tests.sessions.test_connect import Chain, chain  # noqa: F401 (fixture)
+from vxassist import cli
+from vxassist.cases.intake import TOKEN_SECRET
 from vxassist.deskclient import DeskClient
 from vxassist.remote.audit import AuditLog
 from vxassist.remote.broker import SessionBroker
 from vxassist.remote.grants import ConsentDecision, SessionRequest
 from vxassist.remote.service import RemoteSessionService
 from vxassist.remote.tunnel import RelayEndpoint
-from vxassist.settings import RemotePolicy
+from vxassist.secrets import open_secret_store
+from vxassist.settings import RemotePolicy, update_user_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -256,3 +260,51 @@ def wait_for(check: Callable[[], Any], timeout_s: float = BOUND_S) -> Any:
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.1)
     return found
+
+
+def test_the_desk_keeps_the_audit_position_and_verify_compares_with_it(
+    chain: Chain,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    world, host = chain.world, chain.world.hosts["host1"]
+
+    async def main() -> dict[str, Any]:
+        async with agent(chain) as running:
+            asked = world.ask("alice", host.case_number, ["shell"], 10)
+            assert asked.status_code == 201, asked.text
+            sid = str(asked.json()["session_id"])
+            await eventually(lambda: engineer_view(chain, sid)["status"] == "approved")
+            await eventually(lambda: sid in {g.session_id for g in running.broker.live_grants()})
+            await running.broker.end_session(sid, "ended by the customer")
+            view = await eventually(
+                lambda: (v := engineer_view(chain, sid))["status"] == "ended" and v
+            )
+            return dict(view)
+
+    view = asyncio.run(main())
+    audit = AuditLog.for_paths(chain.paths)
+    reported = view["summary"]["audit"]
+    (line,) = [r for r in audit.records() if r["seq"] == reported["seq"]]
+    assert line["hash"] == reported["hash"]
+    teardown = [r for r in audit.records() if r["event"] == "teardown"][-1]
+    assert teardown["seq"] == reported["seq"] + 1  # the position just before the end line
+
+    # this host, enrolled as the agent runs it: verify asks the desk for its copy
+    token = host.headers["Authorization"].split()[1]
+    update_user_settings(chain.paths, {"desk_url": chain.url})
+    open_secret_store(chain.paths, "keyring").set(TOKEN_SECRET, token)
+    capsys.readouterr()
+    assert cli.main(["audit", "verify", "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert "matches the copy kept at the desk" in checked["desk_copy"]
+
+    # the last lines cut, and the head file rewritten to match: only the desk's copy shows it
+    records = list(audit.records())
+    keep = reported["seq"] - 2
+    lines = audit.path.read_bytes().splitlines(keepends=True)
+    audit.path.write_bytes(b"".join(lines[:keep]))
+    audit.head_path.write_text(json.dumps({"seq": keep, "hash": records[keep - 1]["hash"]}))
+    assert audit.verify()[0]
+    assert cli.main(["audit", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"line {reported['seq']}" in out and "desk" in out

@@ -35,7 +35,7 @@ def test_session_routes_never_fail(tmp_path: Path) -> None:
             for op in (result.ok() for result in schema.get_all_operations())
             if "sessions" in (op.tags or ())
         ]
-        assert len(operations) == 10
+        assert len(operations) == 11
         failures: list[str] = []
         calls = [0]
         for operation in operations:

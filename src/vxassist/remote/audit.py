@@ -5,9 +5,11 @@ previous line's hash) and ``hash`` = SHA-256 over the canonical JSON of the line
 without ``hash``. Changing, inserting or deleting any line (one byte is enough)
 breaks the chain at that line, which :meth:`AuditLog.verify` reports. Cutting
 lines off the end leaves a valid shorter chain, so the last line's seq and hash
-are also kept beside the log (``audit.jsonl.head``) and in the export: a cut shows
-unless both files were changed together, and a copy of the head kept elsewhere
-shows even that.
+are also kept beside the log (``audit.jsonl.head``) and in the export: a cut shows,
+and so do lines without their head file. Both changed together show against a
+copy kept elsewhere: every session's end sends the last line's seq and hash to
+the desk with the summary (:meth:`AuditLog.last`), and
+:meth:`AuditLog.verify_against` checks the log against that copy.
 """
 
 from __future__ import annotations
@@ -192,11 +194,48 @@ class AuditLog:
                     return False, lineno, "the line's hash does not match its content"
                 prev, expected_seq = str(record["hash"]), expected_seq + 1
         head = self._read_head()
+        if head is None and lineno:
+            # every append writes the head: lines without it were cut with it
+            return False, lineno + 1, f"the head file {self.head_path.name} is missing"
         if head is not None and (
             head.get("seq", 0) > lineno or (head.get("seq") == lineno and head.get("hash") != prev)
         ):
             return False, lineno + 1, f"lines after line {lineno} were removed (head: {head})"
         return True, None, f"{lineno} lines, chain intact"
+
+    def verify_against(self, seq: int, digest: str) -> tuple[bool, int | None, str]:
+        """Check that line ``seq`` is still there with hash ``digest`` (a copy kept elsewhere).
+
+        Run after :meth:`verify`: together they show lines cut off the end even
+        when the head file was rewritten to match.
+        """
+        if seq <= 0:
+            return True, None, "nothing recorded elsewhere yet"
+        for record in self.records():
+            if record.get("seq") == seq:
+                if record.get("hash") == digest:
+                    return True, None, f"line {seq} matches the copy kept at the desk"
+                return False, seq, f"line {seq} differs from the copy kept at the desk"
+        return False, seq, f"line {seq}, reported to the desk, is no longer in the log"
+
+    def last(self) -> dict[str, Any]:
+        """The last line's ``seq`` and ``hash`` (0 and ``GENESIS`` when empty)."""
+        with self._lock:
+            try:
+                with self.path.open("rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    if not size:
+                        return {"seq": 0, "hash": GENESIS}
+                    record = json.loads(_last_line(fh, size))
+                return {"seq": int(record["seq"]), "hash": str(record["hash"])}
+            except FileNotFoundError:
+                return {"seq": 0, "hash": GENESIS}
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise AuditError(
+                    "The audit log's last line is damaged; run "
+                    "`vxassist audit verify` and keep a copy before going on.",
+                    detail=str(exc),
+                ) from exc
 
     @property
     def head_path(self) -> Path:

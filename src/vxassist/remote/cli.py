@@ -66,11 +66,22 @@ def _verify(ctx: Context, args: argparse.Namespace) -> int:
 
     log = AuditLog.for_paths(ctx.paths)
     ok, bad, why = log.verify()
-    result = {"ok": ok, "first_bad_line": bad, "reason": why, "path": str(log.path)}
+    copy, note = _desk_copy(ctx) if ok else (None, "")
+    if copy is not None and isinstance(copy.get("seq"), int) and isinstance(copy.get("hash"), str):
+        ok, bad, note = log.verify_against(copy["seq"], copy["hash"])
+        if not ok:
+            why = note
+    result = {
+        "ok": ok,
+        "first_bad_line": bad,
+        "reason": why,
+        "desk_copy": note,
+        "path": str(log.path),
+    }
 
     def human(r: dict[str, Any]) -> str:
         if r["ok"]:
-            return f"Audit trail intact: {r['reason']}."
+            return f"Audit trail intact: {r['reason']}; {r['desk_copy']}."
         return (
             f"Audit trail changed at line {r['first_bad_line']}: {r['reason']}. "
             "Keep a copy of the file and tell your administrator."
@@ -78,6 +89,25 @@ def _verify(ctx: Context, args: argparse.Namespace) -> int:
 
     emit(result, args.json, human)
     return 0 if ok else 1
+
+
+def _desk_copy(ctx: Context) -> tuple[dict[str, Any] | None, str]:
+    """The desk's copy of the audit position (from the latest session's end), or why not."""
+    from vxassist.cases.intake import desk_client
+
+    unchecked = "so lines cut together with the head file would not show"
+    try:
+        client = desk_client(ctx.settings, ctx.secrets(), timeout=10.0)
+    except VxError:
+        return None, f"no copy outside this host to compare with (not enrolled), {unchecked}"
+    try:
+        with client:
+            answer = client.request("GET", "/api/v1/agent/audit-head", timeout=10.0)
+    except VxError as exc:
+        return None, f"the desk's copy could not be fetched ({exc.message}), {unchecked}"
+    if answer.get("seq") is None:
+        return answer, "the desk holds no copy yet (no session has ended)"
+    return answer, ""
 
 
 def _export(ctx: Context, args: argparse.Namespace) -> int:

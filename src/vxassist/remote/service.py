@@ -25,7 +25,7 @@ import asyncssh
 
 from vxassist.paths import Paths
 from vxassist.remote.audit import AuditLog
-from vxassist.remote.errors import GrantError, RemoteError, TunnelError
+from vxassist.remote.errors import AuditError, GrantError, RemoteError, TunnelError
 from vxassist.remote.grants import Grant, GrantTable, default_file_roots
 from vxassist.remote.hostkey import ensure_host_key, load_host_certificate, load_host_key
 from vxassist.remote.server import (
@@ -419,7 +419,16 @@ class RemoteSessionService:
             "end_reason": reason,
             "refusals": live.refusals,
             **{k: list(v) for k, v in live.notes.items()},
+            **self._audit_position(),
         }
+
+    def _audit_position(self) -> dict[str, Any]:
+        """The audit log's last line (seq, hash): the desk keeps it as a copy outside the host."""
+        try:
+            return {"audit": self.audit.last()}
+        except AuditError as exc:
+            log.warning("audit position unknown: %s", exc.detail)
+            return {}
 
     def active(self) -> list[Grant]:
         return [live.grant for live in self._live.values() if live.ending is None]
@@ -479,6 +488,7 @@ class RemoteSessionService:
                 "session_id": sid,
                 "ended_at": self.now().isoformat(),
                 "end_reason": LEFTOVER_REASON,
+                **self._audit_position(),
             }
             self._emit(
                 self.audit.append(

@@ -93,6 +93,14 @@ class RevokeIn(_In):
 # -- answers (documented in the OpenAPI contract) -----------------------------------
 
 
+class AuditHeadOut(BaseModel):
+    """The last audit line a host reported with a session's end (none yet: nulls)."""
+
+    seq: int | None
+    hash: str | None
+    session_id: str | None
+
+
 class RelayOut(BaseModel):
     host: str
     port: int
@@ -471,6 +479,17 @@ async def session_ended(
         lambda s: store.ended(s, rt, agent_id, session_id, body.reason, body.summary, at),
     )
     return _ok(answer)
+
+
+@router.get("/agent/audit-head", response_model=AuditHeadOut, responses=errors(401, 403))
+async def audit_head(request: Request, who: AgentDep, db: DatabaseDep) -> JSONResponse:
+    """The desk's copy of this host's audit position, from its latest session summary.
+
+    ``vxassist audit verify`` compares the host's log with it: lines cut off the
+    end show even when the head file beside the log was rewritten to match.
+    """
+    agent_id = _agent_id(who)
+    return _ok(await _read(request, db, lambda s: store.audit_head_for_agent(s, agent_id)))
 
 
 def _agent_id(who: Caller) -> str:

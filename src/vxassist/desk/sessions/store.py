@@ -588,6 +588,24 @@ def ended(
     return session_json(after, session.get(AgentRelay, row.agent_id), rt, now)
 
 
+def audit_head_for_agent(session: Session, agent_id: str) -> dict[str, Any]:
+    """The highest audit position (seq, hash) this host reported in a session summary."""
+    best: dict[str, Any] = {"seq": None, "hash": None, "session_id": None}
+    for session_id, summary in session.execute(
+        select(RemoteSession.session_id, RemoteSession.summary).where(
+            RemoteSession.agent_id == agent_id, RemoteSession.summary.is_not(None)
+        )
+    ).all():
+        audit = summary.get("audit") if isinstance(summary, dict) else None
+        if not isinstance(audit, dict):
+            continue
+        seq, digest = audit.get("seq"), audit.get("hash")
+        reported = isinstance(seq, int) and not isinstance(seq, bool) and isinstance(digest, str)
+        if reported and (best["seq"] is None or seq > best["seq"]):
+            best = {"seq": seq, "hash": digest, "session_id": session_id}
+    return best
+
+
 # -- extensions: more minutes on a live session --------------------------------------
 
 
