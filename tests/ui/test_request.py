@@ -179,6 +179,7 @@ def test_a_draft_survives_closing_and_a_restart(qtbot: Any, bridge_for: Any) -> 
     window = open_window(qtbot, bridge_for, host)
     fill(qtbot, window, {"company": "Acme Hotels", "brief": "Reports are empty", "priority": "3"})
     window.editors["details"].setPlainText("Since the update.\nEvery report.")
+    window.add_issue({"brief": "Exports are slow", "priority": "4"})
     window.close()  # saves what the debounce had not saved yet
     store = DraftStore.for_data_dir(host.paths.data_dir)
     qtbot.waitUntil(lambda: (d := store.load()) is not None and "details" in d.fields, timeout=WAIT)
@@ -189,6 +190,8 @@ def test_a_draft_survives_closing_and_a_restart(qtbot: Any, bridge_for: Any) -> 
     assert again.value("company") == "Acme Hotels"
     assert again.value("priority") == "3"
     assert again.value("details") == "Since the update.\nEvery report."
+    assert [i.values()["brief"] for i in again.issues] == ["Exports are slow"]
+    assert again.issues[0].values()["priority"] == "4"
     assert again.marked() == {}
 
 
@@ -269,3 +272,34 @@ def test_knowledge_base_without_a_search_links_the_support_site(
     text = window.kb_results.text()
     assert 'href="https://support.example.com/kb"' in text
     assert host.ctx.settings.support.phone in text
+
+
+def test_a_further_problem_becomes_a_case_of_its_own(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+) -> None:
+    host = enroll_host(shared_desk)
+    window = open_window(qtbot, bridge_for, host)
+    wait_for_report(qtbot, window)
+    fill(qtbot, window, TYPED)
+    window.add_issue_button.click()
+    [issue] = window.issues
+    qtbot.keyClicks(issue.brief, "Cost report export is empty")
+    assert window.show_review() is False  # its details and priority are missing
+    assert "Detailed description: missing" in issue.error.text()
+    assert "Priority level: missing" in issue.error.text()
+    issue.details.setPlainText("The Excel file has headers only.")
+    issue.steps.setPlainText("Tried two months.")
+    issue.priority.setCurrentIndex(issue.priority.findData(3))
+    assert window.show_review() is True
+    fields_part = window.review.parts()[0]
+    assert "Further issue 1 (its own case):" in fields_part.text
+    window.send_button.click()
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == RESULT_PAGE, timeout=WAIT)
+    number = window.last_submission.item.case_number
+    [related] = window.last_submission.item.answer["related"]
+    assert related["brief"] == "Cost report export is empty" and related["priority"] == 3
+    assert f"is case {related['case_number']}" in window.result_text.text()
+    assert case_at_desk(shared_desk, related["case_number"])["details"] == (
+        "The Excel file has headers only."
+    )
+    assert isinstance(number, int) and number != related["case_number"]

@@ -120,6 +120,84 @@ def field_message(spec: FieldSpec, message: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+ALSO_FIELDS = ("brief", "details", "steps_taken", "priority")
+
+
+class FurtherIssue(QtWidgets.QGroupBox):
+    """Another, separate problem in the same request; the desk makes it a case of its own."""
+
+    changed = Signal()
+    remove_asked = Signal(object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(self_tr("Another problem (it becomes a case of its own)"), parent)
+        self.setAccessibleName(self.title())
+        self.brief = QtWidgets.QLineEdit(self)
+        self.details = QtWidgets.QPlainTextEdit(self)
+        self.steps = QtWidgets.QPlainTextEdit(self)
+        for text in (self.details, self.steps):
+            text.setTabChangesFocus(True)
+            text.setMinimumHeight(60)
+            text.setMaximumHeight(120)
+            text.textChanged.connect(self.changed)
+        self.brief.textEdited.connect(lambda _t: self.changed.emit())
+        self.priority = QtWidgets.QComboBox(self)
+        for level in priority_levels():
+            self.priority.addItem(f"{level.level} – {level.label}: {level.meaning}", level.level)
+        self.priority.setCurrentIndex(-1)
+        self.priority.setPlaceholderText(self_tr("Choose how urgent it is"))
+        self.priority.currentIndexChanged.connect(lambda _i: self.changed.emit())
+        self.error = wrapped("", self)
+        error_style(self.error)
+        self.error.hide()
+        remove = QtWidgets.QPushButton(self_tr("Remove this problem"), self)
+        remove.setAccessibleName(self_tr("Remove this further problem"))
+        remove.clicked.connect(lambda: self.remove_asked.emit(self))
+        form = QtWidgets.QFormLayout(self)
+        form.setRowWrapPolicy(QtWidgets.QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for name, widget in zip(
+            ALSO_FIELDS, (self.brief, self.details, self.steps, self.priority), strict=True
+        ):
+            widget.setAccessibleName(SPECS[name].label)
+            form.addRow(SPECS[name].label, widget)
+        form.addRow(self.error)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(remove)
+        form.addRow(buttons)
+
+    def values(self) -> dict[str, str]:
+        level = self.priority.currentData()
+        return {
+            "brief": self.brief.text(),
+            "details": self.details.toPlainText(),
+            "steps_taken": self.steps.toPlainText(),
+            "priority": str(level) if level is not None else "",
+        }
+
+    def set_values(self, values: Mapping[str, str]) -> None:
+        self.brief.setText(values.get("brief", ""))
+        self.details.setPlainText(values.get("details", ""))
+        self.steps.setPlainText(values.get("steps_taken", ""))
+        level = values.get("priority", "")
+        self.priority.setCurrentIndex(
+            self.priority.findData(int(level)) if level.strip().isdigit() else -1
+        )
+
+    def check(self) -> str:
+        """The problems of this issue in one sentence each (shown under it), or ""."""
+        _, found = check_fields(self.values())
+        text = " ".join(p.message for p in found if p.field in ALSO_FIELDS)
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+        return text
+
+
+def self_tr(text: str) -> str:
+    return QtCore.QCoreApplication.translate("FurtherIssue", text)
+
+
 class RequestSupportWindow(QtWidgets.QWidget):
     """The customer's support request (see the module's docstring)."""
 
@@ -144,6 +222,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self.touched: set[str] = set()
         self.editors: dict[str, QtWidgets.QWidget] = {}
         self.errors: dict[str, QtWidgets.QLabel] = {}
+        self.issues: list[FurtherIssue] = []
         self.unticked: set[str] = set()
         self._prefilled: dict[str, str] = {}
         self._packages: dict[str, str] = {}
@@ -224,6 +303,17 @@ class RequestSupportWindow(QtWidgets.QWidget):
         )
         for title, help_text, names in SECTIONS:
             column.addWidget(self._section(body, self.tr(title), self.tr(help_text), names))
+        self.issues_layout = QtWidgets.QVBoxLayout()
+        column.addLayout(self.issues_layout)
+        self.add_issue_button = QtWidgets.QPushButton(
+            self.tr("Add another, separate problem…"), body
+        )
+        self.add_issue_button.setAccessibleName(self.tr("Add another, separate problem"))
+        self.add_issue_button.setToolTip(
+            self.tr("One case per problem: each further problem becomes a case of its own.")
+        )
+        self.add_issue_button.clicked.connect(lambda: self.add_issue())
+        column.addWidget(self.add_issue_button, 0, Qt.AlignmentFlag.AlignLeft)
         column.addStretch(1)
         scroll.setWidget(body)
 
@@ -469,6 +559,38 @@ class RequestSupportWindow(QtWidgets.QWidget):
         """The values the runtime's ``submit_case`` gets (empty optional ones left out)."""
         return {k: v for k, v in self.values().items() if v.strip() or SPECS[k].required}
 
+    def add_issue(self, values: Mapping[str, str] | None = None) -> FurtherIssue:
+        issue = FurtherIssue(self)
+        if values:
+            issue.set_values(values)
+        issue.changed.connect(self._draft_timer.start)
+        issue.remove_asked.connect(self._remove_issue)
+        self.issues.append(issue)
+        self.issues_layout.addWidget(issue)
+        if values is None:
+            issue.brief.setFocus()
+        self._draft_timer.start()
+        return issue
+
+    def _remove_issue(self, issue: FurtherIssue) -> None:
+        if issue in self.issues:
+            self.issues.remove(issue)
+            issue.hide()
+            issue.deleteLater()
+            self._draft_timer.start()
+
+    def also_values(self) -> list[dict[str, str]]:
+        """The further problems the customer wrote something in."""
+        return [v for i in self.issues if any((v := i.values()).values())]
+
+    def request_values(self) -> dict[str, Any]:
+        """What the runtime's ``submit_case`` gets: the fields, and further problems."""
+        values: dict[str, Any] = dict(self.fields_for_request())
+        also = self.also_values()
+        if also:
+            values["also"] = also
+        return values
+
     # --- typing, checking, the draft -----------------------------------------------------
 
     def _edited(self, name: str) -> None:
@@ -526,7 +648,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
         return {n: lbl.text() for n, lbl in self.errors.items() if not lbl.isHidden()}
 
     def draft(self) -> Draft:
-        return make_draft(self.values(), sorted(self.unticked))
+        return make_draft(self.values(), sorted(self.unticked), self.also_values())
 
     def save_draft(self) -> None:
         """Save the form now (one save at a time; the newest values win)."""
@@ -572,6 +694,9 @@ class RequestSupportWindow(QtWidgets.QWidget):
             if name not in self.touched and text:
                 self.set_value(name, text, touched=True)
         self.unticked = set(draft.unticked)
+        if not self.issues:
+            for values in draft.also:
+                self.add_issue(values)
         self._draft_restored = True
         self.validate()
         self.form_status.setText("")
@@ -745,6 +870,14 @@ class RequestSupportWindow(QtWidgets.QWidget):
     def show_review(self) -> bool:
         """Check every field; if all is well, show what will be sent."""
         problems = self.validate(show_all=True)
+        written = [i for i in self.issues if any(i.values().values())]
+        bad_issues = [i for i in written if i.check()]
+        if bad_issues and not problems:
+            self.form_status.setText(
+                self.tr("A further problem needs your attention; it is marked above.")
+            )
+            bad_issues[0].brief.setFocus()
+            return False
         if problems:
             first = next(name for name in self.editors if name in problems)
             self.form_status.setText(
@@ -766,7 +899,9 @@ class RequestSupportWindow(QtWidgets.QWidget):
         return True
 
     def _fill_review(self) -> None:
-        parts = sendable.parts(self.fields_for_request(), self.report, (), self.unticked)
+        parts = sendable.parts(
+            self.fields_for_request(), self.report, self.also_values(), self.unticked
+        )
         self.review.set_parts(parts, self.unticked)
         self.unticked = set(self.review.unticked())
         if self.report is None:
@@ -781,7 +916,9 @@ class RequestSupportWindow(QtWidgets.QWidget):
 
     def _ticks_changed(self, unticked: frozenset[str]) -> None:
         self.unticked = set(unticked)
-        for part in sendable.parts(self.fields_for_request(), self.report, (), self.unticked):
+        for part in sendable.parts(
+            self.fields_for_request(), self.report, self.also_values(), self.unticked
+        ):
             if part.id == sendable.MANIFEST_PART:
                 self.review.update_part(part)
         self._draft_timer.start()
@@ -794,7 +931,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
     def send(self) -> None:
         if self._sending:
             return
-        fields = self.fields_for_request()
+        fields = self.request_values()
         payload = self.report_payload()
         self._sending = True
         self.send_button.setEnabled(False)
@@ -980,6 +1117,8 @@ class RequestSupportWindow(QtWidgets.QWidget):
         ):
             self.set_value(name, "")
             self.touched.discard(name)
+        for issue in list(self.issues):
+            self._remove_issue(issue)
         self.unticked = set()
         self.validate()
         self.show_form()
