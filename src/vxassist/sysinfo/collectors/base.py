@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 
 from vxassist.sysinfo.model import Collected
 from vxassist.sysinfo.probe import PlatformInfo, Probe, ProcessInfo, Service, Snapshot
-from vxassist.sysinfo.rules import Rules
+from vxassist.sysinfo.rules import Rules, matches
 
 T = TypeVar("T")
 
@@ -49,6 +49,19 @@ class CollectContext:
 
     def services(self) -> list[Service]:
         return self.shared("services", self.probe.services)
+
+    def subject_pids(self) -> frozenset[int]:
+        """The processes the report is about: VXTracker's (and so its PBX link) and
+        the database servers'. Only these are shown with program, command line
+        and environment; any other process by name and owner only."""
+
+        def compute() -> frozenset[int]:
+            patterns = [*self.rules.vxtracker.process_names]
+            for engine in self.rules.engines:
+                patterns += engine.process_names
+            return frozenset(p.pid for p in self.snapshot().processes if matches(p.name, patterns))
+
+        return self.shared("subject_pids", compute)
 
     def process(self, pid: int | None) -> ProcessInfo | None:
         if pid is None:

@@ -150,7 +150,10 @@ class NetworkCollector(Collector):
 
 class PortsCollector(Collector):
     section = "ports"
-    description = "listening TCP and bound UDP sockets and the process behind each"
+    description = (
+        "listening TCP and bound UDP sockets and the process behind each (program and "
+        "command line only for VXTracker and database servers)"
+    )
 
     def collect(self, ctx: CollectContext) -> Collected:
         snap = ctx.snapshot()
@@ -158,6 +161,8 @@ class PortsCollector(Collector):
         if "sockets" in snap.errors:
             out.note(self.section, "sockets", Action.FAILED, snap.errors["sockets"])
         listening = []
+        # other processes by name and owner only: their command lines are not ours to send
+        subjects = ctx.subject_pids()
         seen: set[tuple[str, str, int, int | None]] = set()
         for s in snap.sockets:
             bound = s.status == "LISTEN" or (s.proto.startswith("udp") and not s.raddr)
@@ -166,18 +171,18 @@ class PortsCollector(Collector):
                 continue
             seen.add(key)
             proc = ctx.process(s.pid)
-            listening.append(
-                {
-                    "proto": s.proto,
-                    "address": s.laddr,
-                    "port": s.lport,
-                    "pid": s.pid,
-                    "process": proc.name if proc else "",
-                    "exe": proc.exe if proc else "",
-                    "cmdline": list(proc.cmdline) if proc else [],
-                    "user": proc.username if proc else "",
-                }
-            )
+            entry: dict[str, Any] = {
+                "proto": s.proto,
+                "address": s.laddr,
+                "port": s.lport,
+                "pid": s.pid,
+                "process": proc.name if proc else "",
+                "user": proc.username if proc else "",
+            }
+            if proc and proc.pid in subjects:
+                entry["exe"] = proc.exe
+                entry["cmdline"] = list(proc.cmdline)
+            listening.append(entry)
         listening.sort(key=lambda e: (e["proto"], e["port"], e["address"]))
         out.data = {"listening": listening}
         return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from vxassist.redact import is_secret_name
+from vxassist.redact import MASK, holds_secret, is_secret_name, is_secret_pair
 from vxassist.sysinfo.collectors.base import CollectContext, Collector
 from vxassist.sysinfo.model import Action, Collected, IncludedFile, ManifestEntry
 from vxassist.sysinfo.probe import ProbeError, ProcessInfo, Service
@@ -64,6 +64,16 @@ def _binpath_exe(binpath: str) -> str:
     return text.split(" ")[0] if text.startswith("/") else ""
 
 
+def _safe_environment(env: dict[str, str]) -> dict[str, str]:
+    """A process environment with the value of every variable that names a secret,
+    holds one (a connection string, a URL with a password) or looks like one (a
+    token) withheld: the name stays, so the engineer knows it is set."""
+    return {
+        name: MASK if is_secret_pair(name, value) or holds_secret(value) else value
+        for name, value in env.items()
+    }
+
+
 def _loopback(address: str) -> bool:
     return address.startswith("127.") or address in ("::1", "localhost")
 
@@ -92,7 +102,7 @@ def _discover(ctx: CollectContext) -> Discovery:
     d.processes = [p for p in ctx.snapshot().processes if matches(p.name, rules.process_names)]
     for proc in d.processes:
         try:
-            d.environments[proc.pid] = probe.environ(proc.pid)
+            d.environments[proc.pid] = _safe_environment(probe.environ(proc.pid))
         except ProbeError as exc:
             _note(d, f"environment of process {proc.pid}", Action.SKIPPED, str(exc))
 
