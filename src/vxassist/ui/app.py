@@ -35,6 +35,9 @@ CTX = "TrayApp"
 #: a window factory: ``factory(app, **kwargs)`` returns the window to show
 WindowFactory = Callable[..., QtWidgets.QWidget]
 
+#: the events that start a live session (and make the live-session window)
+SESSION_STARTS = frozenset({"session_start", "session_open"})
+
 #: how long Quit waits for the live sessions to end before it stops the agent anyway
 QUIT_END_ALL_TIMEOUT_MS = 10_000
 
@@ -225,19 +228,28 @@ class TrayApp(QObject):
         if _optional("vxassist.ui.audit_window"):
             reg.register("audit", _audit_window)
 
-        if _optional("vxassist.ui.session_window"):
-            # one window for every live session, following events from the first one on
-            # (it shows itself when a session starts and cannot be hidden while one is live)
+        # one window for every live session, made when the first session starts (it
+        # costs memory an idle agent need not pay); it shows itself when a session
+        # starts and cannot be hidden while one is live
+        self.session_window: Any = None
+        self._sessions_shown = _optional("vxassist.ui.session_window")
+        if self._sessions_shown:
+            reg.register("session", lambda app, **kw: self._present_sessions())
+
+    def _live_session_window(self, first_event: Mapping[str, Any] | None = None) -> Any:
+        if self.session_window is None and self._sessions_shown:
             from vxassist.ui.session_window import LiveSessionWindow
 
-            self.session_window: Any = LiveSessionWindow(clock=self.clock)
-            self.session_window.attach(self.bridge, self.prompter)
-            reg.register("session", lambda app, **kw: self._present_sessions())
-        else:
-            self.session_window = None
+            window = LiveSessionWindow(clock=self.clock)
+            window.attach(self.bridge, self.prompter)
+            self.session_window = window
+            if first_event is not None:
+                # connected during this event's delivery, it would not get the event itself
+                window.handle_event(first_event)
+        return self.session_window
 
     def _present_sessions(self) -> QtWidgets.QWidget:
-        window: Any = self.session_window
+        window: Any = self._live_session_window()
         assert window is not None
         session_id = str(self._opening.get("session_id") or "")
         panel = getattr(window, "panel", lambda _sid: None)(session_id)
@@ -256,6 +268,8 @@ class TrayApp(QObject):
     @Slot(dict)
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
+        if kind in SESSION_STARTS and self.session_window is None:
+            self._live_session_window(event)
         changed = self.state.apply(event)
         if kind == "case_changed":
             self._case_changed(event)
