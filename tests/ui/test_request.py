@@ -37,7 +37,10 @@ def open_window(
 ) -> RequestSupportWindow:
     bridge = bridge_for(host, collect=collect)
     window = RequestSupportWindow(
-        bridge, host.ctx.settings.support, DraftStore.for_data_dir(host.paths.data_dir)
+        bridge,
+        host.ctx.settings.support,
+        DraftStore.for_data_dir(host.paths.data_dir),
+        paths=host.paths,
     )
     qtbot.addWidget(window)
     window.show()
@@ -98,6 +101,9 @@ def test_submit_answered_with_a_part_unticked_that_the_desk_never_gets(
     host = enroll_host(shared_desk)
     window = open_window(qtbot, bridge_for, host)
     wait_for_report(qtbot, window)
+    qtbot.waitUntil(lambda: window.value("company").startswith("Company "), timeout=WAIT)
+    assert window.marked() == {}  # filled for the customer, not touched by them
+    window.set_value("company", "")
     fill(qtbot, window, TYPED)
     type_into(qtbot, window, "third_party_app", "Crystal")
     assert window.show_review() is True

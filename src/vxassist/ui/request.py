@@ -31,6 +31,7 @@ from vxassist.cases.fields import BRIEF_MAX, FieldSpec
 from vxassist.cases.levels import priority_levels
 from vxassist.cases.model import SPECS, CaseInvalid, check_fields
 from vxassist.errors import VxError
+from vxassist.paths import Paths
 from vxassist.settings import SupportContact
 from vxassist.ui.case_common import (
     contact_html,
@@ -211,6 +212,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
         drafts: DraftStore,
         *,
         open_cases: Callable[[], None] | None = None,
+        paths: Paths | None = None,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -258,6 +260,8 @@ class RequestSupportWindow(QtWidgets.QWidget):
 
         self._load_draft()
         self.refresh_report()
+        if paths is not None:
+            self._load_enrollment(paths)
         events = getattr(bridge, "event_received", None)
         if events is not None:
             events.connect(self.on_event)
@@ -701,6 +705,21 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self.validate()
         self.form_status.setText("")
 
+    def _load_enrollment(self, paths: Paths) -> None:
+        """The company of this host's contract, to fill the company name."""
+        from vxassist.cases.enroll import read_enrollment
+
+        self._submit(
+            _in_thread(lambda: read_enrollment(paths)),
+            on_done=self._enrollment_known,
+            on_error=self._draft_load_failed,
+        )
+
+    def _enrollment_known(self, facts: Mapping[str, Any]) -> None:
+        company = str(facts.get("company") or "") if isinstance(facts, Mapping) else ""
+        if company and "company" not in self.touched and not self.value("company"):
+            self.set_value("company", company)
+
     def _draft_load_failed(self, exc: BaseException) -> None:
         log.warning("draft not loaded: %r", exc)
 
@@ -1138,4 +1157,5 @@ class RequestWindow(RequestSupportWindow):
             app.ctx.settings.support,
             DraftStore.for_data_dir(app.ctx.paths.data_dir),
             open_cases=lambda: app.open_window("cases"),
+            paths=app.ctx.paths,
         )
