@@ -13,6 +13,11 @@ import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
 
+from tests.e2e.test_broker import World as BrokerWorld
+from tests.e2e.test_broker import request as desk_request
+from tests.e2e.test_broker import run_broker, settled
+from tests.e2e.test_broker import running_desk as running_desk
+from tests.e2e.test_broker import world as world
 from vxassist.remote.grants import ConsentDecision, Grant, Scope, SessionRequest, parse_scopes
 from vxassist.ui.consent import ConsentDialog, ExtensionPrompt, QtPrompter, countdown_text
 from vxassist.ui.qt import Qt
@@ -238,3 +243,68 @@ def test_countdown_text() -> None:
     assert countdown_text(65) == "1:05"
     assert countdown_text(0.2) == "0:01"
     assert countdown_text(-3) == "0:00"
+
+
+# -- against a real desk: the engineer asks, the customer narrows, the desk signs what was allowed
+
+
+def test_the_desk_signs_only_what_the_customer_allowed(
+    qtbot: Any,
+    loop: asyncio.AbstractEventLoop,
+    world: BrokerWorld,
+    tmp_path: Any,
+) -> None:
+    prompter = QtPrompter(allow_delay_ms=0)
+
+    async def scenario() -> tuple[dict[str, Any], list[Grant]]:
+        async with run_broker(world, tmp_path, prompter=prompter) as running:  # type: ignore[arg-type]
+            sid = await asyncio.to_thread(
+                desk_request, world, world.host.case_number, ["shell", "files"], 5
+            )
+            return await settled(world, sid), running.service.started
+
+    future = asyncio.run_coroutine_threadsafe(scenario(), loop)
+    dialogs: list[ConsentDialog] = []
+
+    def shown() -> bool:
+        dialogs[:] = [d for d in prompter.open_prompts() if isinstance(d, ConsentDialog)]
+        return bool(dialogs)
+
+    qtbot.waitUntil(shown, timeout=30000)
+    dialog = dialogs[0]
+    assert dialog.req.case_number == world.host.case_number
+    assert dialog.req.verification_code  # the code the engineer also sees
+    qtbot.waitUntil(lambda: armed(dialog), timeout=WAIT)
+    dialog.scope_boxes[Scope("shell")].setChecked(False)
+    dialog.minutes.setValue(2)
+    qtbot.mouseClick(dialog.allow_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(future.done, timeout=60000)
+    session, started = future.result()
+    assert session["status"] == "approved"
+    (grant,) = started
+    assert grant.scopes == (Scope("files"),)
+    assert grant.not_after - grant.not_before == timedelta(minutes=2)
+    assert datetime.fromisoformat(session["not_after"]) == grant.not_after
+    assert [str(s) for s in session["scopes"]] == ["files"]
+
+
+def test_a_denial_reaches_the_desk(
+    qtbot: Any,
+    loop: asyncio.AbstractEventLoop,
+    world: BrokerWorld,
+    tmp_path: Any,
+) -> None:
+    prompter = QtPrompter()
+
+    async def scenario() -> tuple[dict[str, Any], list[Grant]]:
+        async with run_broker(world, tmp_path, prompter=prompter) as running:  # type: ignore[arg-type]
+            sid = await asyncio.to_thread(desk_request, world, world.host.case_number, ["shell"])
+            return await settled(world, sid), running.service.started
+
+    future = asyncio.run_coroutine_threadsafe(scenario(), loop)
+    qtbot.waitUntil(lambda: bool(prompter.open_prompts()), timeout=30000)
+    (dialog,) = prompter.open_prompts()
+    qtbot.keyClick(dialog, Qt.Key.Key_Return)  # Enter at once: the default is Deny
+    qtbot.waitUntil(future.done, timeout=60000)
+    session, started = future.result()
+    assert session["status"] == "denied" and started == []
