@@ -77,6 +77,15 @@ def test_sizes_read_like_a_file_manager(size: int, text: str) -> None:
         ({"event": "login", "engineer": "alice"}, "alice connected"),
         ({"event": "disconnect", "reason": "closed"}, "the engineer disconnected"),
         (
+            {"event": "extension_request", "engineer": "alice", "minutes": 15, "reason": "rerun"},
+            "alice asked for 15 more minutes: rerun",
+        ),
+        (
+            {"event": "extension_decision", "approved": False, "note": "refused"},
+            "no more time was given: refused",
+        ),
+        ({"event": "extension_withdrawn"}, "the request for more time was withdrawn"),
+        (
             {"event": "teardown", "reason": "ended by the customer"},
             "the session ended: ended by the customer",
         ),
@@ -94,6 +103,7 @@ def test_events_in_plain_words(event: dict[str, object], text: str) -> None:
         {"event": "terminal_output", "data": b"x"},
         {"event": "tunnel_up", "listen_port": 1},
         {"event": "time_left", "left": "4 min"},
+        {"event": "extension_decision", "approved": True, "minutes": 5},
     ],
 )
 def test_bookkeeping_is_not_shown(event: dict[str, object]) -> None:
@@ -193,3 +203,20 @@ def test_audit_rows_carry_the_sessions_case_and_filter() -> None:
 )
 def test_audit_lines_in_words(record: dict[str, object], text: str) -> None:
     assert describe_audit(record) == text
+
+
+def test_extension_times_in_local_time() -> None:
+    from datetime import UTC, datetime
+
+    end = datetime(2026, 12, 3, 14, 35, tzinfo=UTC)
+    local = end.astimezone().strftime("%H:%M")
+    extended = {"event": "session_extended", "minutes": 5, "not_after": end.isoformat()}
+    assert describe_activity(extended) == f"the session was extended by 5 minutes, until {local}"
+    undone = {
+        "event": "extension_undone",
+        "reason": "the desk said no",
+        "not_after": end.isoformat(),
+    }
+    assert describe_activity(undone) == (
+        f"the extension was taken back (desk said no); the session ends at {local}"
+    )

@@ -115,7 +115,21 @@ def describe_activity(event: Mapping[str, Any]) -> str | None:
     if kind == "tunnel_up" and event.get("resumed"):
         return "the connection to the relay is back"
     if kind == "session_extended":
-        return f"the session was extended until {_clock(event.get('not_after'))}"
+        minutes = event.get("minutes")
+        by = f" by {minutes} minutes" if isinstance(minutes, int) else ""
+        return f"the session was extended{by}, until {_clock(event.get('not_after'))}"
+    if kind == "extension_request":
+        who = event.get("engineer") or "the engineer"
+        text = f"{who} asked for {event.get('minutes')} more minutes"
+        return f"{text}: {reason}" if reason else text
+    if kind == "extension_decision" and not event.get("approved"):
+        note = str(event.get("note") or event.get("reason") or "")
+        return f"no more time was given: {note}" if note else "no more time was given"
+    if kind == "extension_withdrawn":
+        return "the request for more time was withdrawn"
+    if kind == "extension_undone":
+        until = _clock(event.get("not_after"))
+        return f"the extension was taken back ({reason}); the session ends at {until}"
     if kind in ("teardown", "session_end"):
         return f"the session ended: {reason}" if reason else "the session ended"
     if kind == "revoked":

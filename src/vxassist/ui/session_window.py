@@ -426,7 +426,7 @@ class LiveSessionWindow(QtWidgets.QWidget):
         panel = self.panels.get(session_id)
         if panel is None:
             return
-        if kind == "session_extended":
+        if kind in ("session_extended", "extension_undone"):
             not_after = _parse_time(event.get("not_after"))
             if not_after is not None:
                 panel.set_not_after(not_after)
