@@ -218,5 +218,5 @@ def test_extension_times_in_local_time() -> None:
         "not_after": end.isoformat(),
     }
     assert describe_activity(undone) == (
-        f"the extension was taken back (desk said no); the session ends at {local}"
+        f"the extension was taken back (the desk said no); the session ends at {local}"
     )
