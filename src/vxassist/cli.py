@@ -8,16 +8,21 @@ A handler returns an exit code; a ``VxError`` becomes its sentence on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from vxassist import __version__
 from vxassist.cliutil import Context
 from vxassist.errors import VxError
+from vxassist.paths import Paths
 
 log = logging.getLogger(__name__)
+# before the log file is set up, an error is said once on stderr, not twice
+log.addHandler(logging.NullHandler())
 
 #: modules with a ``register(subparsers)`` function, in ``--help`` order
 AREAS = (
@@ -47,16 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "func", None)
-    if handler is None:
-        if args.command is None:
+    if handler is None and args.command is not None:
+        parser.parse_args([args.command, "--help"])
+        return 2
+    try:
+        if handler is None:
             from vxassist.app import run_default
 
             return run_default()
-        parser.parse_args([args.command, "--help"])
-        return 2
-    ctx = Context.create(verbose=args.verbose)
-    try:
-        return int(handler(ctx, args) or 0)
+        ctx = Context.create(verbose=args.verbose)
+        code = int(handler(ctx, args) or 0)
+        sys.stdout.flush()  # a closed pipe must fail here, not at interpreter exit
+        return code
     except VxError as exc:
         log.error("%s (%s)", exc.message, exc.detail or type(exc).__name__)
         print(f"vxassist: {exc.message}", file=sys.stderr)
@@ -64,3 +71,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vxassist: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`vxassist sysinfo | head`): stop quietly, as a
+        # command killed by SIGPIPE would, and keep the exit flush from failing again
+        log.debug("output pipe closed by the reader")
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
+    except Exception as exc:  # no command ever ends in a traceback
+        log.critical("unexpected error in %s", args.command or "the agent", exc_info=True)
+        print(
+            f"vxassist: an unexpected error stopped this command ({type(exc).__name__}); "
+            f"the details are in {_log_path()}.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _log_path() -> str:
+    """Where the log file is, for a message that points a user to it."""
+    try:
+        return str(Paths.from_env().log_file)
+    except Exception:  # the message must still be printed
+        return "the vxassist log folder"
