@@ -104,3 +104,19 @@ def test_a_case_list_that_cannot_be_had_says_why(qtbot: Any, bridge_for: Any) ->
     qtbot.waitUntil(lambda: window.refresh_button.isEnabled(), timeout=WAIT)
     assert "not enrolled" in window.list_status.text()
     assert "Traceback" not in window.list_status.text()
+
+
+def test_the_tray_opens_request_support_and_my_cases(qtbot: Any) -> None:
+    from tests.ui.shell import tray_app
+    from vxassist.ui.request import RequestWindow
+
+    with tray_app() as app:
+        request = app.open_window("request")
+        assert isinstance(request, RequestWindow) and request.isVisible()
+        qtbot.waitUntil(lambda: request.report is not None, timeout=WAIT)
+        assert request.value("database_type")  # filled from the runtime's report
+        cases = app.open_window("cases")
+        assert isinstance(cases, MyCasesWindow) and cases.isVisible()
+        qtbot.waitUntil(lambda: cases.refresh_button.isEnabled(), timeout=WAIT)
+        assert "not enrolled" in cases.list_status.text()  # a sentence, not a traceback
+        assert app.open_window("request") is request  # one window, brought forward

@@ -655,14 +655,3 @@ class MyCasesWindow(QtWidgets.QWidget):
         self.refresh()
         if number is not None:
             self.open_case(number)
-
-
-class CasesWindow(MyCasesWindow):
-    """The window as the tray opens it: ``CasesWindow(app)``."""
-
-    def __init__(self, app: Any, **_kwargs: Any) -> None:
-        super().__init__(
-            app.bridge,
-            app.ctx.settings.support,
-            open_request=lambda: app.open_window("request"),
-        )
