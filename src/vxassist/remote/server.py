@@ -178,6 +178,44 @@ class AgentSSHServer(asyncssh.SSHServer):
             return await original(username, cert)
 
         setattr(conn, "_validate_openssh_certificate", capture)  # noqa: B010
+        self._audit_library_refusals(conn)
+
+    def _audit_library_refusals(self, conn: asyncssh.SSHServerConnection) -> None:
+        """Refusals asyncssh makes before any hook of ours runs leave an audit line too.
+
+        A certificate without ``permit-port-forwarding`` (no forward scope) stops
+        ``-L``, ``-R`` and ``-D`` inside the library, and agent and X11 forwarding,
+        switched off in the server's options, never reach a hook either.
+        """
+        check_permission = conn.check_certificate_permission
+
+        def audited_permission(permission: str) -> bool:
+            allowed = check_permission(permission)
+            if not allowed:
+                self.record(
+                    "channel_refused",
+                    kind=permission,
+                    reason=f"the session's certificate does not permit {permission}",
+                )
+            return allowed
+
+        async def no_x11(*_args: Any) -> None:
+            self.record(
+                "channel_refused", kind="X11-forwarding", reason="X11 forwarding is never allowed"
+            )
+            return None
+
+        async def no_agent() -> bool:
+            self.record(
+                "channel_refused",
+                kind="agent-forwarding",
+                reason="agent forwarding is never allowed",
+            )
+            return False
+
+        setattr(conn, "check_certificate_permission", audited_permission)  # noqa: B010
+        setattr(conn, "attach_x11_listener", no_x11)  # noqa: B010
+        setattr(conn, "create_agent_listener", no_agent)  # noqa: B010
 
     def connection_lost(self, exc: Exception | None) -> None:
         for proc in list(self._processes):
@@ -318,7 +356,11 @@ class AgentSSHServer(asyncssh.SSHServer):
         event = "forward" if verdict else "forward_refused"
         self.record(event, target=f"{dest_host}:{dest_port}", reason=verdict.reason)
         if not verdict:
-            return False
+            # say why, not asyncssh's "Connection refused" (which reads as a dead service)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"refused by the session's policy: {verdict.reason}",
+            )
         return forward_tcp(dest_host, dest_port)  # type: ignore[return-value]
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
@@ -366,15 +408,22 @@ class AgentSSHServer(asyncssh.SSHServer):
     def untrack(self, proc: Any) -> None:
         self._processes.discard(proc)
 
-    def close(self) -> None:
-        """End every process and the connection now; transfers cut short are recorded."""
+    def close(self, reason: str = "") -> None:
+        """End every process and the connection now; transfers cut short are recorded.
+
+        ``reason`` is what the engineer's client shows as the disconnect message
+        (e.g. "the session's time is up"), instead of "Disconnected by application".
+        """
         for info in list(self.open_files.values()):
             self.record("file", **_transfer_fields(info), interrupted=True)
         self.open_files.clear()
         for proc in list(self._processes):
             proc.kill()
         if self._conn is not None:
-            self._conn.close()
+            if reason:
+                self._conn.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
+            else:
+                self._conn.close()
 
     async def wait_closed(self) -> None:
         if self._conn is not None:

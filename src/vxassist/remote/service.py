@@ -385,7 +385,7 @@ class RemoteSessionService:
             live.timer.cancel()
         servers = list(live.servers)
         for server in servers:
-            server.close()
+            server.close(engineer_reason(reason))
         if servers:
             waits = [asyncio.ensure_future(s.wait_closed()) for s in servers]
             waits += [task for s in servers for task in s.tasks]
@@ -506,6 +506,21 @@ class RemoteSessionService:
         for relay in list(self._tunnels):
             tunnel = self._tunnels.pop(relay)
             await tunnel.close()
+
+
+#: what the engineer's client shows when the session ends, by the end's reason
+_ENGINEER_REASONS = {
+    "the grant's time is up": "the session's time is up",
+    "revoked": "revoked by the desk",
+    "agent stopped": "the agent at the host stopped",
+}
+
+
+def engineer_reason(reason: str) -> str:
+    """The disconnect message for an end: why, in the engineer's words."""
+    if reason.startswith("revoked"):
+        return "revoked by the desk"
+    return _ENGINEER_REASONS.get(reason, reason)
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
