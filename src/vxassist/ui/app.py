@@ -442,6 +442,9 @@ class TrayApp(QObject):
             return
         self._quitting = True
         log.info("quitting: ending every session")
+        set_enabled = getattr(self.prompter, "set_enabled", None)
+        if set_enabled is not None:
+            set_enabled(False)  # a request arriving now is refused, not prompted
         guard = QtCore.QTimer(self)
         guard.setSingleShot(True)
         guard.setInterval(QUIT_END_ALL_TIMEOUT_MS)
