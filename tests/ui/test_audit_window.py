@@ -205,3 +205,30 @@ def test_a_damaged_recording_says_so(qtbot: Any, audit: AuditLog, paths: Paths) 
     window.recordings.setCurrentRow(0)
     qtbot.waitUntil(lambda: "not a session recording" in window.player_status.text(), timeout=WAIT)
     assert isinstance(window.player.view, QtWidgets.QWidget)
+
+
+def test_a_long_seek_runs_off_the_gui_thread_and_the_newest_wins(
+    qtbot: Any, audit: AuditLog, paths: Paths
+) -> None:
+    ticks = Ticks()
+    path = paths.recordings_dir / "big.cast"
+    rec = AsciicastRecorder(path, 40, 8, datetime(2026, 12, 3, tzinfo=UTC), monotonic=ticks)
+    chunks = [b"".join(b"block %04d line %03d\r\n" % (n, i) for i in range(200)) for n in range(60)]
+    for chunk in chunks:
+        ticks.t += 1.0
+        rec.output(chunk)
+    rec.close()
+    window = AuditWindow(audit)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.loaded, timeout=WAIT):
+        window.show()
+    player = window.player
+    window.open_recording(path)
+    qtbot.waitUntil(lambda: player.cast is not None, timeout=WAIT)
+    player.seek(player.duration)
+    assert player.seeking  # ~300 KB to replay: not on the GUI thread
+    player.seek(30.0)  # the customer moved on before the first finished
+    qtbot.waitUntil(lambda: not player.seeking, timeout=30000)
+    qtbot.wait(200)  # a stale result arriving late must not replace the newest
+    assert player.view.text() == screen_after(chunks, 30)
+    assert "block 0029 line 199" in player.view.text()

@@ -25,6 +25,7 @@ from vxassist.remote.replay import (
     IDLE_LIMIT_S,
     Cast,
     CastEvent,
+    TerminalScreen,
     index_at,
     read_cast,
     screen_at,
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 PLAYER_TICK_MS = 33
 PLAYER_BUDGET_S = 0.008
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+#: a seek that replays more characters than this runs on a worker thread (pyte: ~1 MB/s)
+SEEK_HERE_BYTES = 8 * 1024
 
 
 def _message(exc: BaseException) -> str:
@@ -144,6 +147,11 @@ class RecordingPlayer(QtWidgets.QWidget):
         self._next = 0  # index of the next event to apply
         self._last_wall = 0.0
         self._setting_slider = False
+        self._seek_generation = 0
+        self._sizes: list[int] = []
+        #: a long seek is being replayed on a worker thread
+        self.seeking = False
+        self._worker = _Worker(self)
         self.view = TerminalView(80, 24)
         self.title = QtWidgets.QLabel(tr("AuditWindow", "Pick a recording to replay it."))
         self.title.setWordWrap(True)
@@ -200,6 +208,7 @@ class RecordingPlayer(QtWidgets.QWidget):
         limit = IDLE_LIMIT_S if self.shorten.isChecked() else None
         applied = self._next
         self.events = shorten_pauses(self.cast.events, limit)
+        self._sizes = []
         # the same event stays under the playhead when the timeline changes
         at = self.events[applied - 1].at if 0 < applied <= len(self.events) else 0.0
         self._setting_slider = True
@@ -237,21 +246,57 @@ class RecordingPlayer(QtWidgets.QWidget):
         self.play_button.setText(tr("AuditWindow", "Play"))
 
     def seek(self, t: float) -> None:
-        """Show the screen at ``t``: a fresh screen with every event up to it replayed."""
-        if self.cast is None:
+        """Show the screen at ``t``: a fresh screen with every event up to it replayed.
+
+        A short replay runs here; a long one (a big recording) on a worker thread,
+        and only the newest seek's screen is shown, so dragging the slider never
+        holds up the GUI thread. Playing waits for the screen.
+        """
+        cast = self.cast
+        if cast is None:
             return
         t = min(max(0.0, t), self.duration)
-        self.view.set_term(screen_at(self.cast, self.events, t))
-        self._next = index_at(self.events, t)
+        count = index_at(self.events, t)
         self.position = t
-        self._last_wall = time.monotonic()
         self._show_position()
+        self._seek_generation += 1
+        generation = self._seek_generation
+        if self._replay_bytes(count) <= SEEK_HERE_BYTES:
+            self._seeked(generation, count, screen_at(cast, self.events, t))
+            return
+        self.seeking = True
+        events = list(self.events)
+        self._worker.run(
+            lambda: screen_at(cast, events, t),
+            lambda term: self._seeked(generation, count, term),
+            lambda exc: log.warning("seeking failed: %s", exc),
+        )
+
+    def _seeked(self, generation: int, count: int, term: TerminalScreen) -> None:
+        if generation != self._seek_generation:
+            return  # a newer seek is on its way
+        self.seeking = False
+        self.view.set_term(term)
+        self._next = count
+        self._last_wall = time.monotonic()
+
+    def _replay_bytes(self, count: int) -> int:
+        """How many characters replaying the first ``count`` events parses."""
+        if len(self._sizes) != len(self.events) + 1:
+            sizes = [0]
+            for event in self.events:
+                sizes.append(sizes[-1] + (len(event.data) if event.kind == "o" else 0))
+            self._sizes = sizes
+        return self._sizes[min(count, len(self._sizes) - 1)]
 
     def _slider_moved(self, value: int) -> None:
         if not self._setting_slider:
             self.seek(value / 1000)
 
     def _tick(self) -> None:
+        if self.seeking:
+            self._last_wall = time.monotonic()
+            return
         now = time.monotonic()
         speed = float(self.speed.currentData() or 1.0)
         target = self.position + (now - self._last_wall) * speed
