@@ -61,6 +61,15 @@ def test_my_cases_lists_the_case_shows_its_history_and_acts_on_it(
     assert "(Pacific time)" in window.case_facts.text()
     assert "received" in window.history.toPlainText()
 
+    # an engineer takes the case up: the runtime's case_changed event refreshes the list
+    from vxassist.deskclient import DeskClient
+
+    with DeskClient(shared_desk.url, shared_desk.add_engineer(f"e{number}"), timeout=10) as c:
+        c.engineer_set_status(number, "in_progress", "Looking at the SMDR log.")
+    window.on_event({"event": "case_changed", "case_number": number, "status": "in_progress"})
+    qtbot.waitUntil(lambda: window.table.item(0, 3).text() == "An engineer is on it", timeout=WAIT)
+    qtbot.waitUntil(lambda: "Looking at the SMDR" in window.history.toPlainText(), timeout=WAIT)
+
     # add information: it reaches the desk and the history shows it
     window.case_actions.setCurrentIndex(0)
     window.update_text.setPlainText("Extension 201 is affected too.")

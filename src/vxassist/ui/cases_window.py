@@ -189,6 +189,9 @@ class MyCasesWindow(QtWidgets.QWidget):
     def on_event(self, event: Mapping[str, Any]) -> None:
         if event.get("event") == "case_changed":
             self.refresh()
+            shown = self._number()
+            if shown is not None and event.get("case_number") == shown:
+                self.open_case(shown)
 
     def _list_failed(self, exc: BaseException) -> None:
         self.refresh_button.setEnabled(True)
