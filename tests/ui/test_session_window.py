@@ -71,11 +71,11 @@ def test_a_session_opens_the_window_on_top_with_the_time_left(
     panel = window.panel("s-1")
     assert panel is not None and panel.live
     assert panel.who.text() == "alice - case 1001"
-    assert panel.time_left.text() == "30:00 left"
+    assert panel.time_left.text() == "30 min 00 s left"
     assert "alice" in window.banner.text()
     clock.now = NOW + timedelta(minutes=2, seconds=5)
     window.tick()
-    assert panel.time_left.text() == "27:55 left"
+    assert panel.time_left.text() == "27 min 55 s left"
     window.handle_event(
         {
             "event": "session_extended",
@@ -83,7 +83,7 @@ def test_a_session_opens_the_window_on_top_with_the_time_left(
             "not_after": (NOW + timedelta(minutes=45)).isoformat(),
         }
     )
-    assert panel.time_left.text() == "42:55 left"
+    assert panel.time_left.text() == "42 min 55 s left"
 
 
 def test_activity_in_plain_words(window: LiveSessionWindow) -> None:
@@ -175,9 +175,10 @@ def test_an_extension_request_shows_in_its_session(window: LiveSessionWindow, qt
 
 
 def test_left_text() -> None:
-    assert left_text(timedelta(minutes=14, seconds=5)) == "14:05 left"
-    assert left_text(timedelta(hours=1, seconds=3)) == "1:00:03 left"
-    assert left_text(timedelta(seconds=-5)) == "0:00 left"
+    assert left_text(timedelta(minutes=14, seconds=5)) == "14 min 05 s left"
+    assert left_text(timedelta(hours=1, minutes=2, seconds=3)) == "1 h 02 min left"
+    assert left_text(timedelta(seconds=42)) == "42 s left"
+    assert left_text(timedelta(seconds=-5)) == "0 s left"
 
 
 # -- a real session: relay sshd, the agent's service on the bridge's loop, real ssh ----------

@@ -119,7 +119,12 @@ class ConsentDialog(QtWidgets.QWidget):
         form = QtWidgets.QFormLayout()
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-        form.addRow(tr("ConsentDialog", "Engineer:"), _value(req.engineer))
+        form.addRow(
+            tr("ConsentDialog", "Engineer:"),
+            _value(
+                tr("ConsentDialog", "{0} (signed in at the vendor's desk)").format(req.engineer)
+            ),
+        )
         case = f"{req.case_number}" + (f" - {req.case_brief}" if req.case_brief else "")
         form.addRow(tr("ConsentDialog", "Case:"), _value(case))
         form.addRow(

@@ -37,12 +37,16 @@ _ENDS = {"teardown", "session_end", "session_failed"}
 
 
 def left_text(left: timedelta) -> str:
-    """``14:05 left`` / ``1:02:03 left`` (whole seconds, never below zero)."""
+    """``22 min 48 s left`` / ``1 h 02 min left``: never read as a time of day."""
     seconds = max(0, int(left.total_seconds()))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    clock = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-    return tr("LiveSessionWindow", "{0} left").format(clock)
+    if hours:
+        text = tr("LiveSessionWindow", "{0} h {1:02d} min left")
+        return text.format(hours, minutes)
+    if minutes:
+        return tr("LiveSessionWindow", "{0} min {1:02d} s left").format(minutes, secs)
+    return tr("LiveSessionWindow", "{0} s left").format(secs)
 
 
 def _parse_time(value: Any) -> datetime | None:
