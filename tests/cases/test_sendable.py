@@ -118,3 +118,11 @@ def test_deadline_in_local_and_pacific_time() -> None:
     assert got.local == "Tue 24 Nov 2026, 21:00 CET"
     assert got.pacific == "Tue 24 Nov 2026, 12:00 PST"
     assert deadline_texts("not a time") is None
+
+
+def test_an_anonymized_report_highlights_the_aliases_too() -> None:
+    report = collect_report(probe=RecordedProbe("win-vxtracker-sqlserver-avaya"), anonymize=True)
+    os_part = next(p for p in parts({}, report) if p.id == "section:os")
+    aliases = [os_part.text[s.start : s.end] for s in os_part.spans if s.kind is SpanKind.ALIAS]
+    assert aliases and all(a.startswith(("host-", "ip-", "mac-", "user-")) for a in aliases)
+    assert "CALLACCT01" not in os_part.text
