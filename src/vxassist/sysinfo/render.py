@@ -65,6 +65,9 @@ def _lines(name: str, d: dict[str, Any]) -> list[str]:
                 f"{s['product']} {s.get('version') or '(version unknown)'}{instance} "
                 f"[{where}]{state}"
             )
+        if not out:
+            out.append("no database server found")
+        out += [f"{p['note']} ({p['address']})" for p in d.get("ports_without_server", [])]
         out += [f"ODBC {o['name']}: {o.get('Driver', '')}" for o in d.get("odbc_sources", [])]
         return out or ["no database server found"]
     if name == "vxtracker":

@@ -24,6 +24,8 @@ _ODBC_KEYS = (r"HKLM\SOFTWARE\ODBC\ODBC.INI", r"HKLM\SOFTWARE\WOW6432Node\ODBC\O
 #: the only ODBC data source values read; a password value is never asked for
 _ODBC_SAFE = ("Driver", "Description", "Server", "Database", "DBQ", "Port", "Host", "Servername")
 _VERSION_ARGS = {"postgresql": ["--version"], "mysql": ["--version"], "firebird": ["-z"]}
+#: what an engine's own ``--version`` names (anything else answered for another program)
+_VERSION_NAMES = {"postgresql": ("postgres",), "mysql": ("mysql", "mariadb")}
 _BANNER_TIMEOUT_S = 0.5
 _VERSION_TIMEOUT_S = 2.0
 _VERSION_ALLOWANCE_S = 2.5
@@ -46,6 +48,8 @@ class Instance:
     cmdline: tuple[str, ...] = ()
     data_dir: str = ""
     notes: list[str] = field(default_factory=list)
+    #: seen only as an open port whose owner is hidden: an engine only if it greets as one
+    unconfirmed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -102,6 +106,40 @@ def _arg_after(cmdline: tuple[str, ...], names: tuple[str, ...]) -> str:
     return ""
 
 
+def _port_note(address: str, port: int, owner: str | None, label: str) -> dict[str, Any]:
+    if owner is None:
+        note = f"port {port} open, owner unknown"
+    else:
+        note = f"port {port} open, owned by {owner}, which is not a {label} server"
+    return {"port": port, "address": address, "owner": owner or "", "note": note}
+
+
+#: names one installed server answers to (systemd unit aliases)
+_UNIT_ALIASES = {"mysql": frozenset({"mariadb", "mysql", "mysqld"})}
+#: where the distributions' packages keep an engine's data
+_PACKAGED_DATA = {
+    "mysql": ("/var/lib/mysql",),
+    "postgresql": ("/var/lib/postgresql/", "/var/lib/pgsql/"),
+}
+_DATA_DIR_OPTIONS = {"mysql": ("--datadir",), "postgresql": ("-D", "--data-directory")}
+
+
+def _aliases(engine: str, first: str, second: str) -> bool:
+    names = _UNIT_ALIASES.get(engine, frozenset())
+    return first.lower() in names and second.lower() in names
+
+
+def _data_dir(engine: str, cmdline: tuple[str, ...]) -> str:
+    options = _DATA_DIR_OPTIONS.get(engine)
+    return _arg_after(cmdline, options) if options else ""
+
+
+def _own_data_folder(engine: str, inst: Instance) -> bool:
+    """Whether ``inst`` runs from a data folder other than its package's."""
+    packaged = _PACKAGED_DATA.get(engine)
+    return bool(packaged and inst.data_dir and not inst.data_dir.startswith(packaged))
+
+
 class DatabasesCollector(Collector):
     section = "databases"
     description = (
@@ -122,13 +160,22 @@ class DatabasesCollector(Collector):
         # version probes share one allowance, so ten servers cannot eat the budget
         deadline = time.monotonic() + _VERSION_ALLOWANCE_S
         instances: list[Instance] = []
+        #: open ports of an engine that no server of that engine was found behind
+        unmatched: list[dict[str, Any]] = []
         for rule in ctx.rules.engines:
-            instances += self._engine(ctx, rule, snap.processes, listeners, services)
+            instances += self._engine(ctx, rule, snap.processes, listeners, services, unmatched)
         if ctx.windows:
             self._sql_server_registry(ctx, instances, services, out)
             self._oracle_registry(ctx, instances)
         for inst in instances:
             self._version(ctx, inst, out, deadline)
+        for inst in [i for i in instances if i.unconfirmed]:
+            if inst.version:
+                inst.found_by.add("banner")
+                continue
+            instances.remove(inst)
+            for address, port in sorted(inst.ports):
+                unmatched.append(_port_note(address, port, None, ""))
         odbc = self._odbc(ctx, out)
         for source in odbc:
             target = (source.get("DBQ") or "").lower()
@@ -142,6 +189,7 @@ class DatabasesCollector(Collector):
             "servers": [i.to_dict() for i in instances],
             "odbc_sources": odbc,
             "engines_found": sorted({i.engine for i in instances}),
+            "ports_without_server": sorted(unmatched, key=lambda e: (e["port"], e["address"])),
         }
         return out
 
@@ -154,6 +202,7 @@ class DatabasesCollector(Collector):
         processes: tuple[ProcessInfo, ...],
         listeners: list[Socket],
         services: list[Service],
+        unmatched: list[dict[str, Any]],
     ) -> list[Instance]:
         mine = {p.pid: p for p in processes if matches(p.name, rule.process_names)}
 
@@ -173,11 +222,12 @@ class DatabasesCollector(Collector):
                 inst = Instance(
                     engine=rule.key, product=rule.label, exe=top.exe, cmdline=top.cmdline
                 )
+                inst.data_dir = _data_dir(rule.key, top.cmdline)
                 by_root[root] = inst
             inst.pids.append(pid)
             inst.found_by.add("process")
         pid_root = {pid: root_of(pid) for pid in mine}
-        extra: list[Instance] = []
+        hidden: list[Socket] = []
         for sock in listeners:
             if sock.pid in pid_root:
                 inst = by_root[pid_root[sock.pid]]
@@ -185,37 +235,56 @@ class DatabasesCollector(Collector):
                 if sock.lport in rule.ports:
                     inst.found_by.add("port")
             elif sock.lport in rule.ports:
+                # a port alone is not an engine: another program may hold it, and its
+                # --version would be that program's (python3 on 3306 said "3.11.2")
                 owner = ctx.process(sock.pid)
-                port_inst = next(
-                    (e for e in extra if e.pids == ([sock.pid] if sock.pid else [])), None
-                )
-                if port_inst is None:
-                    port_inst = Instance(engine=rule.key, product=rule.label)
-                    port_inst.pids = [sock.pid] if sock.pid else []
-                    if owner:
-                        port_inst.exe = owner.exe
-                        port_inst.notes.append(f"port owned by process {owner.name}")
-                    extra.append(port_inst)
-                port_inst.found_by.add("port")
-                port_inst.ports.add((sock.laddr, sock.lport))
+                if owner is not None:
+                    unmatched.append(_port_note(sock.laddr, sock.lport, owner.name, rule.label))
+                else:
+                    hidden.append(sock)
         for sock in listeners:
             # the server binary is the process that listens, not a wrapper above it
             # (mysqld_safe starts mysqld; asking the wrapper for --version misleads)
             if sock.pid in pid_root and sock.pid != pid_root[sock.pid]:
                 inst = by_root[pid_root[sock.pid]]
                 inst.exe, inst.cmdline = mine[sock.pid].exe, mine[sock.pid].cmdline
-        result = list(by_root.values()) + extra
-        for svc in services:
+        result = list(by_root.values())
+        self._hidden_owners(rule, hidden, by_root, result, unmatched)
+        # units with a pid first: they say for certain which server they start
+        for svc in sorted(services, key=lambda s: s.pid is None):
             if svc.name.endswith("@") or not matches(svc.name, rule.service_names):
                 continue
             linked = next((i for i in result if svc.pid is not None and svc.pid in i.pids), None)
-            if linked is None and svc.state in ("running", "unknown") and len(by_root) == 1:
+            # a unit with no pid may be any server of the engine, but not one that
+            # runs from a data folder of its own (a restore started by hand, say)
+            packaged = [i for i in by_root.values() if not _own_data_folder(rule.key, i)]
+            running = svc.state in ("running", "unknown")
+            if linked is None and svc.pid is None and len(by_root) == 1 and packaged and running:
                 # one running server and one service of the same engine: the same thing
-                linked = next(iter(by_root.values()))
-            if linked is None and by_root and svc.pid is None:
-                # e.g. Debian's umbrella "postgresql" unit beside "postgresql@15-main"
-                first = next(iter(by_root.values()))
-                first.notes.append(f"service {svc.name}: {svc.state}")
+                linked = packaged[0]
+            if linked is None and svc.pid is None:
+                alias = next(
+                    (
+                        i
+                        for i in result
+                        if i.service and _aliases(rule.key, i.service.name, svc.name)
+                    ),
+                    None,
+                )
+                if alias is not None:
+                    alias.notes.append(
+                        f"service {svc.name}: {svc.state} (another name of this server)"
+                    )
+                    continue
+                if packaged:
+                    # e.g. Debian's umbrella "postgresql" unit beside "postgresql@15-main"
+                    packaged[0].notes.append(f"service {svc.name}: {svc.state}")
+                    continue
+            if linked is not None and linked.service is not None and linked.service != svc:
+                also = " (another name of this server)"
+                if not _aliases(rule.key, linked.service.name, svc.name):
+                    also = ""
+                linked.notes.append(f"service {svc.name}: {svc.state}{also}")
                 continue
             if linked is None:
                 linked = Instance(engine=rule.key, product=rule.label)
@@ -225,6 +294,36 @@ class DatabasesCollector(Collector):
             if rule.key == "sqlserver":
                 linked.instance = svc.name.split("$", 1)[1] if "$" in svc.name else "MSSQLSERVER"
         return result
+
+    def _hidden_owners(
+        self,
+        rule: EngineRule,
+        hidden: list[Socket],
+        by_root: dict[int, Instance],
+        result: list[Instance],
+        unmatched: list[dict[str, Any]],
+    ) -> None:
+        """Open engine ports whose owner this account cannot see (another user's
+        socket without administrator rights)."""
+        if not hidden:
+            return
+        if len(by_root) == 1:
+            # one server of the engine runs: its port, though the owner is hidden
+            inst = next(iter(by_root.values()))
+            for sock in hidden:
+                inst.ports.add((sock.laddr, sock.lport))
+                inst.notes.append(f"port {sock.lport}: owner not visible to this account")
+            inst.found_by.add("port")
+            return
+        if rule.key == "mysql":
+            # the server's own greeting can still say what it is
+            probe = Instance(engine=rule.key, product=rule.label, unconfirmed=True)
+            probe.found_by.add("port")
+            probe.ports = {(s.laddr, s.lport) for s in hidden}
+            result.append(probe)
+            return
+        for sock in hidden:
+            unmatched.append(_port_note(sock.laddr, sock.lport, None, rule.label))
 
     def _sql_server_registry(
         self,
@@ -329,6 +428,11 @@ class DatabasesCollector(Collector):
                 result = None
             line = (result.stdout or result.stderr).strip().splitlines() if result else []
             found = re.search(r"\d+\.\d+(?:\.\d+)?(?:[-.\w]*)", line[0]) if line else None
+            names = _VERSION_NAMES.get(inst.engine, ())
+            if found and names and not any(n in line[0].lower() for n in names):
+                # not the engine's own answer (a wrapper, an interpreter): no version
+                inst.notes.append(f"{ctx.basename(inst.exe)} --version did not name the engine")
+                found = None
             if result and result.returncode == 0 and found:
                 inst.version = found.group(0)
                 inst.version_source = f"{ctx.basename(inst.exe)} {' '.join(args)}"
