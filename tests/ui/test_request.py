@@ -311,3 +311,25 @@ def test_a_further_problem_becomes_a_case_of_its_own(
         "The Excel file has headers only."
     )
     assert isinstance(number, int) and number != related["case_number"]
+
+
+def test_every_field_is_reached_with_tab_in_form_order(qtbot: Any, bridge_for: Any) -> None:
+    window = open_window(qtbot, bridge_for, not_enrolled_host())
+    window.kb_query.setFocus()
+    chain: list[Any] = []
+    widget = window.kb_query
+    while widget is not None and widget not in chain:
+        if widget.focusPolicy() & Qt.FocusPolicy.TabFocus and widget.isVisibleTo(window):
+            chain.append(widget)
+        widget = widget.nextInFocusChain()
+    stops = [w for w in chain if w.accessibleName()]
+    editors = [e for e in window.editors.values() if e.focusPolicy() & Qt.FocusPolicy.TabFocus]
+    editors += window.priority_buttons
+    positions = [stops.index(e) for e in editors if e in stops]
+    assert len(positions) == len(editors)  # every field is a tab stop
+    assert positions == sorted(positions)  # in the order of the form
+    labels = [w for w in chain if w.metaObject().className() == "QLabel"]
+    assert labels == [window.kb_results]  # only the label with links; no plain text stops
+    for widget in chain:
+        if widget.metaObject().className() in ("QLineEdit", "QPlainTextEdit", "QPushButton"):
+            assert widget.accessibleName() or widget.parent() is window.editors["third_party_app"]

@@ -49,16 +49,22 @@ def error_sentence(exc: BaseException) -> str:
     )
 
 
-def wrapped(text: str = "", parent: QtWidgets.QWidget | None = None) -> QtWidgets.QLabel:
-    """A label that wraps instead of being cut off, and can be selected with the keyboard."""
+def wrapped(
+    text: str = "", parent: QtWidgets.QWidget | None = None, links: bool = False
+) -> QtWidgets.QLabel:
+    """A label that wraps instead of being cut off.
+
+    With ``links`` its links are reached with Tab (the label is then a tab stop;
+    plain labels are not, so Tab goes from field to field).
+    """
     label = QtWidgets.QLabel(text, parent)
     label.setWordWrap(True)
-    label.setTextInteractionFlags(
-        Qt.TextInteractionFlag.TextSelectableByMouse
-        | Qt.TextInteractionFlag.TextSelectableByKeyboard
-        | Qt.TextInteractionFlag.LinksAccessibleByMouse
-        | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+    flags = (
+        Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.LinksAccessibleByMouse
     )
+    if links:
+        flags |= Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+    label.setTextInteractionFlags(flags)
     label.setOpenExternalLinks(True)
     # an explicit policy, so the layouts ask for the height at the width given
     policy = label.sizePolicy()
