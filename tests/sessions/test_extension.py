@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -137,12 +138,19 @@ def chain(tmp_path: Path, paths: Paths) -> Iterator[Chain]:
         yield Chain(url, desk, relay, paths, home, answer, answer["token"], case, tokens)
 
 
+def policy(**kw: Any) -> RemotePolicy:
+    """Local policy for these tests: sessions run as the test's own account, even as root."""
+    if "allow_root_session" in {f.name for f in dataclasses.fields(RemotePolicy)}:
+        kw.setdefault("allow_root_session", True)
+    return RemotePolicy(**kw)
+
+
 @dataclass
 class Agent:
     broker: SessionBroker
     service: RemoteSessionService
     audit: AuditLog
-    customer: Customer
+    customer: Any
     events: list[dict[str, Any]]
 
     def audited(self, name: str, session_id: str) -> list[dict[str, Any]]:
@@ -154,7 +162,7 @@ class Agent:
 
 
 @contextlib.asynccontextmanager
-async def agent(chain: Chain, customer: Customer, policy: RemotePolicy) -> AsyncIterator[Agent]:
+async def agent(chain: Chain, customer: Any, policy: RemotePolicy) -> AsyncIterator[Agent]:
     """The agent's real broker and session service, polling the desk until closed."""
     events: list[dict[str, Any]] = []
     audit = AuditLog.for_paths(chain.paths)
@@ -327,7 +335,7 @@ def test_an_approved_extension_keeps_the_shell_open_past_the_old_end_and_ends_at
     chain: Chain, capfd: pytest.CaptureFixture[str]
 ) -> None:
     async def scenario() -> dict[str, Any]:
-        async with agent(chain, Customer("approve"), RemotePolicy()) as a:
+        async with agent(chain, Customer("approve"), policy()) as a:
             sid = await open_session(chain, capfd)
             await until(lambda: bool(a.service.active()), "session live")
             old_end = ends(a, sid)
@@ -396,7 +404,7 @@ def test_a_refused_extension_ends_the_session_at_the_old_end(
     chain: Chain, capfd: pytest.CaptureFixture[str]
 ) -> None:
     async def scenario() -> dict[str, Any]:
-        async with agent(chain, Customer("refuse"), RemotePolicy()) as a:
+        async with agent(chain, Customer("refuse"), policy()) as a:
             sid = await open_session(chain, capfd)
             await until(lambda: bool(a.service.active()), "session live")
             old_end = ends(a, sid)
@@ -445,12 +453,12 @@ def test_beyond_policy_or_unanswered_extensions_are_refused_with_a_sentence(
 ) -> None:
     async def scenario() -> dict[str, Any]:
         # a 15 s grant leaves no whole minute under a one-minute policy
-        async with agent(chain, Customer("approve"), RemotePolicy(max_minutes=1)) as a:
+        async with agent(chain, Customer("approve"), policy(max_minutes=1)) as a:
             sid = await open_session(chain, capfd)
             await until(lambda: bool(a.service.active()), "session live")
             beyond = await engineer(chain, capfd, "extend", sid, "--minutes", "5")
             policy_agent, policy_sid = a, sid
-        async with agent(chain, Customer("silent"), RemotePolicy(consent_timeout_s=2)) as a:
+        async with agent(chain, Customer("silent"), policy(consent_timeout_s=2)) as a:
             sid = await open_session(chain, capfd)
             await until(lambda: bool(a.service.active()), "session live")
             unanswered = await engineer(chain, capfd, "extend", sid, "--minutes", "5")
@@ -479,3 +487,31 @@ def test_beyond_policy_or_unanswered_extensions_are_refused_with_a_sentence(
     assert len(r["silent"].customer.asked) == 1
     (decision,) = r["silent"].audited("extension_decision", r["silent_sid"])
     assert decision["approved"] is False and decision["by"] == "customer"
+
+
+@dataclass
+class OlderFace:
+    """A prompter written before extensions existed: it has no ``ask_extension``."""
+
+    can_prompt: bool = True
+
+    async def ask(self, req: SessionRequest, timeout_s: float) -> ConsentDecision:
+        return ConsentDecision(True, req.scopes, req.minutes, "approved")
+
+
+def test_a_prompter_that_cannot_ask_about_extensions_refuses_them(
+    chain: Chain, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async def scenario() -> tuple[tuple[int, str, str], datetime, Agent, str]:
+        async with agent(chain, OlderFace(), policy()) as a:
+            sid = await open_session(chain, capfd)
+            await until(lambda: bool(a.service.active()), "session live")
+            answer = await engineer(chain, capfd, "extend", sid, "--minutes", "5")
+            return answer, ends(a, sid), a, sid
+
+    (code, _out, err), end, a, sid = asyncio.run(scenario())
+    assert code != 0 and "The extension was refused" in err
+    assert f"the session still ends at {end.isoformat()}" in err
+    (decision,) = a.audited("extension_decision", sid)
+    assert decision["approved"] is False
+    assert a.audited("session_extended", sid) == []
