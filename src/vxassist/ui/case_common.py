@@ -28,8 +28,14 @@ STATUS_WORDS: dict[str, str] = {
 #: who a case can be escalated to (the desk's names) and how the customer reads them
 ESCALATION_WORDS: dict[str, str] = {
     "technical_support_manager": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Manager of Technical Support")),
-    "sales_manager": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Your local Sales Manager")),
+    "sales_manager": str(QtCore.QT_TRANSLATE_NOOP(CTX, "local Sales Manager")),
 }
+
+
+def escalation_text(to: Any) -> str:
+    """Who a case goes to, in words ("local Sales Manager")."""
+    key = str(to or "")
+    return tr(CTX, ESCALATION_WORDS[key]) if key in ESCALATION_WORDS else key.replace("_", " ")
 
 
 def status_text(status: Any) -> str:

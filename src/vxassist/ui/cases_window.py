@@ -28,6 +28,7 @@ from vxassist.ui.case_common import (
     error_sentence,
     error_style,
     esc,
+    escalation_text,
     heading,
     short_time,
     status_text,
@@ -333,7 +334,7 @@ class MyCasesWindow(QtWidgets.QWidget):
             to = str(escalation.get("to", ""))
             facts.append(
                 self.tr("Escalated to the {to} on {at}: {why}").format(
-                    to=esc(self.tr(ESCALATION_WORDS.get(to, to))),
+                    to=esc(escalation_text(to)),
                     at=esc(short_time(escalation.get("at"))),
                     why=esc(escalation.get("reason", "")),
                 )
@@ -487,8 +488,9 @@ class MyCasesWindow(QtWidgets.QWidget):
         layout = QtWidgets.QFormLayout(tab)
         layout.setRowWrapPolicy(QtWidgets.QFormLayout.RowWrapPolicy.WrapLongRows)
         self.escalate_to = QtWidgets.QComboBox(tab)
-        for key, words in ESCALATION_WORDS.items():
-            self.escalate_to.addItem(self.tr(words), key)
+        for key in ESCALATION_WORDS:
+            shown = escalation_text(key)
+            self.escalate_to.addItem(shown[:1].upper() + shown[1:], key)
         self.escalate_to.setAccessibleName(self.tr("Escalate to"))
         self.escalate_reason = QtWidgets.QPlainTextEdit(tab)
         self.escalate_reason.setTabChangesFocus(True)
@@ -533,7 +535,8 @@ class MyCasesWindow(QtWidgets.QWidget):
     def _escalated(self, answer: dict[str, Any]) -> None:
         self.escalate_button.setEnabled(True)
         self.escalate_reason.clear()
-        to = self.escalate_to.currentText()
+        key = str(self.escalate_to.currentData())
+        to = escalation_text(key)
         self._said(
             self.tr("Case {n} is escalated to the {to}; they are told why.").format(
                 n=self._number(), to=to
