@@ -333,3 +333,14 @@ def test_every_field_is_reached_with_tab_in_form_order(qtbot: Any, bridge_for: A
     for widget in chain:
         if widget.metaObject().className() in ("QLineEdit", "QPlainTextEdit", "QPushButton"):
             assert widget.accessibleName() or widget.parent() is window.editors["third_party_app"]
+
+
+def test_knowledge_base_articles_are_links(qtbot: Any, bridge_for: Any) -> None:
+    window = open_window(qtbot, bridge_for, not_enrolled_host())
+    window._kb_answered(
+        [{"title": "SMDR <setup>", "url": "https://kb.example.com/1", "summary": "Ports"}]
+    )
+    text = window.kb_results.text()
+    assert '<a href="https://kb.example.com/1">SMDR &lt;setup&gt;</a>' in text
+    window._kb_answered([])
+    assert "No article matches" in window.kb_results.text()
