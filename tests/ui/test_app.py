@@ -49,6 +49,9 @@ def test_events_reach_the_home_window_and_missing_windows_say_so(qapp: Any, qtbo
         first = app.open_window("settings")
         assert first is not None and first.isVisible()
         assert app.open_window("settings") is first
+        first.close()  # closed, it opens afresh next time (its data read again)
+        again = app.open_window("settings")
+        assert again is not None and again is not first and again.isVisible()
         # the other windows of the build open from the same registry
         for name, module, cls in (
             ("request", "vxassist.ui.request", "RequestWindow"),

@@ -171,6 +171,11 @@ def test_home_window_offers_the_same_actions_by_keyboard(qapp: Any, qtbot: Any) 
     # closing the window keeps the agent running (it is the only face with no tray)
     home.close()
     assert home.isVisible()
+    beside_a_tray = HomeWindow(state, actions, clock, minimize_on_close=False)
+    qtbot.addWidget(beside_a_tray)
+    beside_a_tray.show()
+    beside_a_tray.close()
+    assert not beside_a_tray.isVisible()
 
 
 TRAY_CHILD = textwrap.dedent(

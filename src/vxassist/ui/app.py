@@ -81,19 +81,23 @@ class WindowRegistry:
         return window
 
     def open(self, app: Any, name: str, **kwargs: Any) -> QtWidgets.QWidget | None:
+        """Bring the window forward; one that was closed is made afresh (fresh data)."""
         key = str(kwargs.get("session_id") or "")
         window = self.window(name, key)
-        if window is None:
+        if window is None or not (window.isVisible() or window.isMinimized()):
             factory = self._factories.get(name)
             if factory is None:
                 self._not_available(name)
                 return None
             try:
-                window = factory(app, **kwargs)
+                made = factory(app, **kwargs)
             except Exception:
                 log.exception("the %s window could not be opened", name)
                 self._not_available(name)
                 return None
+            if window is not None and made is not window:
+                window.deleteLater()
+            window = made
             window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
             self._open[(name, key)] = window
         window.show()
@@ -260,7 +264,8 @@ class TrayApp(QObject):
 
     def _home_window(self) -> QtWidgets.QWidget:
         if self.home is None:
-            self.home = HomeWindow(self.state, self, self.clock)
+            # asked for from the tray: the tray stays, so closing this window hides it
+            self.home = HomeWindow(self.state, self, self.clock, minimize_on_close=False)
         return self.home
 
     # --- events --------------------------------------------------------------------

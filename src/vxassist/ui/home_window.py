@@ -14,8 +14,9 @@ CTX = "HomeWindow"
 class HomeWindow(QtWidgets.QWidget):
     """Request Support, My Cases, the live sessions, Audit, Knowledge base, Settings, Quit.
 
-    Closing it minimises it: with no tray this window is the agent's only face,
-    and the agent keeps answering engineers' requests behind it.
+    With no tray this window is the agent's only face: closing it minimises it,
+    and the agent keeps answering engineers' requests behind it. Opened from the
+    tray (``minimize_on_close=False``), closing hides it.
     """
 
     def __init__(
@@ -24,8 +25,11 @@ class HomeWindow(QtWidgets.QWidget):
         actions: ShellActions,
         clock: Callable[[], datetime],
         parent: QtWidgets.QWidget | None = None,
+        *,
+        minimize_on_close: bool = True,
     ) -> None:
         super().__init__(parent)
+        self._minimize_on_close = minimize_on_close
         self._state = state
         self._actions = actions
         self._clock = clock
@@ -156,5 +160,8 @@ class HomeWindow(QtWidgets.QWidget):
         self.activateWindow()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if not self._minimize_on_close:
+            super().closeEvent(event)
+            return
         event.ignore()
         self.showMinimized()
