@@ -4,11 +4,14 @@ session's end, signs the key again and wakes the waiting engineer; all of it on 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from tests.sessions.conftest import World, new_key
+from tests.sessions.test_workers import WAIT_S, two_workers  # noqa: F401 (fixture)
 from vxassist.desk.ca import inspect_certificate
+from vxassist.deskclient import DeskClient
 
 
 def _approved(world: World, minutes: int = 30) -> tuple[str, datetime]:
@@ -158,3 +161,58 @@ def test_an_unanswered_extension_expires_and_an_ended_session_cannot_be_extended
     over = _extend(world, "alice", sid, 10)
     assert over.status_code == 409
     assert over.json()["detail"]["code"] == "session_not_live"
+
+
+def test_an_extension_asked_on_one_worker_wakes_the_host_waiting_on_the_other(
+    two_workers: tuple[World, list[Any]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """On PostgreSQL only NOTIFY can wake the other worker within the test's patience."""
+    world, workers = two_workers
+    (_app_a, url_a), (_app_b, url_b) = workers
+    host = world.hosts["host1"]
+    token = host.headers["Authorization"].split()[1]
+    engineer = world.engineers["alice"]["Authorization"].split()[1]
+    sid, end = _approved(world)
+    polled: dict[str, Any] = {}
+    decided: dict[str, Any] = {}
+
+    with (
+        DeskClient(url_b, token, timeout=WAIT_S + 15) as host_on_b,
+        DeskClient(url_b, engineer, timeout=WAIT_S + 15) as engineer_on_b,
+        DeskClient(url_a, engineer, timeout=15) as engineer_on_a,
+    ):
+        # the first poll returns at once (the approved session is old news) and starts B's listener
+        host_on_b.request("GET", "/api/v1/agent/session-requests")
+
+        def host_waits() -> None:
+            polled.update(
+                host_on_b.request(
+                    "GET", "/api/v1/agent/session-requests", params={"wait": str(WAIT_S)}
+                )
+            )
+
+        waiter = threading.Thread(target=host_waits, daemon=True)
+        waiter.start()
+        ext = engineer_on_a.request(
+            "POST", f"/api/v1/engineer/sessions/{sid}/extensions", json={"minutes": 5}
+        )
+        waiter.join(timeout=WAIT_S - 5)
+        assert not waiter.is_alive(), "the host's long poll on worker B was not woken"
+        assert [(e["session_id"], e["number"]) for e in polled["extensions"]] == [(sid, 1)]
+
+        def engineer_waits() -> None:
+            decided.update(
+                engineer_on_b.request(
+                    "GET",
+                    f"/api/v1/engineer/sessions/{sid}/extensions/{ext['number']}",
+                    params={"wait": str(WAIT_S)},
+                )
+            )
+
+        waiter = threading.Thread(target=engineer_waits, daemon=True)
+        waiter.start()
+        time.sleep(0.5)  # let the engineer's wait begin; the answer must wake it either way
+        assert _answer(world, sid, 1, end + timedelta(minutes=5)).status_code == 200
+        waiter.join(timeout=WAIT_S - 5)
+        assert not waiter.is_alive(), "the engineer's long poll on worker B was not woken"
+        assert decided["status"] == "approved"
