@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from vxassist.remote.errors import AuditError
 from vxassist.remote.replay import (
     CastEvent,
     TerminalScreen,
+    describe_recording,
     index_at,
     parse_cast,
     read_cast,
@@ -108,3 +110,11 @@ def test_a_recording_replays_to_the_screen_the_engineer_last_saw(world: World) -
     # the same end with long pauses shortened
     short = shorten_pauses(cast.events, 0.1)
     assert screen_at(cast, short, short[-1].at).lines() == engineer.lines()
+
+
+def test_recordings_are_named_by_session_start_and_size() -> None:
+    local = datetime(2026, 12, 3, 14, 0, 41, tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert describe_recording("s-7f3a-20261203T140041-1.cast", 12_300) == (
+        f"s-7f3a, {local}, 12.3 KB"
+    )
+    assert describe_recording("odd name.cast") == "odd name.cast"

@@ -166,6 +166,7 @@ def test_a_recording_replays_seeks_and_shortens_pauses(
     player = window.player
     qtbot.waitUntil(lambda: player.cast is not None, timeout=WAIT)
     assert player.cast is not None and player.cast.path == path
+    assert window.recordings.item(0).text().startswith("s-a, 2026-12-0")
     # pauses shortened: 40 s of nothing became 2 s
     assert player.duration == pytest.approx(0.3 * 3 + 2.0)
     player.shorten.setChecked(False)
@@ -232,3 +233,20 @@ def test_a_long_seek_runs_off_the_gui_thread_and_the_newest_wins(
     qtbot.wait(200)  # a stale result arriving late must not replace the newest
     assert player.view.text() == screen_after(chunks, 30)
     assert "block 0029 line 199" in player.view.text()
+
+
+def test_a_recorded_line_opens_its_recording(qtbot: Any, audit: AuditLog, paths: Paths) -> None:
+    path, _chunks = write_recording(paths.recordings_dir)
+    audit.append("recording", session_id="s-a", file=path.name, sha256="ab", command="/bin/sh")
+    window = AuditWindow(audit)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.loaded, timeout=WAIT):
+        window.show()
+    window.set_filters(kind="recording")
+    (row,) = window.model.rows
+    assert row.recording == path.name
+    window._row_activated(window.model.index(0, 5))
+    assert window.tabs.currentIndex() == 1
+    qtbot.waitUntil(lambda: window.player.cast is not None, timeout=WAIT)
+    assert not window.show_recording("gone.cast")
+    assert "not in the recordings folder" in window.status.text()

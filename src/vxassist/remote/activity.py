@@ -186,6 +186,8 @@ class AuditRow:
     session_id: str
     case_number: int | None
     text: str
+    #: the recording this line names (a process's or a finished recording's file), or ""
+    recording: str = ""
 
 
 def _details(record: Mapping[str, Any]) -> str:
@@ -244,6 +246,12 @@ def describe_audit(record: Mapping[str, Any]) -> str:
     return describe_activity(record) or _details(record)
 
 
+def _recording_of(record: Mapping[str, Any]) -> str:
+    kind = record.get("event")
+    name = record.get("file") if kind == "recording" else record.get("recording")
+    return str(name) if kind in ("recording", "process") and name else ""
+
+
 def audit_rows(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
     """Audit lines as rows: a case number known for a session is shown on all its lines."""
     records = list(records)
@@ -264,6 +272,7 @@ def audit_rows(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
                 session_id=sid,
                 case_number=case if isinstance(case, int) else cases.get(sid),
                 text=describe_audit(record),
+                recording=_recording_of(record),
             )
         )
     return rows

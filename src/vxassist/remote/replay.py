@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyte
 
+from vxassist.remote.activity import human_size
 from vxassist.remote.errors import AuditError
 
 #: pauses longer than this are shortened to it by default (seconds)
@@ -176,3 +179,22 @@ def screen_at(cast: Cast, events: Sequence[CastEvent], t: float) -> TerminalScre
     for event in events[: index_at(events, t)]:
         term.apply(event)
     return term
+
+
+_NAME = re.compile(r"^(?P<session>.+)-(?P<stamp>\d{8}T\d{6})-(?P<n>\d+)\.cast$")
+
+
+def describe_recording(name: str, size: int | None = None) -> str:
+    """``s-7f3a, 2026-12-03 14:00:41, 12 KB`` for a recording's file name (local time).
+
+    Recordings are named ``SESSION-YYYYmmddTHHMMSS-N.cast`` (UTC); other names are
+    shown as they are.
+    """
+    match = _NAME.match(name)
+    parts = [name]
+    if match:
+        when = datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        parts = [match["session"], when.astimezone().strftime("%Y-%m-%d %H:%M:%S")]
+    if size is not None:
+        parts.append(human_size(size))
+    return ", ".join(parts)

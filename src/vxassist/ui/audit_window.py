@@ -26,6 +26,7 @@ from vxassist.remote.replay import (
     Cast,
     CastEvent,
     TerminalScreen,
+    describe_recording,
     index_at,
     read_cast,
     screen_at,
@@ -393,6 +394,8 @@ class AuditWindow(QtWidgets.QWidget):
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
         self.table.setAlternatingRowColors(True)
+        self.table.doubleClicked.connect(self._row_activated)
+        self.table.setToolTip(tr("AuditWindow", "Double-click a recorded line to replay it."))
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         for column, width in enumerate((48, 150, 120, 110, 56)):
@@ -439,11 +442,15 @@ class AuditWindow(QtWidgets.QWidget):
         """Read and check the trail and list the recordings (on a worker thread)."""
         audit, folder = self.audit, self.recordings_dir
 
-        def work() -> tuple[list[AuditRow], tuple[bool, int | None, str], list[Path]]:
+        def work() -> tuple[list[AuditRow], tuple[bool, int | None, str], list[tuple[Path, int]]]:
             rows = audit_rows(audit.records())
             verdict = audit.verify()
-            casts = (
-                sorted(folder.glob("*.cast"), reverse=True) if folder and folder.is_dir() else []
+            found = folder.glob("*.cast") if folder and folder.is_dir() else []
+            # newest first: the names carry the start time after the session id
+            casts = sorted(
+                ((p, p.stat().st_size) for p in found),
+                key=lambda item: (item[0].stat().st_mtime, item[0].name),
+                reverse=True,
             )
             return rows, verdict, casts
 
@@ -451,7 +458,7 @@ class AuditWindow(QtWidgets.QWidget):
         self._worker.run(work, self._loaded, self._failed)
 
     def _loaded(
-        self, result: tuple[list[AuditRow], tuple[bool, int | None, str], list[Path]]
+        self, result: tuple[list[AuditRow], tuple[bool, int | None, str], list[tuple[Path, int]]]
     ) -> None:
         rows, verdict, casts = result
         self._all = rows
@@ -489,8 +496,9 @@ class AuditWindow(QtWidgets.QWidget):
         self._fill_filters()
         self._apply_filters()
         self.recordings.clear()
-        for path in casts:
-            item = QtWidgets.QListWidgetItem(path.name)
+        for path, size in casts:
+            item = QtWidgets.QListWidgetItem(describe_recording(path.name, size))
+            item.setToolTip(str(path))
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             self.recordings.addItem(item)
         if not casts:
@@ -586,6 +594,25 @@ class AuditWindow(QtWidgets.QWidget):
         self._worker.run(lambda: self.audit.export(dest), done, failed)
 
     # -- recordings -----------------------------------------------------------------
+
+    def _row_activated(self, index: QtCore.QModelIndex) -> None:
+        if 0 <= index.row() < len(self.model.rows):
+            self.show_recording(self.model.rows[index.row()].recording)
+
+    def show_recording(self, name: str) -> bool:
+        """Switch to the recordings and replay the one named (False: not in the list)."""
+        if not name:
+            return False
+        for row in range(self.recordings.count()):
+            item = self.recordings.item(row)
+            if Path(str(item.data(Qt.ItemDataRole.UserRole))).name == name:
+                self.tabs.setCurrentIndex(1)
+                self.recordings.setCurrentRow(row)
+                return True
+        self.status.setText(
+            tr("AuditWindow", "The recording {0} is not in the recordings folder.").format(name)
+        )
+        return False
 
     def _recording_picked(
         self, item: QtWidgets.QListWidgetItem | None, _previous: Any = None
