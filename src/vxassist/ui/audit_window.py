@@ -410,6 +410,9 @@ class AuditWindow(QtWidgets.QWidget):
         # the recordings
         self.recordings = QtWidgets.QListWidget()
         self.recordings.setAccessibleName(tr("AuditWindow", "Recordings"))
+        self.recordings.setWordWrap(True)
+        self.recordings.setSpacing(2)
+        self.recordings.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.recordings.currentItemChanged.connect(self._recording_picked)
         self.player = RecordingPlayer()
         self.player_status = QtWidgets.QLabel()
@@ -427,7 +430,7 @@ class AuditWindow(QtWidgets.QWidget):
         split = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left_widget)
         split.addWidget(right_widget)
-        split.setSizes([260, 780])
+        split.setSizes([300, 740])
 
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(trail, tr("AuditWindow", "Audit trail"))
