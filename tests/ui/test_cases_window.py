@@ -18,6 +18,7 @@ WAIT = 20000
 
 # fixtures of other modules, used here by name
 shared_desk = desk_fixtures.shared_desk
+desk = desk_fixtures.desk
 bridge_for = case_helpers.bridge_for
 
 
@@ -129,3 +130,43 @@ def test_the_tray_opens_request_support_and_my_cases(qtbot: Any) -> None:
         qtbot.waitUntil(lambda: cases.refresh_button.isEnabled(), timeout=WAIT)
         assert "not enrolled" in cases.list_status.text()  # a sentence, not a traceback
         assert app.open_window("request") is request  # one window, brought forward
+
+
+def test_requests_waiting_on_this_computer_are_listed_while_the_desk_is_down(
+    qtbot: Any, bridge_for: Any, desk: RunningDesk
+) -> None:
+    host = enroll_host(desk)
+    bridge = bridge_for(host)
+    number = file_case(qtbot, bridge, "Filed while the desk was up")
+    desk.stop()
+    done: list[Any] = []
+    fields = dict(
+        TYPED,
+        brief="Filed while the desk was down",
+        database_type="SQL Server",
+        vxtracker_server="CALLACCT01",
+        pbx_manufacturer="Avaya",
+        pbx_model="IP500",
+    )
+    bridge.submit(lambda rt: rt.submit_case(fields, None), done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=WAIT)
+    assert done[0].item.case_number is None  # queued in the outbox
+
+    window = MyCasesWindow(bridge, host.ctx.settings.support, paths=host.paths)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.refresh_button.isEnabled(), timeout=WAIT)
+    assert "cannot be reached" in window.list_status.text()
+    assert "Requests waiting on this computer are listed." in window.list_status.text()
+    assert window.table.rowCount() == 1
+    assert window.table.item(0, 1).text() == "Filed while the desk was down"
+    assert window.table.item(0, 3).text() == "Queued, not sent yet"
+    window.table.selectRow(0)
+    assert window.case_title.text() == "Not sent yet: Filed while the desk was down"
+    assert not window.case_actions.isEnabled()
+
+    desk.start()
+    window.refresh()
+    qtbot.waitUntil(lambda: window.table.rowCount() == 2, timeout=WAIT)
+    numbers = {window.table.item(r, 0).text() for r in range(2)}
+    assert str(number) in numbers  # the desk's case, and the one still waiting here

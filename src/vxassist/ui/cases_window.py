@@ -13,14 +13,17 @@ sentence in the window and what was typed stays.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from vxassist.cases import sendable
-from vxassist.cases.fields import CASE_FIELDS
+from vxassist.cases.fields import CASE_FIELDS, Priority
 from vxassist.cases.levels import parse_instant, priority_levels
 from vxassist.cases.model import SPECS, check_fields
+from vxassist.errors import VxError
+from vxassist.paths import Paths
 from vxassist.settings import SupportContact
 from vxassist.ui.case_common import (
     ESCALATION_WORDS,
@@ -48,6 +51,7 @@ COLUMNS = (
 )
 _EVENT_HTML = "<p style='margin-bottom:8px'><b>{at}</b> · {who} · <i>{kind}</i><br>{text}</p>"
 _NUMBER = Qt.ItemDataRole.UserRole + 1
+_CASE = Qt.ItemDataRole.UserRole + 3
 _SORT = Qt.ItemDataRole.UserRole + 2
 
 #: fields a further issue takes over from the case it was found in
@@ -65,6 +69,40 @@ SHARED_FIELDS = tuple(
         "third_party_version",
     }
 )
+
+
+def queued_cases(paths: Paths) -> list[dict[str, Any]]:
+    """Requests written to this computer's outbox and not sent yet, as rows of the list.
+
+    Blocking (reads the outbox file): run it on a thread.
+    """
+    from vxassist.cases.intake import open_store
+    from vxassist.cases.outbox import Kind, State
+
+    rows = []
+    for item in open_store(paths).items((State.PENDING,)):
+        if item.kind is not Kind.CASE:
+            continue
+        priority = item.body.get("priority")
+        try:
+            label = Priority(int(str(priority))).label
+        except (TypeError, ValueError):
+            label = ""
+        rows.append(
+            {
+                "case_number": None,
+                "reference": f"#{item.id}",
+                "outbox_id": item.id,
+                "brief": str(item.body.get("brief", "")),
+                "priority": priority,
+                "priority_label": label,
+                "status": "queued",
+                "received_at": item.created_at.isoformat(),
+                "response_due": None,
+                "last_error": item.last_error,
+            }
+        )
+    return rows
 
 
 def last_change(case: Mapping[str, Any]) -> str:
@@ -102,11 +140,13 @@ class MyCasesWindow(QtWidgets.QWidget):
         support: SupportContact,
         *,
         open_request: Callable[[], None] | None = None,
+        paths: Paths | None = None,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.support = support
+        self.paths = paths
         self._open_request = open_request
         self.cases: list[dict[str, Any]] = []
         self.case: dict[str, Any] | None = None
@@ -185,7 +225,26 @@ class MyCasesWindow(QtWidgets.QWidget):
     def refresh(self) -> None:
         self.refresh_button.setEnabled(False)
         self.list_status.setText(self.tr("Asking support for your cases…"))
-        self._submit(lambda rt: rt.list_cases(), self._cases_listed, self._list_failed)
+        paths = self.paths
+
+        async def job(rt: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+            queued = await asyncio.to_thread(queued_cases, paths) if paths else []
+            try:
+                cases = await rt.list_cases()
+            except VxError as exc:  # the desk is away: what waits here still shows
+                return [], queued, exc
+            return cases, queued, None
+
+        self._submit(job, self._listed, self._list_failed)
+
+    def _listed(self, result: tuple[list[dict[str, Any]], list[dict[str, Any]], Any]) -> None:
+        cases, queued, error = result
+        self._cases_listed(queued + cases)
+        if error is not None:
+            text = error_sentence(error)
+            if queued:
+                text += " " + self.tr("Requests waiting on this computer are listed.")
+            self._list_failed_text(text)
 
     def on_event(self, event: Mapping[str, Any]) -> None:
         if event.get("event") == "case_changed":
@@ -195,8 +254,11 @@ class MyCasesWindow(QtWidgets.QWidget):
                 self.open_case(shown)
 
     def _list_failed(self, exc: BaseException) -> None:
+        self._list_failed_text(error_sentence(exc))
+
+    def _list_failed_text(self, text: str) -> None:
         self.refresh_button.setEnabled(True)
-        self.list_status.setText(error_sentence(exc))
+        self.list_status.setText(text)
         error_style(self.list_status)
 
     def _cases_listed(self, cases: list[dict[str, Any]]) -> None:
@@ -242,6 +304,8 @@ class MyCasesWindow(QtWidgets.QWidget):
         for column, (text, key) in enumerate(cells):
             item = _SortItem(text)
             item.setData(_NUMBER, number)
+            if number is None:
+                item.setData(_CASE, dict(case))
             if key is not None:
                 item.setData(_SORT, key)
             if column == 1:
@@ -264,6 +328,12 @@ class MyCasesWindow(QtWidgets.QWidget):
         return False
 
     def _selection_changed(self) -> None:
+        items = self.table.selectedItems()
+        waiting = items[0].data(_CASE) if items else None
+        if isinstance(waiting, dict):  # no case number yet: what this computer knows
+            self._loading_number = None
+            self.show_case(waiting)
+            return
         number = self.selected_number()
         if number is not None and (self.case is None or self.case.get("case_number") != number):
             self.open_case(number)
@@ -321,6 +391,21 @@ class MyCasesWindow(QtWidgets.QWidget):
         self.case_title.setText(
             self.tr("Case {n}: {brief}").format(n=label, brief=case.get("brief", ""))
         )
+        if case.get("status") == "queued":
+            self.case_title.setText(
+                self.tr("Not sent yet: {brief}").format(brief=case.get("brief", ""))
+            )
+            self.case_facts.setText(
+                esc(
+                    self.tr(
+                        "This request waits on this computer and goes by itself as soon as "
+                        "support can be reached; it gets its case number then. ({why})"
+                    ).format(why=str(case.get("last_error") or "").rstrip("."))
+                )
+            )
+            self.history.setHtml("")
+            self.case_actions.setEnabled(False)
+            return
         facts = [
             self.tr("Status: <b>{s}</b>. Priority {p} ({label}).").format(
                 s=esc(status_text(case.get("status"))),
