@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -216,13 +217,58 @@ def _free_display() -> int:
     pytest.skip("no free X display number")
 
 
-@pytest.mark.slow
-def test_the_icon_sits_in_a_real_tray_under_xvfb(tmp_path: Path) -> None:
+TRAY_APP_CHILD = textwrap.dedent(
+    """
+    import sys
+    import keyring
+    from PySide6 import QtWidgets
+    from PySide6.QtCore import QTimer
+    from tests.fakes.memory_keyring import MemoryKeyring
+    from tests.ui.shell import runtime_factory
+    from vxassist.cliutil import Context
+    from vxassist.remote.consent import DenyPrompter
+    from vxassist.ui.app import TrayApp
+
+    keyring.set_keyring(MemoryKeyring())
+    qapp = QtWidgets.QApplication(sys.argv[:1])
+    qapp.setQuitOnLastWindowClosed(False)
+    ctx = Context.create()
+    app = TrayApp(ctx, runtime_factory(ctx), DenyPrompter())
+    print("tray", app.tray is not None, "home", app.home is not None, flush=True)
+    app.start()
+
+    def changed():
+        app.bridge.event_received.emit(
+            {"event": "case_changed", "case_number": 7, "status": "waiting_customer"}
+        )
+        QTimer.singleShot(300, look)
+
+    def look():
+        print("glance", app.tray.glance.value, flush=True)
+        print("tooltip", app.tray.icon.toolTip(), flush=True)
+        app.tray.menu.aboutToShow.emit()
+        entries = [a.text() for a in app.tray.menu.actions() if not a.isSeparator()]
+        print("menu", "|".join(entries), flush=True)
+        app.quit_now()
+
+    QTimer.singleShot(1000, changed)
+    code = qapp.exec()
+    print("exit", code, "agent running", app.bridge.running, flush=True)
+    """
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def xvfb_tray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """An Xvfb display with trayer as its tray; the environment to run Qt on it."""
     if not (shutil.which("Xvfb") and shutil.which("trayer")):
         pytest.skip("needs Xvfb and trayer (scripts/setup.sh installs them)")
     display = f":{_free_display()}"
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", DBUS_SESSION_BUS_ADDRESS="disabled:")
+    env["PYTHONPATH"] = str(REPO)
     xvfb = subprocess.Popen(
         ["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
@@ -235,37 +281,56 @@ def test_the_icon_sits_in_a_real_tray_under_xvfb(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "Xvfb did not start"
             time.sleep(0.1)
         trayer = subprocess.Popen(
-            [
-                "trayer",
-                "--edge",
-                "top",
-                "--align",
-                "right",
-                "--widthtype",
-                "pixel",
-                "--width",
-                "200",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            TRAYER, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        out = ""
-        for _attempt in range(20):  # trayer takes a moment to claim the tray selection
+        probe = "from PySide6 import QtWidgets as W; a = W.QApplication([]); "
+        probe += "print(W.QSystemTrayIcon.isSystemTrayAvailable())"
+        for _attempt in range(40):  # trayer takes a moment to claim the tray selection
             out = subprocess.run(
-                [sys.executable, "-c", TRAY_CHILD],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
+                [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
             ).stdout
-            if "available True" in out:
+            if out.strip() == "True":
                 break
             time.sleep(0.25)
-        assert "available True" in out, out
-        assert "visible True True" in out, out
+        else:
+            pytest.fail("trayer never offered a tray on the Xvfb display")
+        yield env
     finally:
         for proc in (trayer, xvfb):
             if proc is not None:
                 proc.terminate()
                 proc.wait(10)
+
+
+@pytest.mark.slow
+def test_the_icon_sits_in_a_real_tray_under_xvfb(xvfb_tray: dict[str, str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", TRAY_CHILD],
+        env=xvfb_tray,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "available True" in out, out
+    assert "visible True True" in out, out
+
+
+@pytest.mark.slow
+def test_the_tray_app_in_a_real_tray(xvfb_tray: dict[str, str], tmp_path: Path) -> None:
+    env = dict(xvfb_tray)
+    env.update(VXASSIST_HOME=str(tmp_path / "home"), VXASSIST_POLICY=str(tmp_path / "p.toml"))
+    run = subprocess.run(
+        [sys.executable, "-c", TRAY_APP_CHILD],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = run.stdout
+    assert "tray True home False" in out, (out, run.stderr[-2000:])
+    assert "glance case_waiting" in out, out
+    assert "tooltip vxassist: Case 7 waits for your answer" in out, out
+    menu = next(line for line in out.splitlines() if line.startswith("menu "))
+    assert "Enroll this computer…" in menu and "My Cases (1 waiting on you)" in menu
+    assert "exit 0 agent running False" in out, out
