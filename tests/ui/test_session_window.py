@@ -285,3 +285,33 @@ def test_the_sample_windows_render(tmp_path: Any, qtbot: Any) -> None:
     for path in saved:
         image = QtGui.QImage(str(path))
         assert image.width() > 400 and image.height() > 80, path.name
+
+
+def test_end_now_that_fails_says_why_and_can_be_tried_again(
+    qtbot: Any, window: LiveSessionWindow
+) -> None:
+    from vxassist.runtime import SessionNotFound
+    from vxassist.ui.qt import QObject, Signal
+
+    class Bridge(QObject):
+        """The bridge's edge: the runtime answers End now with an error."""
+
+        event_received = Signal(dict)
+
+        def __init__(self, error: BaseException) -> None:
+            super().__init__()
+            self.error = error
+
+        def submit(self, coro_factory: Any, on_done: Any = None, on_error: Any = None) -> None:
+            on_error(self.error)
+
+    window.attach(Bridge(RuntimeError("The agent's loop is not running.")))
+    window.handle_event(start_event())
+    panel = window.panel("s-1")
+    assert panel is not None
+    qtbot.mouseClick(panel.end_button, Qt.MouseButton.LeftButton)
+    assert "loop is not running" in panel.status.text()
+    assert panel.end_button.isEnabled() and panel.end_button.text() == "End now"
+    window.attach(Bridge(SessionNotFound("No live session has the id 's-1'.")))
+    qtbot.mouseClick(panel.end_button, Qt.MouseButton.LeftButton)
+    assert panel.status.text() == "This session has already ended."

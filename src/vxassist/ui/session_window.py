@@ -349,7 +349,12 @@ class LiveSessionWindow(QtWidgets.QWidget):
 
         def end(session_id: str, on_error: Callable[[str], None]) -> None:
             def failed(exc: BaseException) -> None:
-                on_error(getattr(exc, "message", "") or str(exc))
+                from vxassist.runtime import SessionNotFound
+
+                if isinstance(exc, SessionNotFound):  # it ended meanwhile: its end event follows
+                    on_error(tr("LiveSessionWindow", "This session has already ended."))
+                else:
+                    on_error(getattr(exc, "message", "") or str(exc))
 
             bridge.submit(lambda rt: rt.end_session(session_id), on_error=failed)
 
