@@ -207,6 +207,8 @@ _TRIGGER = re.compile(
     rf"(?i){_WORDS}|key|salt|://|bearer|-----|\s-[pu]|/[^\s/]+@|identified|"
     r"[A-Za-z0-9+/_-]{20}"
 )
+#: a file's name before ":" or "=" ("secret.conf: not readable")
+_FILE_NAME = re.compile(r"(?i)\.(?:conf|ini|cfg|config|xml|json|log|txt|ya?ml|properties|dat|db)$")
 #: an option that is an option, not a password starting with a dash
 _PLAIN_OPTION = re.compile(r"^(?:-[A-Za-z]|--[a-z][a-z-]*[a-z])$")
 
@@ -305,6 +307,8 @@ def _pair(m: re.Match[str], count: _Counter) -> str:
     # in a connection string (;PWD=...;) PWD is the password, whatever it holds
     odbc = m.string[m.start() - 1 : m.start()] == ";" or m.string[m.end() : m.end() + 1] == ";"
     key = m.group("key")
+    if _FILE_NAME.search(key):
+        return m.group(0)  # "secret.conf: not readable" names a file, not a secret
     secret = is_secret_name(key) and (odbc or is_secret_pair(key, value))
     if not secret or _is_masked(value):
         return m.group(0)

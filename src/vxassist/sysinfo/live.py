@@ -218,6 +218,11 @@ class LiveProbe:
                     username=str(info["username"] or ""),
                 )
             )
+        hidden = hidden_processes_reason(
+            procs, os.geteuid() if posix else None, os.path.isdir("/proc/self")
+        )
+        if hidden:
+            errors["processes"] = hidden
         sockets: list[Socket] = []
         scanner.join()
         for c in conns:
@@ -366,6 +371,19 @@ class LiveProbe:
                     continue
             out.append(SerialPort(name=f"/dev/{name}", device=driver))
         return out
+
+
+def hidden_processes_reason(
+    processes: list[ProcessInfo], euid: int | None, proc_mounted: bool
+) -> str | None:
+    """Why the process list is incomplete, or None: an account other than root
+    that cannot see process 1 is behind ``/proc`` mounted with ``hidepid``."""
+    if euid in (None, 0) or not proc_mounted or any(p.pid == 1 for p in processes):
+        return None
+    return (
+        "other accounts' processes are hidden from this account "
+        "(/proc is mounted with hidepid); run as root to see them"
+    )
 
 
 def _regular_file(path: str) -> None:

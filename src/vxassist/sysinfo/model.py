@@ -30,6 +30,8 @@ SECTIONS: tuple[str, ...] = (
 
 class Status(StrEnum):
     OK = "ok"
+    #: collected, but saw less than it should (the reason says what is missing)
+    PARTIAL = "partial"
     SKIPPED = "skipped"
     FAILED = "failed"
     TIMEOUT = "timeout"
@@ -88,6 +90,13 @@ class Collected:
     data: dict[str, Any] = field(default_factory=dict)
     items: list[ManifestEntry] = field(default_factory=list)
     files: list[IncludedFile] = field(default_factory=list)
+    #: what the section could not see; any makes it ``partial``
+    shortfalls: list[str] = field(default_factory=list)
+
+    def short(self, reason: str) -> None:
+        """Record that the section saw less than it should, and why."""
+        if reason not in self.shortfalls:
+            self.shortfalls.append(reason)
 
     def note(self, section: str, item: str, action: Action, reason: str = "") -> None:
         self.items.append(ManifestEntry(section, item, action, reason))
@@ -100,6 +109,11 @@ class Section:
     reason: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     duration_ms: float = 0.0
+
+    @property
+    def has_data(self) -> bool:
+        """Whether ``data`` holds what the section saw (all of it, or part)."""
+        return self.status in (Status.OK, Status.PARTIAL)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": str(self.status)}

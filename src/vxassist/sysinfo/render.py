@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vxassist.sysinfo.model import Report, Status
+from vxassist.sysinfo.model import Report
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -113,10 +113,10 @@ def summary(report: Report) -> str:
     ]
     for name, section in report.sections.items():
         head = f"[{section.status}] {name}"
-        if section.status is not Status.OK:
+        if not section.has_data:
             out.append(f"{head}: {section.reason}")
             continue
-        out.append(head)
+        out.append(f"{head}: {section.reason}" if section.reason else head)
         out += [f"    {line}" for line in _lines(name, section.data)]
     redacted = sum(1 for m in report.manifest if m.action == "redacted")
     out.append(

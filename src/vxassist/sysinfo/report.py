@@ -18,7 +18,7 @@ from vxassist.errors import VxError
 from vxassist.settings import Settings
 from vxassist.sysinfo.cleaner import clean
 from vxassist.sysinfo.collectors import ALL_COLLECTORS, CollectContext, Collector
-from vxassist.sysinfo.model import Action, ManifestEntry, Report, Section, Status
+from vxassist.sysinfo.model import Action, ManifestEntry, Report, Section
 from vxassist.sysinfo.probe import PlatformInfo, Probe, ProbeError
 from vxassist.sysinfo.rules import load_rules
 from vxassist.sysinfo.runner import run_collectors
@@ -97,7 +97,7 @@ def collect_report(
 
 def _listing(sections: list[Section], name: str) -> list[dict[str, Any]]:
     for section in sections:
-        if section.name == name and section.status is Status.OK:
+        if section.name == name and section.has_data:
             key = "listening" if name == "ports" else "processes"
             return [e for e in section.data.get(key, []) if isinstance(e, dict)]
     return []
@@ -105,7 +105,7 @@ def _listing(sections: list[Section], name: str) -> list[dict[str, Any]]:
 
 def _ok(report: Report, name: str) -> dict[str, Any]:
     section = report.sections.get(name)
-    return section.data if section and section.status is Status.OK else {}
+    return section.data if section and section.has_data else {}
 
 
 def database_label(server: dict[str, Any]) -> str:

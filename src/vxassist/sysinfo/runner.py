@@ -95,7 +95,12 @@ def run_collectors(
             manifest.append(ManifestEntry(section, section, Action.FAILED, reason))
             continue
         log.debug("section %s collected in %.1f ms", section, elapsed)
-        sections[section] = Section(section, Status.OK, "", job.result.data, elapsed)
+        if job.result.shortfalls:
+            sections[section] = Section(
+                section, Status.PARTIAL, "; ".join(job.result.shortfalls), job.result.data, elapsed
+            )
+        else:
+            sections[section] = Section(section, Status.OK, "", job.result.data, elapsed)
         manifest.append(
             ManifestEntry(section, section, Action.COLLECTED, job.collector.description)
         )

@@ -47,6 +47,15 @@ class CollectContext:
     def snapshot(self) -> Snapshot:
         return self.probe.snapshot()
 
+    def snapshot_for(self, out: Collected, *parts: str) -> Snapshot:
+        """The snapshot, with what it could not see of ``parts`` ("processes",
+        "sockets") recorded as ``out``'s shortfalls."""
+        snap = self.snapshot()
+        for part in parts:
+            if part in snap.errors:
+                out.short(snap.errors[part])
+        return snap
+
     def services(self) -> list[Service]:
         return self.shared("services", self.probe.services)
 

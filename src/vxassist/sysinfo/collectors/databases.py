@@ -150,7 +150,7 @@ class DatabasesCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> Collected:
         out = Collected()
-        snap = ctx.snapshot()
+        snap = ctx.snapshot_for(out, "processes", "sockets")
         try:
             services = ctx.services()
         except ProbeError as exc:

@@ -68,26 +68,38 @@ class HardwareCollector(Collector):
     section = "hardware"
     description = "machine maker and model, processor model and count, memory and swap"
 
-    def _machine(self, ctx: CollectContext) -> tuple[str, str]:
+    def _machine(self, ctx: CollectContext) -> tuple[str, str, str]:
+        """Maker, model, and why they are empty when they are."""
         if ctx.windows:
             bios = ctx.probe.reg_values(_BIOS_KEY, ("SystemManufacturer", "SystemProductName"))
-            return str(bios.get("SystemManufacturer", "")), str(bios.get("SystemProductName", ""))
+            maker = str(bios.get("SystemManufacturer", ""))
+            model = str(bios.get("SystemProductName", ""))
+            why = "" if maker or model else f"maker and model unknown: {_BIOS_KEY} names none"
+            return maker, model, why
         found = []
+        why = ""
         for name in ("sys_vendor", "product_name"):
             try:
                 found.append(decode(ctx.probe.read_bytes(_DMI + name, 256))[0].strip())
-            except OSError:
+            except FileNotFoundError:
+                why = (
+                    f"maker and model unknown: no DMI data ({_DMI}{name} is missing; "
+                    "the firmware or hypervisor provides none)"
+                )
                 found.append("")
-        return found[0], found[1]
+            except OSError as exc:
+                why = f"maker and model not readable: {_DMI}{name} ({exc.strerror or exc})"
+                found.append("")
+        return found[0], found[1], why
 
     def collect(self, ctx: CollectContext) -> Collected:
         cpu = ctx.probe.cpu()
         mem = ctx.probe.memory()
         try:
-            maker, model = self._machine(ctx)
-        except ProbeError:
-            maker, model = "", ""
-        return Collected(
+            maker, model, why = self._machine(ctx)
+        except ProbeError as exc:
+            maker, model, why = "", "", f"maker and model not readable: {exc}"
+        out = Collected(
             {
                 "manufacturer": maker,
                 "model": model,
@@ -101,6 +113,9 @@ class HardwareCollector(Collector):
                 "swap_used": mem.swap_used,
             }
         )
+        if why:
+            out.short(why)
+        return out
 
 
 class DisksCollector(Collector):
@@ -156,8 +171,8 @@ class PortsCollector(Collector):
     )
 
     def collect(self, ctx: CollectContext) -> Collected:
-        snap = ctx.snapshot()
         out = Collected()
+        snap = ctx.snapshot_for(out, "sockets", "processes")
         if "sockets" in snap.errors:
             out.note(self.section, "sockets", Action.FAILED, snap.errors["sockets"])
         listening = []
@@ -183,6 +198,13 @@ class PortsCollector(Collector):
                 entry["exe"] = proc.exe
                 entry["cmdline"] = list(proc.cmdline)
             listening.append(entry)
+        unowned = sum(1 for e in listening if e["pid"] is None)
+        if unowned:
+            many = unowned > 1
+            out.short(
+                f"{unowned} listening socket{'s' if many else ''} show{'' if many else 's'} "
+                "no owning process (other accounts' sockets need administrator rights)"
+            )
         listening.sort(key=lambda e: (e["proto"], e["port"], e["address"]))
         out.data = {"listening": listening}
         return out
@@ -211,7 +233,7 @@ class TimeCollector(Collector):
             daemons = sorted(
                 {
                     p.name
-                    for p in ctx.snapshot().processes
+                    for p in ctx.snapshot_for(out, "processes").processes
                     if p.name in ("chronyd", "ntpd", "systemd-timesyncd", "openntpd", "ptp4l")
                 }
             )

@@ -6,6 +6,7 @@ recognised is data (``rules.toml`` and the machine policy), not code.
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,8 @@ class Discovery:
     config_values: list[tuple[str, str, str]] = field(default_factory=list)  # file, key, value
     logs: list[IncludedFile] = field(default_factory=list)
     items: list[ManifestEntry] = field(default_factory=list)
+    #: what could not be read: makes the section partial
+    shortfalls: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -78,8 +81,12 @@ def _loopback(address: str) -> bool:
     return address.startswith("127.") or address in ("::1", "localhost")
 
 
-def _note(d: Discovery, item: str, action: Action, reason: str) -> None:
+def _note(d: Discovery, item: str, action: Action, reason: str, short: bool | None = None) -> None:
+    """A manifest item; one that failed (unless ``short`` says otherwise) also makes
+    the section partial."""
     d.items.append(ManifestEntry("vxtracker", item, action, reason))
+    if action is Action.FAILED if short is None else short:
+        d.shortfalls.append(f"{item}: {reason}")
 
 
 def discover(ctx: CollectContext) -> Discovery:
@@ -105,6 +112,7 @@ def _discover(ctx: CollectContext) -> Discovery:
             d.environments[proc.pid] = _safe_environment(probe.environ(proc.pid))
         except ProbeError as exc:
             _note(d, f"environment of process {proc.pid}", Action.SKIPPED, str(exc))
+            d.shortfalls.append(str(exc))
 
     dirs: list[str] = []
     if ctx.windows:
@@ -234,7 +242,10 @@ def _read(
     except IsADirectoryError:
         return None
     except OSError as exc:
-        _note(d, path, Action.FAILED, f"not readable: {exc.strerror or exc}")
+        # a link or a pipe refused on purpose is no shortfall; a file we may not read is
+        refused = isinstance(exc, FileNotFoundError) or exc.errno in (errno.ELOOP, errno.EINVAL)
+        reason = f"not readable: {exc.strerror or exc}"
+        _note(d, path, Action.FAILED, reason, short=not refused)
         return None
     size = st.size if st else len(raw)
     text, encoding = decode(raw, from_tail=tail and size > limit)
@@ -279,6 +290,9 @@ class VxTrackerCollector(Collector):
     def collect(self, ctx: CollectContext) -> Collected:
         d = discover(ctx)
         out = Collected(items=list(d.items), files=d.configs + d.logs)
+        ctx.snapshot_for(out, "processes")
+        for reason in d.shortfalls:
+            out.short(reason)
         config_text = {f.source: f.text for f in d.configs}
         out.data = {
             "installed": d.found,
@@ -344,7 +358,7 @@ class PbxCollector(Collector):
         data["link_config"] = link
         data["serial_ports"] = self._serial_ports(ctx, out)
         pids = {p.pid for p in d.processes}
-        snap = ctx.snapshot()
+        snap = ctx.snapshot_for(out, "processes", "sockets")
         # a connection to a port this host listens on (its database, say) is no PBX link
         local_ports = {s.lport for s in snap.sockets if s.status == "LISTEN"}
         local_addrs = {a for i in ctx.probe.interfaces() for a in i.addresses}
