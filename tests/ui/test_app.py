@@ -224,3 +224,29 @@ def test_end_now_failure_and_case_notifications(
         app.on_event({**changed, "status": "resolved"})
         assert len(shown) == 1  # switched off in settings: the state changes, no balloon
         assert app.state.cases[7].status == "resolved"
+
+
+def test_the_tray_does_not_start_beside_a_headless_agent(
+    qapp: Any, qtbot: Any, paths: Paths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.ui.shell import recorded_report
+    from vxassist.cliutil import Context
+    from vxassist.remote.consent import DenyPrompter
+    from vxassist.runtime import AgentRuntime
+    from vxassist.ui.app import run_tray
+    from vxassist.ui.bridge import Bridge
+
+    ctx = Context.create()
+    headless = Bridge(
+        lambda prompter, emit: AgentRuntime(
+            ctx, prompter, emit, face="headless", collect_report=recorded_report
+        ),
+        DenyPrompter(),
+    )
+    headless.start()
+    try:
+        qtbot.waitUntil(lambda: control.control_file(paths).exists(), timeout=30000)
+        assert run_tray(ctx) == 1
+        assert "the headless agent (`vxassist agent`) already runs" in capsys.readouterr().err
+    finally:
+        headless.stop(30.0)

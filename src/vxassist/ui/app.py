@@ -541,6 +541,13 @@ def run_tray(ctx: Context, argv: list[str] | None = None) -> int:
     except control.ControlError as exc:
         print(f"vxassist: {exc.message}", file=sys.stderr)
         return 1
+    if isinstance(answered, dict) and answered.get("face") == "headless":
+        print(
+            "vxassist: the headless agent (`vxassist agent`) already runs for this account; "
+            "stop it to use the tray instead.",
+            file=sys.stderr,
+        )
+        return 1
     if answered is not None:
         print("vxassist: already running; its window was brought forward.", file=sys.stderr)
         return 0
