@@ -700,15 +700,7 @@ class SessionBroker:
         if self._max_grant_s is not None:
             added = min(added, timedelta(seconds=self._max_grant_s))
         previous = current.not_after
-        try:
-            grant = self._service.extend(
-                req.session_id, previous + added, number=req.number, minutes=minutes
-            )
-        except VxError as exc:
-            await self._refuse_extension(req.session_id, req.number, exc.message)
-            return
-        if req.session_id in self._live:
-            self._live[req.session_id] = grant
+        not_after = previous + added
         self._audit.append(
             "extension_decision",
             session_id=req.session_id,
@@ -717,7 +709,7 @@ class SessionBroker:
             by="customer",
             minutes=minutes,
             previous_not_after=previous.isoformat(),
-            not_after=grant.not_after.isoformat(),
+            not_after=not_after.isoformat(),
         )
         self._emit(
             "extension_decision",
@@ -725,8 +717,18 @@ class SessionBroker:
             number=req.number,
             approved=True,
             minutes=minutes,
-            not_after=grant.not_after.isoformat(),
+            not_after=not_after.isoformat(),
         )
+        try:
+            grant = self._service.extend(
+                req.session_id, not_after, number=req.number, minutes=minutes
+            )
+        except VxError as exc:
+            # ended between the answer and now: the approval cannot be carried out
+            await self._refuse_extension(req.session_id, req.number, exc.message)
+            return
+        if req.session_id in self._live:
+            self._live[req.session_id] = grant
         answer = await self._report_extension(
             req.session_id, req.number, grant.not_after, "approved by the customer"
         )
