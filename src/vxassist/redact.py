@@ -164,15 +164,29 @@ _JSON_PAIR = re.compile(
 #: Password={with spaces; or braces} in ODBC/OLE DB connection strings
 _BRACED = re.compile(rf"(?i)(?<![\w.$-])(?P<key>{_NAME})(?P<sep>\s*=\s*)\{{[^}}\n]*\}}")
 _COOKIE = re.compile(r"(?im)(\b(?:set-)?cookie\s*:\s*)([^\"\r\n]+)")
-#: -u user:password, --user=user:password, --proxy-user user:password
+#: -u user:password, --user=user:password, --proxy-user user:password, smbclient's -U user%password
 _USER_PASS = re.compile(
     r"(?<![\w-])(?P<opt>-u\s*|-U\s+|--(?:proxy-)?user(?:=|\s+))(?P<q>[\"']?)"
-    r"(?P<user>[^\s:\"']+):(?P<pw>[^\s\"']+)"
+    r"(?P<user>[^\s:%\"']+[:%])(?P<pw>[^\s\"']+)"
 )
-_SQLSERVER_TOOLS = re.compile(r"(?i:\b(?:sqlcmd|osql|isql|bcp|sqlpackage)(?:\.exe)?\b)[^\n]*")
-_SQLSERVER_P = re.compile(r"(?<=\s)(-P\s*)(\"[^\"]*\"|'[^']*'|\S+)")
-_MYSQL_TOOLS = re.compile(r"(?i:\b(?:mysql\w*|mariadb\w*)(?:\.exe)?\b)[^\n]*")
-_MYSQL_P = re.compile(r"(?<=\s)(-p)(\S+)")
+
+
+def _tool(names: str) -> re.Pattern[str]:
+    """The rest of a line from a program called one of ``names``."""
+    return re.compile(rf"(?i:\b(?:{names})(?:\.exe)?\b)[^\n]*")
+
+
+_QUOTED_OR_WORD = r"(\"[^\"]*\"|'[^']*'|\S+)"
+#: programs that take a password as a bare option letter, and that option's pattern
+_LETTER_TOOLS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (_tool(r"sqlcmd|osql|isql|bcp"), re.compile(rf"(?<=\s)(-P\s*){_QUOTED_OR_WORD}")),
+    (_tool(r"mysql\w*|mariadb\w*"), re.compile(r"(?<=\s)(-p)(\S+)")),
+    (_tool(r"psexec(?:64)?|paexec|sshpass"), re.compile(rf"(?<=\s)(-p\s*){_QUOTED_OR_WORD}")),
+    (_tool(r"ldap\w+"), re.compile(rf"(?<=\s)(-w\s*){_QUOTED_OR_WORD}")),
+    (_tool(r"(?:docker|podman|nerdctl)\s+login"), re.compile(rf"(?<=\s)(-p\s*){_QUOTED_OR_WORD}")),
+    # net use Z: \\server\share PASSWORD /user:name
+    (_tool(r"net\s+use"), re.compile(r"(\\\\\S+\s+)([^\s/*\"]\S*|\"[^\"]*\")")),
+)
 _JDBC_ORACLE = re.compile(r"(?i)(jdbc:oracle:\w+:[^/@\s\"';]+/)([^@\s\"';]+)(@)")
 _ORACLE_TOOLS = re.compile(
     r"(?i)(\b(?:sqlplus|rman|expdp|impdp|exp|imp|sqlldr|dgmgrl)(?:\.exe)?\s+(?:-\w+\s+)*"
@@ -355,8 +369,8 @@ def _line_passes(text: str, count: _Counter) -> str:
     )
     text = _COOKIE.sub(lambda m: _masked_group(m, count), text)
     text = _USER_PASS.sub(lambda m: _masked_group(m, count, 4), text)
-    text = _within(_SQLSERVER_TOOLS, _SQLSERVER_P, text, count)
-    text = _within(_MYSQL_TOOLS, _MYSQL_P, text, count)
+    for tool, option in _LETTER_TOOLS:
+        text = _within(tool, option, text, count)
     text = _JDBC_ORACLE.sub(lambda m: _masked_group(m, count), text)
     text = _ORACLE_TOOLS.sub(lambda m: _masked_group(m, count), text)
     text = _USERID.sub(lambda m: _masked_group(m, count), text)
@@ -401,31 +415,76 @@ def scrub_mapping(values: Mapping[str, str]) -> tuple[dict[str, str], int]:
     return out, masked
 
 
-_MYSQL_CLIENTS = re.compile(r"(?i)^(?:mysql\w*|mariadb\w*)(?:\.exe)?$")
-_SQLSERVER_CLIENTS = re.compile(r"(?i)^(?:sqlcmd|osql|isql|bcp|sqlpackage)(?:\.exe)?$")
+def _program(names: str) -> re.Pattern[str]:
+    return re.compile(rf"(?i)^(?:{names})(?:\.exe)?$")
+
+
+#: programs whose password is the value of a bare option letter: (program, option, glued
+#: only). MySQL's "-p x" asks for the password and names database x: only "-px" holds one.
+_PASSWORD_LETTERS: tuple[tuple[re.Pattern[str], str, bool], ...] = (
+    (_program(r"sqlcmd|osql|isql|bcp"), "-P", False),
+    (_program(r"mysql\w*|mariadb\w*"), "-p", True),
+    (_program(r"psexec(?:64)?|paexec|sshpass"), "-p", False),
+    (_program(r"ldap\w+"), "-w", False),
+)
+_LOGIN_TOOLS = _program(r"docker|podman|nerdctl")
 _USER_OPTIONS = frozenset({"-u", "-U", "--user", "--proxy-user"})
 
 
 def _user_pass(value: str) -> str | None:
-    """``user:password`` with the password masked; None when ``value`` has no password."""
-    user, colon, password = value.partition(":")
-    return f"{user}:{MASK}" if colon and password and not _is_masked(password) else None
+    """``user:password`` (or smbclient's ``user%password``) with the password masked;
+    None when ``value`` holds no password."""
+    found = re.match(r"^([^:%]+[:%])(.+)$", value)
+    if found is None or _is_masked(found.group(2)):
+        return None
+    return found.group(1) + MASK
+
+
+def _password_letter(argv: Sequence[str]) -> tuple[str, bool] | None:
+    """The option letter that carries a password for this program, and whether only
+    its glued form (``-px``) does."""
+    program = re.split(r"[\\/]", argv[0])[-1] if argv else ""
+    for pattern, option, glued_only in _PASSWORD_LETTERS:
+        if pattern.match(program):
+            return option, glued_only
+    if _LOGIN_TOOLS.match(program) and len(argv) > 1 and argv[1] == "login":
+        return "-p", False
+    return None
+
+
+def _net_use_password(argv: Sequence[str]) -> int | None:
+    """Where the password of ``net use [drive] \\\\server\\share PASSWORD`` is."""
+    program = re.split(r"[\\/]", argv[0])[-1] if argv else ""
+    if not re.match(r"(?i)^net(?:\.exe)?$", program) or len(argv) < 3:
+        return None
+    if argv[1].lower() != "use":
+        return None
+    for i, arg in enumerate(argv[2:-1], start=2):
+        if arg.startswith("\\\\"):
+            following = argv[i + 1]
+            return i + 1 if not following.startswith("/") and following != "*" else None
+    return None
 
 
 def scrub_argv(argv: Sequence[str]) -> tuple[list[str], int]:
     """A command line with option values that are secrets masked.
 
     Handles ``--password=x``, ``--password x`` (also when ``x`` starts with a
-    dash), ``/Password:x``, the MySQL clients' glued ``-px``, SQL Server tools'
-    ``-P x``, and ``user:password`` after ``-u``/``--user``.
+    dash), ``/Password:x``, programs whose password is an option letter (MySQL's
+    glued ``-px``, SQL Server tools' ``-P x``, psexec and sshpass ``-p x``, LDAP
+    tools' ``-w x``, ``docker login -p x``), ``net use``'s positional password,
+    and ``user:password`` after ``-u``/``--user`` (``user%password`` too).
     """
     out: list[str] = []
     masked = 0
-    program = re.split(r"[\\/]", argv[0])[-1] if argv else ""
-    mysql = bool(_MYSQL_CLIENTS.match(program))
-    sqlserver = bool(_SQLSERVER_CLIENTS.match(program))
+    letter = _password_letter(argv)
+    net_use = _net_use_password(argv)
     hide_next = user_next = False
-    for arg in argv:
+    for index, arg in enumerate(argv):
+        if index == net_use and not _is_masked(arg):
+            out.append(MASK)
+            masked += 1
+            continue
         if hide_next:
             hide_next = False
             if not _PLAIN_OPTION.match(arg):
@@ -439,18 +498,16 @@ def scrub_argv(argv: Sequence[str]) -> tuple[list[str], int]:
                 out.append(hidden)
                 masked += 1
                 continue
-        if mysql and len(arg) > 2 and arg.startswith("-p"):
-            out.append("-p" + MASK)
-            masked += 1
-            continue
-        if sqlserver and arg.startswith("-P"):
-            if len(arg) > 2:
-                out.append("-P" + MASK)
+        if letter and index and arg.startswith(letter[0]) and not arg.startswith("--"):
+            option, glued_only = letter
+            if len(arg) > len(option):
+                out.append(option + MASK)
                 masked += 1
-            else:
+                continue
+            if arg == option and not glued_only:
                 out.append(arg)
                 hide_next = True
-            continue
+                continue
         if arg in _USER_OPTIONS:
             out.append(arg)
             user_next = True
@@ -587,6 +644,8 @@ class Anonymizer:
 
 _CONFIG_LINE = re.compile(r"^(\s*[\"']?([A-Za-z_][\w .$-]{0,80}?)[\"']?\s*[=:]\s*)(\S.*?)(\s*)$")
 _SECTION = re.compile(r"^\s*\[([^\]\n]{1,80})\]\s*$")
+#: a YAML block scalar's indicator: the value follows on the lines below
+_YAML_BLOCK = re.compile(r"^[|>][-+0-9]*$")
 #: a pgpass line: host:port:database:user:password
 _PGPASS = re.compile(r"^(\s*[^:\s#]+:(?:\d{1,5}|\*):[^:\s]+:[^:\s]+:)(.+?)(\s*)$")
 
@@ -633,9 +692,19 @@ def scrub_config(text: str) -> tuple[str, int]:
     text = _multiline(text, count)
     lines = []
     secret_section = False
+    block: int | None = None  # the indent of a secret YAML key whose value is a block
     for line in text.splitlines(keepends=True):
         body = line.rstrip("\r\n")
         ending = line[len(body) :]
+        indent = len(body) - len(body.lstrip())
+        if block is not None:
+            if not body.strip():
+                lines.append(line)
+                continue
+            if indent > block:
+                lines.append(f"{body[:indent]}{count.mask()}{ending}")
+                continue
+            block = None
         section = _SECTION.match(body)
         if section:
             secret_section = is_secret_name(section.group(1))
@@ -650,6 +719,8 @@ def scrub_config(text: str) -> tuple[str, int]:
             and not comment
             and (is_secret_pair(match.group(2), match.group(3)) or secret_section)
         ):
+            if _YAML_BLOCK.match(match.group(3)):
+                block = indent  # "key: |": the value is the more indented lines below
             if not _is_masked(match.group(3)):
                 body = f"{match.group(1)}{count.mask()}"
         elif pgpass and not comment and not _is_masked(pgpass.group(2)):

@@ -27,6 +27,7 @@ PLACED = {
     "pgpass.conf": "/opt/vxtracker/conf/pgpass.conf",
     "keystore.jks": "/opt/vxtracker/conf/keystore.jks",
     "appsettings.json": "/opt/vxtracker/config/appsettings.json",
+    "agent.yml": "/opt/vxtracker/config/agent.yml",
     "corpus.log": "/opt/vxtracker/logs/corpus.log",
 }
 #: the log whose tail cuts a private key: BEGIN line gone, body kept
@@ -225,6 +226,16 @@ SECRETS: list[str] = [
             "EnvJava-75",
             "EnvCookie-76",
             "OtherProc-80",
+            "Psexec-90",
+            "Sshpass-91",
+            "Smb-92",
+            "NetUse-93",
+            "Ldap-94",
+            "Docker-95",
+            "Plink-96",
+            "Yaml-97",
+            "YamlBlock-98",
+            "YamlBlock-99",
         )
     ),
     "Corp two words 18",
@@ -261,6 +272,9 @@ KEPT: list[str] = [
     "<Host>vxdb01</Host>",
     '"Default": "Information"',
     "record 000100 stored",
+    "endpoint: https://upload.example.com/cdr",
+    "retries: 3",
+    "docker login -u vx -p ********",
 ]
 
 

@@ -152,3 +152,40 @@ def test_secret_shaped_values(value: str) -> None:
 def test_what_only_looks_like_a_secret(value: str) -> None:
     assert not secret_shaped(value)
     assert scrub(f"id {value} end") == f"id {value} end"
+
+
+def test_programs_whose_password_is_an_option_letter() -> None:
+    unc = "\\\\nas01\\cdr"
+    assert scrub_argv(["net", "use", "Z:", unc, "pw1", "/user:vx"])[0] == [
+        "net", "use", "Z:", unc, MASK, "/user:vx",
+    ]  # fmt: skip
+    assert scrub_argv(["net", "use", unc, "*", "/user:vx"])[0] == [
+        "net",
+        "use",
+        unc,
+        "*",
+        "/user:vx",
+    ]
+    assert scrub_argv(["psexec64.exe", "-u", "vx", "-p", "pw2"])[0][-1] == MASK
+    assert scrub_argv(["sshpass", "-p", "pw3", "ssh", "h"])[0] == [
+        "sshpass",
+        "-p",
+        MASK,
+        "ssh",
+        "h",
+    ]
+    assert scrub_argv(["smbclient", "//nas/cdr", "-U", "vx%pw4"])[0][-1] == f"vx%{MASK}"
+    assert scrub_argv(["ldapsearch", "-x", "-w", "pw5"])[0][-1] == MASK
+    assert scrub_argv(["docker", "login", "-u", "vx", "-p", "pw6"])[0][-1] == MASK
+    # the same letters mean something else elsewhere
+    assert scrub_argv(["docker", "run", "-p", "8080:80", "img"])[0][3] == "8080:80"
+    assert scrub_argv(["mysql", "-u", "root", "-p", "vxdb"])[0][-1] == "vxdb"
+    text = f"net use Z: {unc} pw7 /user:vx; psexec -p pw8 cmd; sshpass -p pw9 ssh h"
+    assert all(pw not in scrub(text) for pw in ("pw7", "pw8", "pw9")), scrub(text)
+
+
+def test_a_yaml_block_under_a_secret_key_is_masked_whole() -> None:
+    text = "a:\n  private_key: |\n    line-one\n\n    line-two\n  port: 22\nb: 1\n"
+    cleaned, n = scrub_config(text)
+    assert "line-one" not in cleaned and "line-two" not in cleaned
+    assert cleaned.endswith("  port: 22\nb: 1\n") and n == 3
