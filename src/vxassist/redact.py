@@ -499,12 +499,12 @@ def scrub_argv(argv: Sequence[str]) -> tuple[list[str], int]:
                 masked += 1
                 continue
         if letter and index and arg.startswith(letter[0]) and not arg.startswith("--"):
-            option, glued_only = letter
-            if len(arg) > len(option):
-                out.append(option + MASK)
+            flag, glued_only = letter
+            if len(arg) > len(flag):
+                out.append(flag + MASK)
                 masked += 1
                 continue
-            if arg == option and not glued_only:
+            if arg == flag and not glued_only:
                 out.append(arg)
                 hide_next = True
                 continue
