@@ -20,7 +20,7 @@ from tests.ui.case_helpers import (
     not_enrolled_host,
     set_support_website,
 )
-from vxassist.cases.draft import DraftStore
+from vxassist.cases.draft import DraftStore, make_draft
 from vxassist.ui.qt import Qt
 from vxassist.ui.request import FORM_PAGE, RESULT_PAGE, REVIEW_PAGE, RequestSupportWindow
 
@@ -344,3 +344,32 @@ def test_knowledge_base_articles_are_links(qtbot: Any, bridge_for: Any) -> None:
     assert '<a href="https://kb.example.com/1">SMDR &lt;setup&gt;</a>' in text
     window._kb_answered([])
     assert "No article matches" in window.kb_results.text()
+
+
+def test_a_part_unticked_in_the_draft_stays_out_when_the_report_comes_late(
+    qtbot: Any, bridge_for: Any
+) -> None:
+    import threading
+
+    from tests.ui.case_helpers import recorded_report
+
+    host = not_enrolled_host()
+    store = DraftStore.for_data_dir(host.paths.data_dir)
+    store.save(make_draft(TYPED, unticked=["section:software"]))
+    report, release = recorded_report(), threading.Event()
+
+    def slow_collect() -> Any:
+        release.wait(30)
+        return report
+
+    window = open_window(qtbot, bridge_for, host, collect=slow_collect)
+    qtbot.waitUntil(lambda: window.value("brief") == TYPED["brief"], timeout=WAIT)
+    for name in ("database_type", "vxtracker_server", "pbx_manufacturer", "pbx_model"):
+        window.set_value(name, "typed", touched=True)
+    assert window.show_review()  # before the report: only the request is shown
+    assert [p.id for p in window.review.parts()] == ["fields"]
+    release.set()
+    wait_for_report(qtbot, window)
+    qtbot.waitUntil(lambda: len(window.review.parts()) > 1, timeout=WAIT)
+    assert "section:software" in window.review.unticked()
+    assert "software" not in (window.report_payload() or {})["sections"]

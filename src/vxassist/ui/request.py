@@ -922,8 +922,8 @@ class RequestSupportWindow(QtWidgets.QWidget):
         parts = sendable.parts(
             self.fields_for_request(), self.report, self.also_values(), self.unticked
         )
+        # ids of parts not shown now (the report is not ready yet) stay unticked
         self.review.set_parts(parts, self.unticked)
-        self.unticked = set(self.review.unticked())
         if self.report is None:
             self.review_note.setText(
                 self.tr(
@@ -935,7 +935,8 @@ class RequestSupportWindow(QtWidgets.QWidget):
             self.review_note.setText("")
 
     def _ticks_changed(self, unticked: frozenset[str]) -> None:
-        self.unticked = set(unticked)
+        shown = {p.id for p in self.review.parts()}
+        self.unticked = (self.unticked - shown) | set(unticked)
         for part in sendable.parts(
             self.fields_for_request(), self.report, self.also_values(), self.unticked
         ):
