@@ -250,3 +250,26 @@ def test_the_tray_does_not_start_beside_a_headless_agent(
         assert "the headless agent (`vxassist agent`) already runs" in capsys.readouterr().err
     finally:
         headless.stop(30.0)
+
+
+def test_an_agent_that_cannot_start_says_why_then_the_app_leaves(qapp: Any, qtbot: Any) -> None:
+    from vxassist.errors import ConfigError
+    from vxassist.remote.consent import DenyPrompter
+    from vxassist.ui.app import TrayApp
+
+    def broken(prompter: Any, emit: Any) -> Any:
+        raise ConfigError("The settings file is not valid TOML; fix or remove it and try again.")
+
+    from vxassist.cliutil import Context
+
+    app = TrayApp(Context.create(), broken, DenyPrompter(), use_tray=False)
+    quitted: list[bool] = []
+    app.quitted.connect(lambda: quitted.append(True))
+    app.start()
+    qtbot.waitUntil(
+        lambda: any("not valid TOML" in b.text() for b in _message_boxes()), timeout=30000
+    )
+    assert app.home is not None and app.home.isVisible()  # nothing vanished under the reader
+    next(b for b in _message_boxes() if "not valid TOML" in b.text()).accept()
+    qtbot.waitUntil(lambda: bool(quitted), timeout=30000)
+    assert not app.bridge.running

@@ -147,8 +147,6 @@ def _optional(module: str) -> bool:
 class TrayApp(QObject):
     """The tray face of the agent (see the module's docstring)."""
 
-    #: a second ``vxassist`` asked for the window (any thread may emit it)
-    show_asked = Signal()
     #: Quit was confirmed and the agent has stopped
     quitted = Signal()
 
@@ -170,7 +168,6 @@ class TrayApp(QObject):
         self.bridge = Bridge(make_runtime, prompter, self)
         self.bridge.event_received.connect(self.on_event)
         self.bridge.runtime_finished.connect(self._runtime_finished)
-        self.show_asked.connect(self.bring_forward, Qt.ConnectionType.QueuedConnection)
         self.windows = WindowRegistry(self.not_available)
         self._messages: list[QtWidgets.QMessageBox] = []
         self._quitting = False
@@ -197,11 +194,14 @@ class TrayApp(QObject):
         if self.home is not None:
             self.home.show()
         paths = self.ctx.paths
-        self.bridge.submit(
-            lambda rt: _initial_state(rt, paths),
-            on_done=self._initial_state_known,
-            on_error=_log_error,
-        )
+        try:
+            self.bridge.submit(
+                lambda rt: _initial_state(rt, paths),
+                on_done=self._initial_state_known,
+                on_error=_log_error,
+            )
+        except RuntimeError:  # the agent failed at once; runtime_finished says why
+            log.info("the agent stopped before the tray could ask for its state")
 
     def _initial_state_known(self, initial: tuple[BaseException | None, UiPrefs]) -> None:
         problem, self.prefs = initial
@@ -369,9 +369,12 @@ class TrayApp(QObject):
                 warning=True,
             )
 
-        self.bridge.submit(
-            lambda rt: rt.end_session(session_id, "ended by the customer"), on_error=failed
-        )
+        try:
+            self.bridge.submit(
+                lambda rt: rt.end_session(session_id, "ended by the customer"), on_error=failed
+            )
+        except RuntimeError as exc:  # the agent is gone, and its sessions with it
+            failed(exc)
 
     def not_available(self, name: str) -> None:
         self.message(
@@ -393,9 +396,7 @@ class TrayApp(QObject):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         box.setWindowModality(Qt.WindowModality.NonModal)
         self._messages.append(box)
-        box.finished.connect(
-            lambda _r: self._messages.remove(box) if box in self._messages else None
-        )
+        box.finished.connect(lambda _r: self._forget(box))
         box.show()
         return box
 
@@ -488,15 +489,14 @@ class TrayApp(QObject):
     def _runtime_finished(self, outcome: object) -> None:
         if self._quitting:
             return
-        # the agent stopped on its own: say why, keep the windows (nothing is lost)
+        # the agent stopped on its own: say why, then leave when the customer has read it
         text = (
             str(outcome)
             if _is_vx(outcome)
             else tr(CTX, "The agent stopped unexpectedly; start vxassist again. See the log.")
         )
-        if isinstance(outcome, BaseException):
-            box = self.message(tr(CTX, "vxassist stopped"), text, warning=True)
-            box.finished.connect(lambda _r: self._leave())
+        box = self.message(tr(CTX, "vxassist stopped"), text, warning=True)
+        box.finished.connect(lambda _r: self._leave())
 
     def _leave(self) -> None:
         self._quitting = True
@@ -561,7 +561,7 @@ def run_tray(ctx: Context, argv: list[str] | None = None) -> int:
     qapp.setQuitOnLastWindowClosed(False)
 
     def make_runtime(prompter: Any, emit: Callable[[Mapping[str, Any]], None]) -> Any:
-        # a second vxassist's "show" arrives as the show_requested event
+        # a second vxassist's "show" arrives as the show_requested event (no on_show)
         return AgentRuntime(ctx, prompter, emit, face="tray")
 
     app = TrayApp(ctx, make_runtime, make_prompter())  # the prompter lives on the GUI thread
