@@ -311,7 +311,7 @@ def test_blank_required_field_and_nul_characters_are_refused(desk: Desk) -> None
     assert desk.client.get("/api/v1/cases", headers=host).json() == {"cases": []}
 
 
-def test_broken_json_is_422(desk: Desk) -> None:
+def test_broken_json_is_400_not_json(desk: Desk) -> None:
     desk.add_contract()
     host = desk.enroll()
     answer = desk.client.post(
@@ -319,7 +319,8 @@ def test_broken_json_is_422(desk: Desk) -> None:
         content=b'{"company": ',
         headers={**host, "Idempotency-Key": "k", "Content-Type": "application/json"},
     )
-    assert answer.status_code == 422
+    assert answer.status_code == 400
+    assert answer.json()["detail"]["code"] == "body_not_json"
 
 
 def test_oversized_request_is_refused_before_reading(desk: Desk) -> None:

@@ -28,6 +28,7 @@ from vxassist.desk.auth import CallerCache
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database, upgrade
 from vxassist.desk.errors import DeskError
+from vxassist.desk.jsonbody import JsonGuard
 from vxassist.desk.routes import ROUTERS
 
 log = logging.getLogger(__name__)
@@ -154,8 +155,7 @@ def create_app(
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
+    async def _db_down(_request: Request, exc: Exception) -> JSONResponse:
         log.error("database error: %s", exc)
         return JSONResponse(
             {
@@ -168,6 +168,12 @@ def create_app(
             headers={"Retry-After": "60"},
         )
 
+    # Through SQLAlchemy, and from the driver itself (the create path runs on the driver's
+    # connection): a lost server, a lock wait that ran out, a full disk.
+    dbapi = db.engine.dialect.loaded_dbapi
+    for unavailable in (OperationalError, dbapi.OperationalError, dbapi.InterfaceError):
+        app.add_exception_handler(unavailable, _db_down)
+
     for name in ROUTERS:
         module: Any = importlib.import_module(name)
         app.include_router(module.router)
@@ -175,5 +181,6 @@ def create_app(
         install = getattr(module, "install", None)
         if install is not None:
             install(app)
+    app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app

@@ -180,6 +180,9 @@ def create_cases(
         original_id = _contract_case_id(tx, str(body.continues_case), who)
 
     common = body.model_dump(exclude={"also", "system_report"})
+    if contract is not None:
+        # the company is the contract's, not whatever the host writes in the form
+        common["company"] = contract.company
     issues = [common] + [
         {**common, **issue.model_dump(), "continues_case": None} for issue in body.also
     ]
@@ -234,7 +237,7 @@ def create_cases(
 def _contract_case_id(tx: DriverTransaction, ident: str, who: Caller) -> int:
     """The id of the case ``ident`` (number or reference) under the caller's contract; 404."""
     values: dict[str, Any] = {"contract_id": who.contract_id}
-    if ident.isdigit() and 0 < int(ident) < 2**31:
+    if _is_number(ident):
         found = tx.run(_CONTRACT_CASE_BY_NUMBER, {**values, "number": int(ident)})
     elif REFERENCE_RE.match(ident):
         found = tx.run(_CONTRACT_CASE_BY_REFERENCE, {**values, "reference": ident})
@@ -243,6 +246,11 @@ def _contract_case_id(tx: DriverTransaction, ident: str, who: Caller) -> int:
     if not found:
         raise _unknown(ident)
     return int(found[0][0])
+
+
+def _is_number(ident: str) -> bool:
+    """ASCII digits of a case number in range (``str.isdigit`` also takes ``²`` and ``١``)."""
+    return ident.isascii() and ident.isdigit() and 0 < int(ident) < 2**31
 
 
 def _label(case: CaseRow) -> str:
@@ -260,7 +268,7 @@ def _unknown(ident: str) -> DeskError:
 def _find(session: Session, ident: str, who: Caller) -> Case:
     """The case named by number or reference that ``who`` may see; 404 otherwise."""
     query = select(Case)
-    if ident.isdigit() and 0 < int(ident) < 2**31:
+    if _is_number(ident):
         query = query.where(Case.case_number == int(ident))
     elif REFERENCE_RE.match(ident):
         query = query.where(Case.reference == ident)

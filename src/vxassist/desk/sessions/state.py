@@ -123,7 +123,13 @@ def normalize_scope(text: str) -> str:
         return text
     if text.startswith("forward:"):
         host, sep, port = text[len("forward:") :].rpartition(":")
-        if sep and _HOST.match(host) and port.isdigit() and 0 < int(port) < 65536:
+        if (
+            sep
+            and _HOST.match(host)
+            and port.isascii()
+            and port.isdigit()
+            and 0 < int(port) < 65536
+        ):
             return f"forward:{host}:{int(port)}"
     raise SessionInputError(
         f"The scope {text[:60]!r} is not one of shell, files or forward:HOST:PORT; "
