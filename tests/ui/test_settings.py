@@ -14,7 +14,7 @@ pytest.importorskip("PySide6.QtWidgets")
 from tests.ui.shell import tray_app
 from vxassist.paths import Paths
 from vxassist.ui.platform.autostart_linux import XdgAutostart, desktop_entry, exec_line
-from vxassist.ui.qt import QtWidgets
+from vxassist.ui.qt import Qt, QtWidgets
 from vxassist.ui.settings_window import SettingsWindow, UiPrefs, ui_prefs
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -106,3 +106,19 @@ def test_xdg_entry_round_trip(tmp_path: Path) -> None:
     assert not login.enabled()
     login.set_enabled(False)  # twice is fine
     assert exec_line(["a$b", 'say "hi"', "50%"]) == r'"a\\$b" "say \\"hi\\"" 50%%'
+
+
+def test_every_control_is_named_for_assistive_technology(qapp: Any, qtbot: Any) -> None:
+    with tray_app() as app:
+        settings = _open_settings(app, qtbot)
+        enroll = app.open_window("enroll")
+        assert enroll is not None
+        for window in (settings, enroll):
+            controls = window.findChildren(QtWidgets.QAbstractButton) + window.findChildren(
+                QtWidgets.QLineEdit
+            )
+            assert controls
+            for control in controls:
+                assert control.accessibleName(), (window.objectName(), control.text())
+                # reachable by keyboard
+                assert control.focusPolicy() != Qt.FocusPolicy.NoFocus, control.accessibleName()
