@@ -232,6 +232,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self._draft_restored = False
         self._draft_saving = False
         self._draft_again = False
+        self._clear_after_save = False
         self._sending = False
         self.last_submission: Any = None
 
@@ -682,6 +683,10 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self._draft_saving = False
         if exc is not None:
             self.form_status.setText(error_sentence(exc))
+        if self._clear_after_save:
+            self._clear_after_save = False
+            self.drafts_clear()
+            return
         if self._draft_again:
             self._draft_again = False
             self.save_draft()
@@ -1000,7 +1005,12 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self.case_submitted.emit(submission)
 
     def drafts_clear(self) -> None:
+        """Forget the draft (after a send); a save still on its way is let finish first."""
         self._draft_timer.stop()
+        self._draft_again = False
+        if self._draft_saving:
+            self._clear_after_save = True
+            return
         store = self.drafts
         self._submit(_in_thread(store.clear), on_error=self._draft_load_failed)
 
