@@ -243,6 +243,13 @@ class DemoStack:
             f'file_roots = ["{self.root / "files"}"]\n',
         )
         (self.root / "files").mkdir(exist_ok=True)
+        if os.name == "posix" and os.geteuid() == 0:
+            # sessions of a root agent run as the policy's account; the demo's machine
+            # has none, so its own machine policy allows a root session (demo only)
+            (self.host_home / "policy.toml").write_text(
+                "# vxassist demo: the agent runs as root here\n"
+                "[remote]\nallow_root_session = true\n"
+            )
         self._write_settings(self.engineer_home)
         self._write_settings(self.desk_dir / "home")
         self._desk_admin(contract=True)

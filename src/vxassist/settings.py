@@ -39,9 +39,14 @@ class RemotePolicy:
     file_roots: tuple[str, ...] = ()
     #: local services a ``forward`` scope may reach, as HOST:PORT
     forward_targets: tuple[str, ...] = ("127.0.0.1:3389",)
+    #: the unprivileged account sessions run as when the agent runs as root
+    #: (machine policy only; an agent that is not root runs them as itself)
+    session_account: str = "vxsession"
+    #: a root agent may give a root shell only when the machine policy says so
+    allow_root_session: bool = False
 
     def tightened_by(self, other: RemotePolicy) -> RemotePolicy:
-        """The stricter of the two, field by field."""
+        """The stricter of the two, field by field; the session's account is the machine's."""
         return RemotePolicy(
             enabled=self.enabled and other.enabled,
             scopes=self.scopes & other.scopes,
@@ -50,6 +55,8 @@ class RemotePolicy:
             consent_timeout_s=min(self.consent_timeout_s, other.consent_timeout_s),
             file_roots=_narrow(self.file_roots, other.file_roots),
             forward_targets=tuple(t for t in self.forward_targets if t in other.forward_targets),
+            session_account=self.session_account,
+            allow_root_session=self.allow_root_session,
         )
 
 
@@ -153,6 +160,8 @@ def _remote_from(data: Mapping[str, Any], where: Path) -> RemotePolicy:
             forward_targets=tuple(
                 str(t) for t in data.get("forward_targets", base.forward_targets)
             ),
+            session_account=str(data.get("session_account", base.session_account)),
+            allow_root_session=bool(data.get("allow_root_session", base.allow_root_session)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(

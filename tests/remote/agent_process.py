@@ -75,7 +75,12 @@ async def run_broker(spec: dict[str, Any]) -> None:
     audit = AuditLog.for_paths(paths)
     desk = DeskClient(spec["desk"]["url"], spec["desk"]["token"], timeout=30)
     service = RemoteSessionService(
-        paths, RemotePolicy(file_roots=(str(home),)), audit, spec["ca"], shell="/bin/sh", home=home
+        paths,
+        RemotePolicy(file_roots=(str(home),), allow_root_session=True),
+        audit,
+        spec["ca"],
+        shell="/bin/sh",
+        home=home,
     )
     relay = RelayEndpoint(*spec["relay"])
     broker = SessionBroker(
@@ -112,7 +117,7 @@ async def main(spec: dict[str, Any]) -> None:
     home = Path(spec["home"])
     service = RemoteSessionService(
         paths,
-        RemotePolicy(file_roots=(str(home),)),
+        RemotePolicy(file_roots=(str(home),), allow_root_session=True),
         AuditLog.for_paths(paths),
         spec["ca"],
         shell="/bin/sh",

@@ -69,8 +69,13 @@ class World:
         )
         self.engineer.use_certificate(cert)
 
-    def service(self, **kw: Any) -> RemoteSessionService:
-        policy = RemotePolicy(file_roots=(str(self.home),), forward_targets=(self.forward_target,))
+    def service(self, policy: RemotePolicy | None = None, **kw: Any) -> RemoteSessionService:
+        """The agent's session service; as root, sessions run as root unless ``policy`` says."""
+        policy = policy or RemotePolicy(
+            file_roots=(str(self.home),),
+            forward_targets=(self.forward_target,),
+            allow_root_session=True,
+        )
         kw.setdefault("shell", "/bin/sh")
         return RemoteSessionService(
             self.paths,

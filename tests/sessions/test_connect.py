@@ -160,7 +160,7 @@ def test_engineer_connects_with_stock_ssh_and_the_summary_reaches_the_case(
     async def scenario() -> tuple[int, int, dict[str, Any]]:
         service = RemoteSessionService(
             chain.paths,
-            RemotePolicy(file_roots=(str(chain.home),)),
+            RemotePolicy(file_roots=(str(chain.home),), allow_root_session=True),
             AuditLog.for_paths(chain.paths),
             enrollment["user_ca_public_key"],
             shell="/bin/sh",

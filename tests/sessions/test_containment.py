@@ -86,7 +86,7 @@ async def agent(chain: Chain, policy: RemotePolicy | None = None) -> AsyncIterat
 
     service = RemoteSessionService(
         chain.paths,
-        policy or RemotePolicy(file_roots=(str(chain.home),)),
+        policy or RemotePolicy(file_roots=(str(chain.home),), allow_root_session=True),
         audit,
         host.enrollment["user_ca_public_key"],
         on_event=on_service_event,

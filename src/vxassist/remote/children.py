@@ -34,8 +34,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from vxassist.remote.errors import RemoteError
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,123 @@ class ChildAccount:
     groups: tuple[int, ...]
     home: str
     shell: str
+
+
+class SessionAccountError(RemoteError):
+    """The session's account, as the machine policy names it, cannot be used."""
+
+
+def session_account(name: str, allow_root: bool) -> ChildAccount | None:
+    """The account sessions run as, from the machine policy; None = the agent's own.
+
+    Only an agent running as root switches: to ``name``, or stays root when the
+    policy allows a root session. An agent that is not root runs sessions as
+    itself. Raises :class:`SessionAccountError` (a sentence) when the named
+    account cannot be used, so the session is refused.
+    """
+    if sys.platform == "win32" or os.geteuid() != 0 or allow_root:
+        return None
+    import pwd
+
+    if not name:
+        raise SessionAccountError(
+            "This agent runs as root and its policy names no session account; set "
+            'session_account = "NAME" (or allow_root_session = true) in the machine policy.'
+        )
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise SessionAccountError(
+            f"The session account '{name}' named by the machine policy does not exist; "
+            "create it or name another with session_account in the machine policy.",
+        ) from None
+    if entry.pw_uid == 0:
+        raise SessionAccountError(
+            f"The session account '{name}' is root; a root session needs "
+            "allow_root_session = true in the machine policy.",
+        )
+    try:
+        groups = tuple(os.getgrouplist(name, entry.pw_gid))
+    except OSError:
+        groups = (entry.pw_gid,)
+    return ChildAccount(
+        name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir or "/", entry.pw_shell or ""
+    )
+
+
+# -- file access as the session's account (Linux) ---------------------------------------
+
+#: raw system call numbers: glibc's setgroups() changes every thread of the process
+_SYS_SETGROUPS = {"x86_64": 116, "aarch64": 159}
+_SYS_SETFSUID = {"x86_64": 122, "aarch64": 151}
+_SYS_SETFSGID = {"x86_64": 123, "aarch64": 152}
+
+
+class AccountFiles:
+    """One thread whose file access the kernel checks as the session's account.
+
+    Linux keeps credentials per thread: this thread sets its own supplementary
+    groups and its filesystem uid and gid by raw system calls (the C library's
+    wrappers would change every thread of the agent), which also drops root's
+    file capabilities in this thread alone. Every path the files scope touches
+    (open, stat, list, make, remove, rename) goes through :meth:`run`; an open
+    file's reads and writes then need no check. Simpler than a helper process
+    per operation, and the kernel, not our code, decides what the account may
+    do (modes, ACLs, ownership of new files).
+    """
+
+    def __init__(self, account: ChildAccount) -> None:
+        import platform
+
+        machine = platform.machine()
+        if not sys.platform.startswith("linux") or machine not in _SYS_SETGROUPS:
+            raise SessionAccountError(
+                "Files cannot be served as the session account on this system; "
+                "remove the files scope or set allow_root_session = true in the machine policy.",
+                detail=f"{sys.platform} {machine}",
+            )
+        self.account = account
+        self._numbers = (
+            _SYS_SETGROUPS[machine],
+            _SYS_SETFSUID[machine],
+            _SYS_SETFSGID[machine],
+        )
+        self._ready = threading.Event()
+        self._failure: str = ""
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="vxassist-files", initializer=self._become
+        )
+
+    def _become(self) -> None:
+        setgroups, setfsuid, setfsgid = self._numbers
+        libc = ctypes.CDLL(None, use_errno=True)
+        account = self.account
+        groups = (ctypes.c_uint * max(1, len(account.groups)))(*account.groups)
+        if libc.syscall(setgroups, len(account.groups), groups) != 0:
+            self._failure = f"setgroups: errno {ctypes.get_errno()}"
+        libc.syscall(setfsgid, account.gid)
+        libc.syscall(setfsuid, account.uid)
+        # the calls answer the previous id: ask again to see they took
+        if libc.syscall(setfsuid, -1 & 0xFFFFFFFF) != account.uid:
+            self._failure = self._failure or "setfsuid did not take"
+        if libc.syscall(setfsgid, -1 & 0xFFFFFFFF) != account.gid:
+            self._failure = self._failure or "setfsgid did not take"
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` on the account's thread; refuses if the thread is not that account."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+
+        def checked() -> T:
+            if self._failure:
+                raise PermissionError(f"file access as {self.account.name} failed: {self._failure}")
+            return work(*args)
+
+        return await loop.run_in_executor(self._pool, checked)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
 
 
 def child_setup(

@@ -29,6 +29,7 @@ import asyncssh
 from asyncssh.channel import SSHChannel
 from asyncssh.stream import SSHServerStreamSession
 
+from vxassist.remote.children import AccountFiles, ChildAccount
 from vxassist.remote.errors import PathEscape, RemoteError
 from vxassist.remote.fileio import WriteBehind
 from vxassist.remote.forwarding import forward_tcp
@@ -94,6 +95,10 @@ class ServerConfig:
     recordings_dir: Path
     shell: str = ""
     home: str = ""
+    #: the account sessions run as (the agent is root); None = the agent's own
+    account: ChildAccount | None = None
+    #: file access as that account (see :class:`~vxassist.remote.children.AccountFiles`)
+    files: AccountFiles | None = None
 
 
 def _cert_time(value: int) -> datetime:
@@ -615,9 +620,9 @@ class CommandChannel:
         proc: Terminal
         try:
             if term:
-                proc = await spawn_terminal(argv, env, cwd, cols, rows, self)
+                proc = await spawn_terminal(argv, env, cwd, cols, rows, self, config.account)
             else:
-                proc = await PipeProcess.spawn(argv, env, cwd, self)
+                proc = await PipeProcess.spawn(argv, env, cwd, self, config.account)
         except BaseException:
             recorder.close()
             raise
@@ -727,9 +732,14 @@ def _log_task_failure(task: asyncio.Task[Any]) -> None:
 
 
 def _session_env(config: ServerConfig, term: str, grant: Grant) -> tuple[str, dict[str, str]]:
-    shell, home, user = _user_shell()
-    shell = config.shell or shell
-    home = config.home or home
+    account = config.account
+    if account is not None:
+        shell = config.shell or account.shell or "/bin/sh"
+        home, user = account.home, account.name
+    else:
+        shell, home, user = _user_shell()
+        shell = config.shell or shell
+        home = config.home or home
     env = {
         "HOME": home,
         "USER": user,
@@ -816,24 +826,38 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
                 names += [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in entries]
             return names
 
-        for name, st in await asyncio.to_thread(listing):
+        for name, st in await self._off_loop(listing):
             yield asyncssh.SFTPName(name, attrs=asyncssh.SFTPAttrs.from_local(st))
 
     def _show(self, local: bytes) -> str:
         return local.decode("utf-8", "replace")
+
+    async def _as_account(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work(*args)`` checked by the kernel as the session's account, if there is one."""
+        files = self._owner.config.files
+        if files is None:
+            return work(*args)
+        return await files.run(work, *args)
+
+    async def _off_loop(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work(*args)`` on a worker thread: the session account's, if there is one."""
+        files = self._owner.config.files
+        if files is None:
+            return await asyncio.to_thread(work, *args)
+        return await files.run(work, *args)
 
     # files ---------------------------------------------------------------------------
 
     async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         local = self.map_path(path)
         try:
-            mode = (await asyncio.to_thread(os.stat, local)).st_mode
+            mode = (await self._off_loop(os.stat, local)).st_mode
         except FileNotFoundError:
             mode = stat.S_IFREG  # a new file
         if not stat.S_ISREG(mode):
             # a FIFO or device would tie up a worker thread, or stream forever
             self._deny_op("open", path, "only regular files can be opened")
-        file_obj = await asyncio.to_thread(super().open, local, pflags, attrs)
+        file_obj = await self._off_loop(super().open, local, pflags, attrs)
         writing = bool(pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT))
         self._files[id(file_obj)] = {
             "path": self._show(local),
@@ -905,45 +929,61 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     # names ---------------------------------------------------------------------------
 
-    def lstat(self, path: bytes) -> Any:
-        return os.lstat(self._map_entry("lstat", path, root_itself=True))
+    async def lstat(self, path: bytes) -> Any:
+        return await self._as_account(os.lstat, self._map_entry("lstat", path, root_itself=True))
+
+    async def stat(self, path: bytes) -> Any:
+        return await self._as_account(os.stat, self.map_path(path))
+
+    async def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        await self._as_account(super().setstat, path, attrs)
+
+    async def statvfs(self, path: bytes) -> Any:
+        return await self._as_account(super().statvfs, path)
 
     def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         raise asyncssh.SFTPOpUnsupported("Changing a link's attributes is not supported.")
 
-    def remove(self, path: bytes) -> None:
+    async def remove(self, path: bytes) -> None:
         local = self._map_entry("remove", path)
-        os.remove(local)
+        await self._as_account(os.remove, local)
         self._owner.record("file", op="remove", path=self._show(local))
 
-    def rmdir(self, path: bytes) -> None:
+    async def rmdir(self, path: bytes) -> None:
         local = self._map_entry("rmdir", path)
-        if os.path.realpath(os.fsdecode(local)) in (str(r) for r in self._roots):
+        if self._is_top_folder(local):
             raise asyncssh.SFTPPermissionDenied("A top folder of this session cannot be removed.")
-        os.rmdir(local)
+        await self._as_account(os.rmdir, local)
         self._owner.record("file", op="rmdir", path=self._show(local))
 
-    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+    async def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         local = self._map_entry("mkdir", path)
         mode = 0o777 if attrs.permissions is None else attrs.permissions
-        os.mkdir(local, mode)
+        await self._as_account(os.mkdir, local, mode)
         self._owner.record("file", op="mkdir", path=self._show(local))
 
-    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+    async def rename(self, oldpath: bytes, newpath: bytes) -> None:
         old, new = self._map_entry("rename", oldpath), self._map_entry("rename", newpath)
-        if os.path.lexists(new):
-            raise asyncssh.SFTPFailure(f"{self._show(newpath)} already exists")
-        os.rename(old, new)
+
+        def rename_to_new() -> None:
+            if os.path.lexists(new):
+                raise asyncssh.SFTPFailure(f"{self._show(newpath)} already exists")
+            os.rename(old, new)
+
+        await self._as_account(rename_to_new)
         self._owner.record("file", op="rename", path=self._show(old), to=self._show(new))
 
-    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+    async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         old, new = self._map_entry("rename", oldpath), self._map_entry("rename", newpath)
-        os.replace(old, new)
+        await self._as_account(os.replace, old, new)
         self._owner.record("file", op="rename", path=self._show(old), to=self._show(new))
 
-    def readlink(self, path: bytes) -> bytes:
+    def _is_top_folder(self, local: bytes) -> bool:
+        return os.path.realpath(os.fsdecode(local)) in (str(r) for r in self._roots)
+
+    async def readlink(self, path: bytes) -> bytes:
         local = self._map_entry("readlink", path)
-        return os.fsencode(os.readlink(local))
+        return os.fsencode(await self._as_account(os.readlink, local))
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         self._deny_op("symlink", newpath, "links cannot be made in a session")

@@ -25,6 +25,7 @@ import asyncssh
 
 from vxassist.paths import Paths
 from vxassist.remote.audit import AuditLog
+from vxassist.remote.children import AccountFiles, SessionAccountError, session_account
 from vxassist.remote.errors import AuditError, GrantError, RemoteError, TunnelError
 from vxassist.remote.grants import Grant, GrantTable, default_file_roots
 from vxassist.remote.hostkey import ensure_host_key, load_host_certificate, load_host_key
@@ -270,12 +271,41 @@ class RemoteSessionService:
             if live.relay == relay:
                 await self.end(sid, "the relay stayed unreachable; ask for a new session")
 
+    def _use_session_account(self, grant: Grant) -> None:
+        """Run this grant's processes and files as the machine policy's session account.
+
+        Raises :class:`SessionAccountError` (a sentence) when it cannot be used.
+        """
+        account = session_account(self.policy.session_account, self.policy.allow_root_session)
+        config = self._config
+        if account == config.account and (config.files is not None or account is None):
+            return
+        files = None
+        if account is not None:
+            try:
+                files = AccountFiles(account)
+            except SessionAccountError:
+                if any(scope.kind == "files" for scope in grant.scopes):
+                    raise
+        roots = config.file_roots
+        if account is not None and not self.policy.file_roots:
+            roots = default_file_roots(self.policy, Path(account.home))
+        if config.files is not None:
+            config.files.close()
+        self._config = replace(config, account=account, files=files, file_roots=roots)
+
     async def start(self, grant: Grant, relay: RelayEndpoint) -> None:
         """Record the grant, open the tunnel, and schedule the end at ``grant.not_after``."""
         now = self.now()
         if grant.not_after <= now:
             raise GrantError("This grant has already ended; ask for a new session.")
         self._grants.add(grant)
+        try:
+            self._use_session_account(grant)
+        except SessionAccountError as exc:
+            self._grants.spend(grant.session_id, exc.message)
+            self.record("session_refused", session_id=grant.session_id, reason=exc.message)
+            raise
         live = _Live(grant, relay, now)
         self._live[grant.session_id] = live
         self._write_live_file()
