@@ -35,6 +35,9 @@ BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 10.0
 #: one try at the relay: connect, log in, and have the remote listener granted
 ATTEMPT_TIMEOUT_S = 2 * CONNECT_TIMEOUT_S
+#: how long a first open retries a refused listener: the relay may not yet have
+#: let go of this host's port from a connection that closed a moment ago
+OPEN_LISTEN_RETRY_S = 5.0
 #: what one failed try at the relay can raise (ChannelListenError is no asyncssh.Error)
 RETRYABLE = (OSError, asyncssh.Error, asyncssh.ChannelListenError, TimeoutError)
 #: preferred first: one hardware-assisted call per packet (see server.SERVER_CIPHERS)
@@ -288,9 +291,9 @@ class Tunnel:
         self._conn, self._acceptor = conn, acceptor
 
     async def open(self) -> None:
-        """Connect and listen; raises :class:`TunnelError` if the first try fails."""
+        """Connect and listen; raises :class:`TunnelError` if the relay cannot be used."""
         try:
-            await self._connect_once()
+            await self._connect_listen_retried()
         except asyncssh.ChannelListenError as exc:
             raise TunnelError(
                 "The relay refused this host's tunnel port (it may still be held by an "
@@ -304,6 +307,21 @@ class Tunnel:
             ) from exc
         self._on_state("tunnel_up", self._describe())
         self._supervisor = asyncio.ensure_future(self._supervise())
+
+    async def _connect_listen_retried(self) -> None:
+        """One try, and more for a while if only the listener was refused."""
+        deadline = time.monotonic() + OPEN_LISTEN_RETRY_S
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                await self._connect_once()
+                return
+            except asyncssh.ChannelListenError:
+                if self._closing or time.monotonic() + delay > deadline:
+                    raise
+                log.debug("relay refused the listener; trying again in %.2f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
 
     def _describe(self) -> dict[str, Any]:
         r = self.relay
