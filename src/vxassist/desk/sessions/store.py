@@ -7,8 +7,10 @@ be theirs; both get 404 otherwise, so an id never tells a stranger it exists.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -260,14 +262,46 @@ def _supersede(session: Session, agent: Agent, key: str) -> None:
     session.flush()
 
 
+def _relay_is_here(host: str) -> bool:
+    """Whether the relay listens on this machine's loopback (the demo, a one-box install)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _port_busy_here(port: int) -> bool:
+    """Whether something on this machine already listens on loopback ``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def _assign_port(
     session: Session, cfg: SessionsConfig, agent_id: str, key: str, cert: str, at: datetime
 ) -> int:
-    """The lowest free relay port; a unique index settles a race between workers."""
+    """The lowest free relay port; a unique index settles a race between workers.
+
+    When the relay runs on this machine, a port something else listens on (another
+    desk's host, as with two demos on one machine) is skipped too: the relay would
+    refuse that host's tunnel.
+    """
+    here = _relay_is_here(cfg.relay.host)
     for _attempt in range(20):
         used = set(session.scalars(select(AgentRelay.listen_port)))
         port = next(
-            (p for p in range(cfg.relay.port_min, cfg.relay.port_max + 1) if p not in used), None
+            (
+                p
+                for p in range(cfg.relay.port_min, cfg.relay.port_max + 1)
+                if p not in used and not (here and _port_busy_here(p))
+            ),
+            None,
         )
         if port is None:
             raise DeskError(
