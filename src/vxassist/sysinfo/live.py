@@ -356,21 +356,39 @@ class LiveProbe:
     def serial_ports(self) -> list[SerialPort]:
         if self._system != "linux":
             raise Unsupported(f"serial ports are read from the registry on {self._system}")
-        out = []
-        for dev in sorted(globlib.glob("/sys/class/tty/*/device")):
-            name = dev.split("/")[-2]
-            driver = os.path.basename(os.path.realpath(os.path.join(dev, "driver")))
-            if name.startswith("ttyS") and driver == "serial8250":
-                # the kernel lists 4-32 legacy UARTs whether wired or not; keep those
-                # with an I/O port the firmware reported
-                try:
-                    port = Path(f"/sys/class/tty/{name}/port").read_text().strip()
-                except OSError:
-                    port = ""
-                if port in ("", "0x0"):
-                    continue
-            out.append(SerialPort(name=f"/dev/{name}", device=driver))
-        return out
+        return serial_ports_in("/sys")
+
+
+#: the driver of a legacy UART's tty: serial8250 before kernel 6.5, the serial core's
+#: "port" since
+_UART_DRIVERS = frozenset({"serial8250", "port"})
+
+
+def serial_ports_in(sysfs: str) -> list[SerialPort]:
+    """The serial ports under ``sysfs``: legacy UARTs the firmware reported an I/O
+    port for, USB and other serial adapters; the kernel's console is marked so,
+    since a PBX cannot be on it."""
+    try:
+        with open(os.path.join(sysfs, "class/tty/console/active"), encoding="ascii") as fh:
+            consoles = set(fh.read().split())
+    except OSError:
+        consoles = set()
+    out = []
+    for dev in sorted(globlib.glob(os.path.join(sysfs, "class/tty/*/device"))):
+        name = dev.split("/")[-2]
+        driver = os.path.basename(os.path.realpath(os.path.join(dev, "driver")))
+        if name.startswith("ttyS") and driver in _UART_DRIVERS:
+            # the kernel lists 4-32 legacy UARTs whether wired or not; keep those
+            # with an I/O port the firmware reported
+            try:
+                port = Path(sysfs, "class/tty", name, "port").read_text().strip()
+            except OSError:
+                port = ""
+            if port in ("", "0x0"):
+                continue
+        description = "kernel console" if name in consoles else ""
+        out.append(SerialPort(name=f"/dev/{name}", device=driver, description=description))
+    return out
 
 
 def hidden_processes_reason(

@@ -385,7 +385,14 @@ class PbxCollector(Collector):
             if ctx.windows:
                 values = ctx.probe.reg_values(r"HKLM\HARDWARE\DEVICEMAP\SERIALCOMM")
                 return [{"name": str(v), "device": k} for k, v in sorted(values.items())]
-            return [{"name": p.name, "device": p.device} for p in ctx.probe.serial_ports()]
+            ports = []
+            for port in ctx.probe.serial_ports():
+                if port.description == "kernel console":
+                    reason = "the kernel console, not a PBX link"
+                    out.note(self.section, port.name, Action.SKIPPED, reason)
+                    continue
+                ports.append({"name": port.name, "device": port.device})
+            return ports
         except ProbeError as exc:
             out.note(self.section, "serial ports", Action.FAILED, str(exc))
             return []
