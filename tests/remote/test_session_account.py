@@ -73,6 +73,13 @@ def test_a_root_agent_runs_the_session_as_the_policys_account(
             out["get secret"] = await run(
                 ["sftp", "-b", "-", "agent"], f"get {share}/secret.txt {tmp_path}/s.txt\n".encode()
             )
+            out["scp secret"] = await run(["scp", f"agent:{share}/secret.txt", str(tmp_path)])
+            out["legacy scp secret"] = await run(
+                ["scp", "-O", f"agent:{share}/secret.txt", str(tmp_path / "legacy.txt")]
+            )
+            out["scp public"] = await run(
+                ["scp", f"agent:{share}/public.txt", str(tmp_path / "scp.txt")]
+            )
             out["put top"] = await run(
                 ["sftp", "-b", "-", "agent"], f"put {tmp_path}/up.txt {share}/top.txt\n".encode()
             )
@@ -90,6 +97,10 @@ def test_a_root_agent_runs_the_session_as_the_policys_account(
     assert (uploaded.stat().st_uid, uploaded.stat().st_gid) == (NOBODY.pw_uid, NOBODY.pw_gid)
     assert out["get secret"].rc != 0 and not (tmp_path / "s.txt").exists()
     assert out["put top"].rc != 0 and not (share / "top.txt").exists()
+    assert out["scp secret"].rc != 0 and not (tmp_path / "secret.txt").exists()
+    assert out["legacy scp secret"].rc != 0 and not (tmp_path / "legacy.txt").exists()
+    assert out["scp public"].rc == 0, out["scp public"].err
+    assert (tmp_path / "scp.txt").read_text() == "for everyone\n"
 
 
 def test_a_root_shell_only_when_the_policy_allows_it(world: World, share: Path) -> None:
