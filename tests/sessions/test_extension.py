@@ -56,6 +56,7 @@ class Customer:
 
     extension: str = "approve"  # approve | refuse | silent
     asked: list[tuple[str, int, str]] = field(default_factory=list)
+    voided: list[str] = field(default_factory=list)
     can_prompt: bool = True
 
     async def ask(self, req: SessionRequest, timeout_s: float) -> ConsentDecision:
@@ -66,7 +67,11 @@ class Customer:
     ) -> int | None:
         self.asked.append((grant.session_id, minutes, reason))
         if self.extension == "silent":  # nobody answers: the prompt gives up at its timeout
-            await asyncio.sleep(timeout_s)
+            try:
+                await asyncio.sleep(timeout_s)
+            except asyncio.CancelledError:
+                self.voided.append(grant.session_id)
+                raise
             return None
         return minutes if self.extension == "approve" else None
 
@@ -480,7 +485,7 @@ def test_beyond_policy_or_unanswered_extensions_are_refused_with_a_sentence(
     assert "refused (the session already lasts as long as local policy allows" in err
     assert r["policy"].customer.asked == []  # refused by policy without asking anyone
     (decision,) = r["policy"].audited("extension_decision", r["policy_sid"])
-    assert decision["by"] == "agent" and "at most 1 minutes" in decision["reason"]
+    assert decision["by"] == "agent" and "at most 1 minute in all" in decision["reason"]
     code, _out, err = r["unanswered"]
     assert code != 0 and "The extension was refused" in err
     assert f"the session still ends at {r['still'].isoformat()}" in err
@@ -514,4 +519,27 @@ def test_a_prompter_that_cannot_ask_about_extensions_refuses_them(
     assert f"the session still ends at {end.isoformat()}" in err
     (decision,) = a.audited("extension_decision", sid)
     assert decision["approved"] is False
+    assert a.audited("session_extended", sid) == []
+
+
+def test_a_revoke_while_the_customer_is_asked_voids_the_extension_prompt(
+    chain: Chain, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async def scenario() -> tuple[tuple[int, str, str], Agent, str]:
+        async with agent(chain, Customer("silent"), policy(consent_timeout_s=120)) as a:
+            sid = await open_session(chain, capfd)
+            await until(lambda: bool(a.service.active()), "session live")
+            asking = asyncio.ensure_future(engineer(chain, capfd, "extend", sid, "--minutes", "5"))
+            await until(lambda: bool(a.customer.asked), "the customer is asked")
+            with DeskClient(chain.url, chain.tokens["alice"], timeout=30) as desk:
+                await asyncio.to_thread(sessions.revoke, desk, sid, "wrong host")
+            answer = await asyncio.wait_for(asking, BOUND_S)
+            await until(lambda: not a.service.active(), "session over")
+            return answer, a, sid
+
+    (code, _out, err), a, sid = asyncio.run(scenario())
+    assert code != 0 and "so it was not extended" in err
+    assert a.customer.voided == [sid]  # nobody can approve what is no longer asked
+    (decision,) = a.audited("extension_decision", sid)
+    assert decision["approved"] is False and decision["by"] == "desk"
     assert a.audited("session_extended", sid) == []

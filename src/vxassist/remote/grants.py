@@ -245,7 +245,7 @@ def screen_extension(
     if minutes <= 0:
         return Refusal(
             "the session already lasts as long as local policy allows: "
-            f"at most {policy.max_minutes} minutes in all"
+            f"at most {policy.max_minutes} minute{'' if policy.max_minutes == 1 else 's'} in all"
         )
     return replace(req, minutes=minutes)
 
