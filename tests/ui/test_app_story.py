@@ -1,0 +1,118 @@
+"""The tray's part of the story on real parts: a request arrives, Allow, live, End now, Quit.
+
+The demo's stack (``vxassist.demo.DemoStack``: a desk on SQLite, a relay, an
+enrolled host with a filed case, a logged-in engineer) runs on this machine;
+the tray app runs in this process over the real runtime with the Qt consent
+prompt, as the host's user. The engineer asks with ``vxassist engineer
+request``; the customer answers in the prompt and ends the session from the
+window that stands in for the tray here (offscreen has no tray).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("PySide6.QtWidgets")
+
+from tests.ui.shell import runtime_factory
+from vxassist.cliutil import Context
+from vxassist.demo import DemoStack
+from vxassist.ui.app import TrayApp
+from vxassist.ui.consent import QtPrompter
+from vxassist.ui.qt import Qt, QtWidgets
+from vxassist.ui.tray import Glance
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+WAIT = 60000
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoStack]:
+    running = DemoStack(tmp_path / "demo", relay="auto", consent_timeout_s=90, say=lambda _t: None)
+    try:
+        running.start()
+    except Exception as exc:  # a machine where the demo cannot run at all
+        running.stop()
+        pytest.skip(f"the demo stack cannot start here: {exc}")
+    for name, value in running.host_env().items():
+        if name.startswith("VXASSIST_"):
+            monkeypatch.setenv(name, value)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_request_allow_live_end_now_quit(qapp: Any, qtbot: Any, stack: DemoStack) -> None:
+    ctx = Context.create()
+    prompter = QtPrompter(allow_delay_ms=300)
+    app = TrayApp(ctx, runtime_factory(ctx), prompter, use_tray=False)
+    app.start()
+    try:
+        home = app.home
+        assert home is not None
+        qtbot.waitUntil(lambda: app.state.enrolled, timeout=WAIT)
+
+        engineer = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vxassist",
+                "engineer",
+                "request",
+                str(stack.case_number),
+                "--scope",
+                "shell",
+                "--minutes",
+                "5",
+                "--reason",
+                "look at the call record import",
+                "--json",
+            ],
+            env=stack.engineer_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            # the prompt is up, and the tray's face says someone asks
+            qtbot.waitUntil(lambda: bool(prompter.open_prompts()), timeout=WAIT)
+            qtbot.waitUntil(lambda: app.state.glance() is Glance.REQUEST, timeout=WAIT)
+            assert "asks to connect" in home._summary.text()
+            dialog: Any = prompter.open_prompts()[0]
+            qtbot.waitUntil(lambda: dialog.allow_button.isEnabled(), timeout=WAIT)
+            qtbot.mouseClick(dialog.allow_button, Qt.MouseButton.LeftButton)
+            out, err = engineer.communicate(timeout=WAIT / 1000)
+        finally:
+            if engineer.poll() is None:
+                engineer.kill()
+        assert engineer.returncode == 0, err
+        session = json.loads(out)
+        assert session["status"] == "approved"
+        sid = session["session_id"]
+
+        # live: the icon state, the home window's row and the session window
+        qtbot.waitUntil(lambda: sid in app.state.live, timeout=WAIT)
+        assert app.state.glance() is Glance.LIVE
+        assert app.session_window is not None and app.session_window.isVisible()
+        end = home.findChild(QtWidgets.QPushButton, "end-now")
+        assert end is not None
+        qtbot.mouseClick(end, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: sid not in app.state.live, timeout=WAIT)
+        assert app.state.glance() is Glance.IDLE
+        qtbot.waitUntil(lambda: home.findChild(QtWidgets.QPushButton, "end-now") is None)
+    finally:
+        quitted: list[bool] = []
+        app.quitted.connect(lambda: quitted.append(True))
+        app.quit_now()
+        qtbot.waitUntil(lambda: bool(quitted), timeout=WAIT)
+    assert not app.bridge.running
