@@ -197,34 +197,25 @@ class LiveProbe:
 
         scanner = threading.Thread(target=scan_sockets, name="sysinfo-sockets", daemon=True)
         scanner.start()
-        procs: list[ProcessInfo] = []
-        # psutil resolves the user name per process (a passwd lookup each time);
-        # on POSIX resolve each uid once instead
         posix = os.name == "posix"
-        attrs = ["pid", "ppid", "name", "exe", "cmdline", "uids" if posix else "username"]
-        users: dict[int, str] = {}
-        for proc in psutil.process_iter(attrs, ad_value=None):
-            info = proc.info
-            if posix:
-                uids = info.get("uids")
-                info["username"] = _user_name(users, uids.real) if uids else ""
-            procs.append(
-                ProcessInfo(
-                    pid=int(info["pid"]),
-                    ppid=int(info["ppid"] or 0),
-                    name=str(info["name"] or ""),
-                    exe=str(info["exe"] or ""),
-                    cmdline=tuple(str(a) for a in (info["cmdline"] or ())),
-                    username=str(info["username"] or ""),
-                )
+        procs, stuck = _scan_processes()
+        if stuck:
+            listed = ", ".join(str(pid) for pid in stuck)
+            errors["processes"] = (
+                f"process{'es' if len(stuck) > 1 else ''} {listed} did not answer within "
+                f"{PROCESS_READ_S:g} s and {'were' if len(stuck) > 1 else 'was'} left out"
             )
         hidden = hidden_processes_reason(
             procs, os.geteuid() if posix else None, os.path.isdir("/proc/self")
         )
         if hidden:
-            errors["processes"] = hidden
+            errors["processes"] = "; ".join(filter(None, (errors.get("processes"), hidden)))
         sockets: list[Socket] = []
-        scanner.join()
+        scanner.join(SOCKETS_S)
+        if scanner.is_alive():
+            # a process whose file descriptors cannot be read holds the scan up
+            errors["sockets"] = f"sockets could not be listed within {SOCKETS_S:g} s"
+            conns = []
         for c in conns:
             proto = ("tcp" if c.type == socket.SOCK_STREAM else "udp") + (
                 "6" if c.family == socket.AF_INET6 else ""
@@ -389,6 +380,94 @@ def serial_ports_in(sysfs: str) -> list[SerialPort]:
         description = "kernel console" if name in consoles else ""
         out.append(SerialPort(name=f"/dev/{name}", device=driver, description=description))
     return out
+
+
+#: how long one process may take to describe itself before it is left out
+PROCESS_READ_S = 0.5
+#: how long the socket scan may take (it reads every process's descriptors)
+SOCKETS_S = 2.0
+_ATTRS = ["pid", "ppid", "name", "exe", "cmdline", "uids" if os.name == "posix" else "username"]
+
+
+def _read_process(pid: int, users: dict[int, str]) -> ProcessInfo | None:
+    """One process as the snapshot keeps it; None when it is gone. May block on a
+    process stuck in the kernel (a hung mount, say): the caller bounds it."""
+    try:
+        info = psutil.Process(pid).as_dict(_ATTRS, ad_value=None)
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except (psutil.Error, OSError):
+        return None
+    if os.name == "posix":
+        uids = info.get("uids")
+        # psutil resolves the user name per process (a passwd lookup each time);
+        # resolve each uid once instead
+        info["username"] = _user_name(users, uids.real) if uids else ""
+    return ProcessInfo(
+        pid=int(info["pid"] or pid),
+        ppid=int(info["ppid"] or 0),
+        name=str(info["name"] or ""),
+        exe=str(info["exe"] or ""),
+        cmdline=tuple(str(a) for a in (info["cmdline"] or ())),
+        username=str(info["username"] or ""),
+    )
+
+
+def _scan_processes() -> tuple[list[ProcessInfo], list[int]]:
+    """Every process, each read within ``PROCESS_READ_S``; and the pids left out.
+
+    The reads run on a worker thread; when one process does not answer in time,
+    that worker is abandoned (a blocked read cannot be interrupted) and a new one
+    carries on with the next process, so one stuck process costs one bound, not
+    the report.
+    """
+    pids = psutil.pids()
+    users: dict[int, str] = {}
+    found: dict[int, ProcessInfo] = {}
+    stuck: list[int] = []
+    lock = threading.Lock()
+    state = {"generation": 0, "index": 0, "started": time.monotonic(), "done": 0}
+
+    def work(generation: int, start: int) -> None:
+        for index in range(start, len(pids)):
+            with lock:
+                if state["generation"] != generation:
+                    return
+                state["index"], state["started"] = index, time.monotonic()
+            proc = _read_process(pids[index], users)
+            with lock:
+                if state["generation"] != generation:
+                    return
+                if proc is not None:
+                    found[pids[index]] = proc
+        with lock:
+            if state["generation"] == generation:
+                state["done"] = 1
+
+    def launch(generation: int, start: int) -> threading.Thread:
+        worker = threading.Thread(
+            target=work, args=(generation, start), name="sysinfo-processes", daemon=True
+        )
+        worker.start()
+        return worker
+
+    worker = launch(0, 0)
+    while True:
+        worker.join(0.02)
+        with lock:
+            if state["done"] or not worker.is_alive():
+                break
+            if time.monotonic() - state["started"] <= PROCESS_READ_S:
+                continue
+            index = int(state["index"])
+            stuck.append(pids[index])
+            state["generation"] += 1
+            state["started"] = time.monotonic()
+            generation = int(state["generation"])
+        worker = launch(generation, index + 1)
+    with lock:
+        state["generation"] += 1  # a late answer from an abandoned worker is not kept
+        return [found[pid] for pid in pids if pid in found], stuck
 
 
 def hidden_processes_reason(
