@@ -11,6 +11,7 @@ window that stands in for the tray here (offscreen has no tray).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +30,11 @@ from vxassist.ui.consent import QtPrompter
 from vxassist.ui.qt import Qt, QtWidgets
 from vxassist.ui.tray import Glance
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not shutil.which("ssh"), reason="the engineer's side needs OpenSSH ssh"),
+]
 
 WAIT = 60000
 
@@ -55,6 +60,10 @@ def test_request_allow_live_end_now_quit(qapp: Any, qtbot: Any, stack: DemoStack
     ctx = Context.create()
     prompter = QtPrompter(allow_delay_ms=300)
     app = TrayApp(ctx, runtime_factory(ctx), prompter, use_tray=False)
+    seen: list[tuple[str, str]] = []
+    app.bridge.event_received.connect(
+        lambda e: seen.append((str(e.get("event")), str(e.get("session_id"))))
+    )
     app.start()
     try:
         home = app.home
@@ -104,9 +113,25 @@ def test_request_allow_live_end_now_quit(qapp: Any, qtbot: Any, stack: DemoStack
         qtbot.waitUntil(lambda: sid in app.state.live, timeout=WAIT)
         assert app.state.glance() is Glance.LIVE
         assert app.session_window is not None and app.session_window.isVisible()
-        end = home.findChild(QtWidgets.QPushButton, "end-now")
-        assert end is not None
-        qtbot.mouseClick(end, Qt.MouseButton.LeftButton)
+
+        # the engineer is in, with stock ssh
+        shell = subprocess.Popen(
+            ["ssh", "-F", session["ssh_config"], "-T", f"vx-session-{sid}", "sleep 300"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            qtbot.waitUntil(lambda: ("login", sid) in seen, timeout=WAIT)
+            end = home.findChild(QtWidgets.QPushButton, "end-now")
+            assert end is not None
+            qtbot.mouseClick(end, Qt.MouseButton.LeftButton)
+            # End now closes the engineer's connection, and the tray goes back to idle
+            shell.wait(WAIT / 1000)
+        finally:
+            if shell.poll() is None:
+                shell.kill()
         qtbot.waitUntil(lambda: sid not in app.state.live, timeout=WAIT)
         assert app.state.glance() is Glance.IDLE
         qtbot.waitUntil(lambda: home.findChild(QtWidgets.QPushButton, "end-now") is None)
