@@ -349,7 +349,24 @@ class SessionBroker:
             session_id = str(summary.get("session_id", ""))
             reason = str(summary.get("end_reason") or "the agent stopped unexpectedly")
             self._reported_end.add(session_id)
-            self._spawn(self.session_ended(session_id, reason, summary, force_report=True))
+            self._spawn(self._report_leftover(session_id, reason, summary))
+
+    async def _report_leftover(
+        self, session_id: str, reason: str, summary: Mapping[str, Any]
+    ) -> None:
+        """Report one such end; the service forgets it only once the desk has it."""
+        self._emit("session_end", session_id=session_id, reason=reason)
+        body = {"reason": reason, "summary": dict(summary)}
+        try:
+            await self._call_with_retry("POST", f"{API}/agent/sessions/{session_id}/ended", body)
+        except DeskUnavailable as exc:  # offered again at the next start
+            self._emit("report_undelivered", session_id=session_id, message=exc.message)
+            return
+        except DeskRejected as exc:  # e.g. already ended or unknown there: nothing to keep
+            log.warning("desk refused the end report of %s: %s", session_id, exc.detail)
+        reported = getattr(self._service, "leftover_reported", None)
+        if reported is not None:
+            reported(session_id)
 
     def dispatch(self, answer: Mapping[str, Any]) -> None:
         """Start a handler for every new request and revocation in one poll answer.

@@ -504,13 +504,18 @@ class RemoteSessionService:
         """Sessions an earlier run left live (the agent was killed): ended now.
 
         Each is audited as ended ("the agent stopped unexpectedly") and returned
-        as a summary for the desk; the caller reports them. Their processes died
-        with that agent (see :mod:`vxassist.remote.children`).
+        as a summary for the desk; the caller reports them and calls
+        :meth:`leftover_reported` once the desk has it (until then the file keeps
+        it, and a later start offers it again, audited once). Their processes
+        died with that agent (see :mod:`vxassist.remote.children`).
         """
-        leftovers, self._leftovers = self._leftovers, {}
         summaries = []
-        for sid, info in leftovers.items():
+        for sid, info in list(self._leftovers.items()):
             if sid in self._live:
+                del self._leftovers[sid]
+                continue
+            if info.get("ended"):  # audited by an earlier start; the desk still waits
+                summaries.append(dict(info["summary"]))
                 continue
             self._grants.spend(sid, LEFTOVER_REASON)
             summary = {
@@ -525,9 +530,15 @@ class RemoteSessionService:
                     "teardown", session_id=sid, reason=LEFTOVER_REASON, summary=summary
                 )
             )
+            self._leftovers[sid] = {"ended": True, "summary": summary}
             summaries.append(summary)
         self._write_live_file()
         return summaries
+
+    def leftover_reported(self, session_id: str) -> None:
+        """The desk has the end of a session an earlier run left: forget it."""
+        if self._leftovers.pop(session_id, None) is not None:
+            self._write_live_file()
 
     async def close(self) -> None:
         """End every session ("agent stopped") and every tunnel."""
