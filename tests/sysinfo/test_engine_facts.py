@@ -193,3 +193,38 @@ def test_a_version_answer_that_does_not_name_the_engine_is_no_version() -> None:
     [maria] = _engines(collect_report(probe=probe), "mysql")
     assert maria["version"] == ""
     assert "mariadbd --version did not name the engine" in maria["notes"]
+
+
+def test_sql_server_has_its_release_name_and_32_bit_instances() -> None:
+    from tests.sysinfo.conftest import WINDOWS
+
+    base = RecordedProbe(WINDOWS).data
+    wow = r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Microsoft SQL Server"
+    registry = {
+        **base["registry"],
+        wow + r"\Instance Names\SQL": {"LEGACY32": "MSSQL11.LEGACY32"},
+        wow + r"\MSSQL11.LEGACY32\Setup": {
+            "Version": "11.0.2100.60",
+            "PatchLevel": "11.3.6020.0",
+            "Edition": "Express Edition",
+        },
+    }
+    report = collect_report(probe=RecordedProbe(WINDOWS, overrides={"registry": registry}))
+    servers = {s["instance"]: s for s in _engines(report, "sqlserver")}
+    assert servers["VXTRACKER"]["release"] == "2019"
+    assert (servers["LEGACY32"]["release"], servers["LEGACY32"]["version"]) == (
+        "2012",
+        "11.3.6020.0",
+    )
+    assert case_prefill(report)["database_type"].startswith(
+        "Microsoft SQL Server 2019 Express Edition (64-bit) 15.0.4355.3 (instance VXTRACKER)"
+    )
+
+
+def test_sql_server_release_names() -> None:
+    from vxassist.sysinfo.collectors.databases import sql_server_release
+
+    assert sql_server_release("10.50.6000.34") == "2008 R2"
+    assert sql_server_release("10.0.6000.29") == "2008"
+    assert sql_server_release("16.0.1000.6") == "2022"
+    assert sql_server_release("99.0") == "" and sql_server_release("") == ""

@@ -136,7 +136,7 @@ def test_low_disk_is_flagged(windows_report: Report) -> None:
 
 def test_case_prefill(windows_report: Report) -> None:
     assert case_prefill(windows_report) == {
-        "database_type": "Microsoft SQL Server Express Edition (64-bit) 15.0.4355.3 "
+        "database_type": "Microsoft SQL Server 2019 Express Edition (64-bit) 15.0.4355.3 "
         "(instance VXTRACKER)",
         "vxtracker_server": "CALLACCT01, VXTracker 7.4.2.118 "
         "(VXTrackerService running, VXTrackerWeb stopped)",

@@ -110,6 +110,8 @@ def _ok(report: Report, name: str) -> dict[str, Any]:
 
 def database_label(server: dict[str, Any]) -> str:
     label = str(server.get("product", ""))
+    if server.get("release"):
+        label += f" {server['release']}"
     if server.get("edition"):
         label += f" {server['edition']}"
     if server.get("version"):

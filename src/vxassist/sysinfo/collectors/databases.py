@@ -20,6 +20,21 @@ from vxassist.sysinfo.rules import EngineRule, matches
 from vxassist.sysinfo.textfiles import decode
 
 _SQL = r"HKLM\SOFTWARE\Microsoft\Microsoft SQL Server"
+#: the 64-bit registry view, then the 32-bit one
+_SQL_VIEWS = (_SQL, r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Microsoft SQL Server")
+#: SQL Server's release names by version (major, or major.minor where they differ)
+_SQL_RELEASES = {
+    "9": "2005",
+    "10.0": "2008",
+    "10.50": "2008 R2",
+    "11": "2012",
+    "12": "2014",
+    "13": "2016",
+    "14": "2017",
+    "15": "2019",
+    "16": "2022",
+    "17": "2025",
+}
 _ODBC_KEYS = (r"HKLM\SOFTWARE\ODBC\ODBC.INI", r"HKLM\SOFTWARE\WOW6432Node\ODBC\ODBC.INI")
 #: the only ODBC data source values read; a password value is never asked for
 _ODBC_SAFE = ("Driver", "Description", "Server", "Database", "DBQ", "Port", "Host", "Servername")
@@ -40,6 +55,8 @@ class Instance:
     version: str = ""
     version_source: str = ""
     edition: str = ""
+    #: the release name customers and vendors use (SQL Server "2019" for 15.x)
+    release: str = ""
     found_by: set[str] = field(default_factory=set)
     pids: list[int] = field(default_factory=list)
     ports: set[tuple[str, int]] = field(default_factory=set)
@@ -64,6 +81,8 @@ class Instance:
             ],
             "pids": sorted(self.pids),
         }
+        if self.release:
+            out["release"] = self.release
         if self.edition:
             out["edition"] = self.edition
         if self.service:
@@ -104,6 +123,14 @@ def _arg_after(cmdline: tuple[str, ...], names: tuple[str, ...]) -> str:
             if not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
                 return arg[len(name) :]
     return ""
+
+
+def sql_server_release(version: str) -> str:
+    """SQL Server's release name for a version ("2019" for 15.0.4355.3); "" if unknown."""
+    parts = version.split(".")
+    if len(parts) >= 2 and f"{parts[0]}.{parts[1]}" in _SQL_RELEASES:
+        return _SQL_RELEASES[f"{parts[0]}.{parts[1]}"]
+    return _SQL_RELEASES.get(parts[0], "") if parts[0] != "10" else "2008"
 
 
 def _port_note(address: str, port: int, owner: str | None, label: str) -> dict[str, Any]:
@@ -332,10 +359,18 @@ class DatabasesCollector(Collector):
         services: list[Service],
         out: Collected,
     ) -> None:
-        names = ctx.probe.reg_values(_SQL + r"\Instance Names\SQL")
-        for name, raw_ident in names.items():
+        seen: set[str] = set()
+        for base, name, raw_ident in (
+            (view, name, ident)
+            for view in _SQL_VIEWS
+            for name, ident in ctx.probe.reg_values(view + r"\Instance Names\SQL").items()
+        ):
+            # a 32-bit SQL Server on 64-bit Windows registers under WOW6432Node only
+            if name.lower() in seen:
+                continue
+            seen.add(name.lower())
             ident = str(raw_ident)
-            setup = ctx.probe.reg_values(rf"{_SQL}\{ident}\Setup")
+            setup = ctx.probe.reg_values(rf"{base}\{ident}\Setup")
             inst = next(
                 (i for i in instances if i.engine == "sqlserver" and i.instance == name), None
             )
@@ -345,8 +380,9 @@ class DatabasesCollector(Collector):
             inst.found_by.add("registry")
             inst.version = str(setup.get("PatchLevel") or setup.get("Version") or "")
             inst.version_source = "registry" if inst.version else ""
+            inst.release = sql_server_release(inst.version)
             inst.edition = str(setup.get("Edition", ""))
-            tcp = ctx.probe.reg_values(rf"{_SQL}\{ident}\MSSQLServer\SuperSocketNetLib\Tcp\IPAll")
+            tcp = ctx.probe.reg_values(rf"{base}\{ident}\MSSQLServer\SuperSocketNetLib\Tcp\IPAll")
             port = str(tcp.get("TcpPort") or tcp.get("TcpDynamicPorts") or "")
             if port:
                 inst.notes.append(f"configured TCP port {port}")
