@@ -124,53 +124,10 @@ def test_every_control_is_named_for_assistive_technology(qapp: Any, qtbot: Any) 
                 assert control.focusPolicy() != Qt.FocusPolicy.NoFocus, control.accessibleName()
 
 
-class FakeWinreg:
-    """The slice of winreg the Run key uses: keys as dicts (the thin edge on Linux)."""
-
-    HKEY_CURRENT_USER = "HKCU"
-    REG_SZ = 1
-
-    def __init__(self) -> None:
-        self.values: dict[str, dict[str, object]] = {}
-
-    class _Key:
-        def __init__(self, store: dict[str, object]) -> None:
-            self.store = store
-
-        def __enter__(self) -> FakeWinreg._Key:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-    def OpenKey(self, root: str, path: str) -> FakeWinreg._Key:
-        if f"{root}|{path}" not in self.values:
-            raise FileNotFoundError(path)
-        return self._Key(self.values[f"{root}|{path}"])
-
-    def CreateKey(self, root: str, path: str) -> FakeWinreg._Key:
-        return self._Key(self.values.setdefault(f"{root}|{path}", {}))
-
-    def QueryValueEx(self, key: FakeWinreg._Key, name: str) -> tuple[object, int]:
-        if name not in key.store:
-            raise FileNotFoundError(name)
-        return key.store[name], self.REG_SZ
-
-    def SetValueEx(
-        self, key: FakeWinreg._Key, name: str, _reserved: int, kind: int, value: str
-    ) -> None:
-        assert kind == self.REG_SZ
-        key.store[name] = value
-
-    def DeleteValue(self, key: FakeWinreg._Key, name: str) -> None:
-        if name not in key.store:
-            raise FileNotFoundError(name)
-        del key.store[name]
-
-
 def test_windows_run_key_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
+    from tests.fakes.winreg_keys import FakeWinreg
     from vxassist.ui.platform.autostart_windows import RUN_KEY, RunKeyAutostart
 
     fake = FakeWinreg()
