@@ -129,7 +129,10 @@ def _cases_window(app: Any, **_kwargs: Any) -> QtWidgets.QWidget:
     from vxassist.ui.cases_window import MyCasesWindow
 
     return MyCasesWindow(
-        app.bridge, app.ctx.settings.support, open_request=lambda: app.open_window("request")
+        app.bridge,
+        app.ctx.settings.support,
+        open_request=lambda: app.open_window("request"),
+        paths=app.ctx.paths,
     )
 
 
