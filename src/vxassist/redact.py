@@ -187,19 +187,26 @@ _LETTER_TOOLS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # net use Z: \\server\share PASSWORD /user:name
     (_tool(r"net\s+use"), re.compile(r"(\\\\\S+\s+)([^\s/*\"]\S*|\"[^\"]*\")")),
 )
-_JDBC_ORACLE = re.compile(r"(?i)(jdbc:oracle:\w+:[^/@\s\"';]+/)([^@\s\"';]+)(@)")
+_JDBC_ORACLE = re.compile(
+    r"(?i)(jdbc:oracle:\w+:[^/@\s\"';]+/)([^\s\"';]+)(@)(?=//|[\w.-]+:\d|[\w.-]+(?:[\s\"';]|$))"
+)
 _ORACLE_TOOLS = re.compile(
     r"(?i)(\b(?:sqlplus|rman|expdp|impdp|exp|imp|sqlldr|dgmgrl)(?:\.exe)?\s+(?:-\w+\s+)*"
-    r"[\"']?[^\s/@\"']+/)([^\s@\"']+)"
+    r"[\"']?[^\s/@\"']+/)([^\s\"']+?)(?=@[\w/][^\s@\"']*(?:[\s\"']|$)|[\s\"']|$)"
 )
 #: scott/tiger@ORCL (Oracle's user/password@service), userid=scott/tiger
-_USER_SLASH_PASS = re.compile(r"(?<![\w/.:$#-])([A-Za-z][\w$#]*/)([^\s/@\"']+)(@(?=[\w/]))")
+_USER_SLASH_PASS = re.compile(
+    r"(?<![\w/.:$#-])([A-Za-z][\w$#]*/)([^\s\"']+?)(@)(?=[\w/][^\s@\"']*(?:[\s\"']|$))"
+)
 _USERID = re.compile(r"(?i)(\buserid\s*=\s*[\"']?[^/\s\"']+/)([^@\s\"']+)")
-_URL_CREDS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)")
+#: the password runs to the last "@" before the host (a password may hold an "@")
+_URL_CREDS = re.compile(
+    r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)(\S+)(@)(?=[\w.-]+(?:[:/?#\s\"'<]|$)|\[)"
+)
 _PAIR = re.compile(
     rf"(?i)(?<![\w.$-])(?P<key>{_NAME})(?P<close>[\"']?)(?P<sep>\s*[=:]\s*)"
     r"(?P<scheme>(?:bearer|basic|digest|token|negotiate|ntlm)\s+)?"
-    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|[^\s\"';,&<>]+)"
+    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|(?:[^\s\"';&<]|<(?!/)|&(?![\w.-]+=))+)"
 )
 #: --password value, -token value (command lines inside text)
 _OPTION = re.compile(
@@ -218,7 +225,7 @@ _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]{8,})")
 
 #: every pass needs one of these; text without any is returned at once
 _TRIGGER = re.compile(
-    rf"(?i){_WORDS}|key|salt|://|bearer|-----|\s-[pu]|/[^\s/]+@|identified|"
+    rf"(?i){_WORDS}|key|salt|://|bearer|-----|\s-[pu]|@|identified|"
     r"[A-Za-z0-9+/_-]{20}"
 )
 #: a file's name before ":" or "=" ("secret.conf: not readable")
@@ -334,7 +341,7 @@ def _pair(m: re.Match[str], count: _Counter) -> str:
     trailing = ""
     if ":" in m.group("sep"):
         # "key": null} of JSON or YAML: keep what closes the structure, and its literals
-        stripped = value.rstrip("}])")
+        stripped = value.rstrip(",}])")
         trailing, value = value[len(stripped) :], stripped
         if value.lower() in ("null", "true", "false", "~", "") or value[0] in "{[":
             return m.group(0)
@@ -367,15 +374,16 @@ def _line_passes(text: str, count: _Counter) -> str:
         ),
         text,
     )
-    text = _COOKIE.sub(lambda m: _masked_group(m, count), text)
-    text = _USER_PASS.sub(lambda m: _masked_group(m, count, 4), text)
-    for tool, option in _LETTER_TOOLS:
-        text = _within(tool, option, text, count)
+    # URLs and Oracle's user/password@ first: their passwords may hold "-u" or ":"
     text = _JDBC_ORACLE.sub(lambda m: _masked_group(m, count), text)
     text = _ORACLE_TOOLS.sub(lambda m: _masked_group(m, count), text)
     text = _USERID.sub(lambda m: _masked_group(m, count), text)
     text = _USER_SLASH_PASS.sub(lambda m: _masked_group(m, count), text)
     text = _URL_CREDS.sub(lambda m: _masked_group(m, count), text)
+    text = _COOKIE.sub(lambda m: _masked_group(m, count), text)
+    text = _USER_PASS.sub(lambda m: _masked_group(m, count, 4), text)
+    for tool, option in _LETTER_TOOLS:
+        text = _within(tool, option, text, count)
     text = _PAIR.sub(lambda m: _pair(m, count), text)
     text = _OPTION.sub(lambda m: _option(m, count), text)
     text = _PROSE.sub(lambda m: _masked_group(m, count, 3), text)

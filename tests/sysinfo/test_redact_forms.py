@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import string
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vxassist.redact import (
     MASK,
@@ -189,3 +192,34 @@ def test_a_yaml_block_under_a_secret_key_is_masked_whole() -> None:
     cleaned, n = scrub_config(text)
     assert "line-one" not in cleaned and "line-two" not in cleaned
     assert cleaned.endswith("  port: 22\nb: 1\n") and n == 3
+
+
+_PASSWORD_CHARS = string.ascii_letters + string.digits + "!#$%+/=?@^_~-.*()[]{}|:,>"
+
+
+@given(
+    template=st.sampled_from(
+        [
+            "curl -u api:{} https://pbx01/",
+            "postgres://vx:{}@db01/vx",
+            "jdbc:oracle:thin:scott/{}@db01:1521:ORCL",
+            "sqlcmd -S db -U sa -P {} -Q x",
+            "mysql -uvx -p{} vx",
+            "password={}",
+            "Server=db;Password={};Database=vx",
+            "--db-password {}",
+            "sqlplus vx/{}@ORCL",
+        ]
+    ),
+    secret=st.text(alphabet=_PASSWORD_CHARS, min_size=8, max_size=24),
+)
+def test_no_password_survives_whatever_it_holds(template: str, secret: str) -> None:
+    """Passwords hold '@', ':', '/', ',' and '{': no part of one may survive."""
+    cleaned = scrub(template.format(secret))
+    context = template.replace("{}", "\0")
+    leaked = [
+        secret[i : i + 5]
+        for i in range(len(secret) - 4)
+        if secret[i : i + 5] in cleaned and secret[i : i + 5] not in context
+    ]
+    assert not leaked, cleaned
