@@ -80,7 +80,9 @@ def test_a_killed_agent_takes_the_engineers_processes_with_it(
         shell.stdin.write(b"sleep 611.25 &\nsleep 611.5\n")
         shell.stdin.flush()
         clients.append(ssh(world, "agent", "sleep 612.25 & sleep 612.5"))
-        markers = ("611.25", "611.5", "612.25", "612.5")
+        # one that left the session and its process group
+        clients.append(ssh(world, "agent", "setsid sleep 612.75 & sleep 612.8"))
+        markers = ("611.25", "611.5", "612.25", "612.5", "612.75", "612.8")
         wait_for(lambda: all(processes_with(m) for m in markers), "engineer's processes")
 
         os.kill(agent.pid, signal.SIGKILL)
@@ -91,6 +93,6 @@ def test_a_killed_agent_takes_the_engineers_processes_with_it(
         if agent.poll() is None:
             agent.kill()
             agent.wait()
-        for marker in ("611.25", "611.5", "612.25", "612.5"):
+        for marker in ("611.25", "611.5", "612.25", "612.5", "612.75", "612.8"):
             for pid in processes_with(marker):
                 os.kill(pid, signal.SIGKILL)

@@ -7,11 +7,14 @@ Real OpenSSH relay, real asyncssh tunnel; the engineer is the stock ``ssh``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
+from tests.fixtures.relay import AGENT
 from tests.remote.conftest import World, serving
 from tests.remote.test_teardown import eventually
 from vxassist.relay.local import descendants
@@ -27,6 +30,14 @@ def _squat(port: int) -> socket.socket:
     sock.bind(("127.0.0.1", port))
     sock.listen(1)
     return sock
+
+
+def _serves_agent(pid: int) -> bool:
+    """Whether ``pid`` is one of the relay's processes for the agent's connection."""
+    try:
+        return AGENT.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def test_a_refused_listener_fails_the_start_with_a_sentence(world: World) -> None:
@@ -70,7 +81,7 @@ def test_the_tunnel_keeps_trying_while_a_stalled_relay_holds_the_port(world: Wor
             first = await world.engineer.run(["ssh", "agent", "echo one"])
             assert first.text == "one\n", first
             # the relay's side of the agent's connection stalls, with the port held
-            stalled = descendants(world.relay.pid or 0)
+            stalled = [p for p in descendants(world.relay.pid or 0) if _serves_agent(p)]
             assert stalled
             for pid in stalled:
                 os.kill(pid, signal.SIGSTOP)
@@ -89,7 +100,8 @@ def test_the_tunnel_keeps_trying_while_a_stalled_relay_holds_the_port(world: Wor
                 assert service.active()
             finally:
                 for pid in stalled:
-                    os.kill(pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
             await eventually(lambda: len(world.events_named("tunnel_up")) == 2, BOUND_S)
             again = await world.engineer.run(["ssh", "agent", "echo two"])
             return again.text, [e["event"] for e in world.audit.records()]

@@ -11,7 +11,10 @@ no teardown, and a child nobody asked otherwise lives on under PID 1. So:
   the shell), so a small :class:`Keeper` process, started once, holds the
   children's session ids on a pipe from the agent. When that pipe ends (the
   agent exited, in any way: the kernel closes its end), the keeper kills every
-  process still in one of those sessions, and exits.
+  process still in one of those sessions, and every process whose environment
+  carries this agent's keeper token (:data:`KEEPER_ENV`, given to each child:
+  it catches what left the session with ``setsid``, unless it also cleared its
+  environment), and exits.
 - **Windows**: every child joins a job object that kills its processes when
   the job's last handle closes (:class:`WindowsJob`); the agent holds that
   handle, and its death closes it. Processes the child starts join the job too.
@@ -29,11 +32,12 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -45,6 +49,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+#: the environment entry that marks a process as started for a session of this agent
+KEEPER_ENV = "VXASSIST_KEEPER"
 
 
 def _load_prctl() -> Any:
@@ -226,7 +232,8 @@ def child_setup(
 
 #: the keeper's program: stdlib only, run by the agent's own interpreter
 _KEEPER = r"""
-import os, signal, time
+import os, signal, sys, time
+token = ("%s=%s" % (sys.argv[1], sys.argv[2])).encode()
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 live = set()
@@ -241,8 +248,17 @@ def sweep(*_):
                     fields = fh.read().rsplit(b")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            if fields[0] not in (b"Z", b"X") and int(fields[3]) in live:
+            if fields[0] in (b"Z", b"X"):
+                continue
+            if int(fields[3]) in live:
                 found.append(int(name))
+                continue
+            try:
+                with open("/proc/%s/environ" % name, "rb") as fh:
+                    if token in fh.read().split(b"\0"):
+                        found.append(int(name))
+            except OSError:
+                pass
         if not found:
             break
         for pid in found:
@@ -279,9 +295,10 @@ class Keeper:
     is left in the sessions it still holds when its input ends.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, token: str) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._token = token
 
     def _started(self) -> subprocess.Popen[bytes] | None:
         if self._proc is not None and self._proc.poll() is None:
@@ -289,7 +306,7 @@ class Keeper:
         read, write = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _KEEPER],
+                [sys.executable, "-I", "-S", "-c", _KEEPER, KEEPER_ENV, self._token],
                 stdin=read,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -404,6 +421,13 @@ class _Guard:
         self._keeper: Keeper | None = None
         self._job: WindowsJob | None = None
         self._lock = threading.Lock()
+        self.token = secrets.token_hex(16)
+
+    def child_env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """``env`` with this agent's keeper mark (Linux), for every child it starts."""
+        if not sys.platform.startswith("linux"):
+            return dict(env)
+        return {**env, KEEPER_ENV: self.token}
 
     def started(self, pid: int) -> None:
         """A child (a session leader on Unix) was started."""
@@ -416,7 +440,7 @@ class _Guard:
             elif sys.platform.startswith("linux"):
                 with self._lock:
                     if self._keeper is None:
-                        self._keeper = Keeper()
+                        self._keeper = Keeper(self.token)
                 self._keeper.watch(pid)
         except OSError as exc:
             log.warning("child %s is not tied to the agent's life: %s", pid, exc)

@@ -267,7 +267,7 @@ class UnixPty:
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
-                env=dict(env),
+                env=guard.child_env(env),
                 cwd=cwd,
                 preexec_fn=make_controlling,
             )
@@ -421,7 +421,7 @@ class PipeProcess:
                 stdin=theirs[0],
                 stdout=theirs[1],
                 stderr=theirs[2],
-                env=dict(env),
+                env=guard.child_env(env),
                 cwd=cwd,
                 **_own_session(account),
             )
@@ -534,7 +534,7 @@ class WindowsPty:
                 PtyProcess.spawn,
                 windows_command_line(argv),
                 cwd=cwd,
-                env=dict(env),
+                env=guard.child_env(env),
                 dimensions=(rows, cols),
             )
         except OSError as exc:
