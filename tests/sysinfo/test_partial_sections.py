@@ -90,3 +90,28 @@ def test_the_recorded_hosts_see_everything_else() -> None:
     report = collect_report(probe=RecordedProbe(DEBIAN))
     partial = {n for n, s in report.sections.items() if s.status is Status.PARTIAL}
     assert partial == {"vxtracker"}  # its secret.conf is recorded as unreadable
+
+
+def test_the_hypervisor_is_named() -> None:
+    base = RecordedProbe(DEBIAN).data
+    files = {k: v for k, v in base["files"].items() if not k.startswith("/sys/class/dmi/")}
+    commands = {
+        **base["commands"],
+        "systemd-detect-virt --vm": {"returncode": 0, "stdout": "kvm\n"},
+    }
+    report = collect_report(probe=_debian(files=files, commands=commands))
+    hardware = report.section("hardware")
+    assert hardware.data["hypervisor"] == "kvm"
+    assert hardware.reason.endswith("the machine is a virtual one under kvm")
+    assert "(virtual, kvm)" in summary(report)
+    # named by the firmware, too
+    vmware = {
+        **base["files"],
+        "/sys/class/dmi/id/sys_vendor": {"text": "VMware, Inc.\n"},
+        "/sys/class/dmi/id/product_name": {"text": "VMware Virtual Platform\n"},
+    }
+    report = collect_report(probe=_debian(files=vmware))
+    assert report.data("hardware")["hypervisor"] == "VMware"
+    assert report.section("hardware").status is Status.OK
+    # bare metal, and no systemd-detect-virt to ask: none
+    assert collect_report(probe=_debian()).data("hardware")["hypervisor"] == ""

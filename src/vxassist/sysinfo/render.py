@@ -33,6 +33,8 @@ def _lines(name: str, d: dict[str, Any]) -> list[str]:
         ]
     if name == "hardware":
         machine = f"{d.get('manufacturer', '')} {d.get('model', '')}".strip()
+        if d.get("hypervisor") and d["hypervisor"].lower() not in machine.lower():
+            machine = f"{machine} (virtual, {d['hypervisor']})".strip()
         return [
             (f"{machine}: " if machine else "")
             + f"{d.get('cpu_model')} x{d.get('cpu_logical')}, memory "

@@ -61,6 +61,18 @@ class OsCollector(Collector):
 
 
 _BIOS_KEY = r"HKLM\HARDWARE\DESCRIPTION\System\BIOS"
+#: words of a machine's maker or model that name the hypervisor it runs under
+_HYPERVISORS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("vmware",), "VMware"),
+    (("virtualbox", "innotek"), "VirtualBox"),
+    (("virtual machine",), "Hyper-V"),
+    (("qemu", "kvm"), "KVM"),
+    (("xen",), "Xen"),
+    (("amazon ec2",), "Amazon EC2"),
+    (("google compute engine",), "Google Compute Engine"),
+    (("parallels",), "Parallels"),
+    (("bochs",), "Bochs"),
+)
 _DMI = "/sys/class/dmi/id/"
 
 
@@ -92,6 +104,21 @@ class HardwareCollector(Collector):
                 found.append("")
         return found[0], found[1], why
 
+    def _hypervisor(self, ctx: CollectContext, maker: str, model: str) -> str:
+        """The hypervisor this machine runs under, "" on bare metal or when unknown."""
+        named = f"{maker} {model}".lower()
+        for words, name in _HYPERVISORS:
+            if any(w in named for w in words):
+                return name
+        if ctx.windows:
+            return ""
+        try:
+            answer = ctx.probe.run(["systemd-detect-virt", "--vm"], timeout=1.0)
+        except ProbeError:
+            return ""
+        found = answer.stdout.strip()
+        return found if answer.returncode == 0 and found and found != "none" else ""
+
     def collect(self, ctx: CollectContext) -> Collected:
         cpu = ctx.probe.cpu()
         mem = ctx.probe.memory()
@@ -99,10 +126,14 @@ class HardwareCollector(Collector):
             maker, model, why = self._machine(ctx)
         except ProbeError as exc:
             maker, model, why = "", "", f"maker and model not readable: {exc}"
+        hypervisor = self._hypervisor(ctx, maker, model)
+        if why and hypervisor:
+            why += f"; the machine is a virtual one under {hypervisor}"
         out = Collected(
             {
                 "manufacturer": maker,
                 "model": model,
+                "hypervisor": hypervisor,
                 "cpu_model": cpu.model,
                 "cpu_logical": cpu.logical,
                 "cpu_physical": cpu.physical,
