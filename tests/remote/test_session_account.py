@@ -35,6 +35,8 @@ def share() -> Iterator[Path]:
         (folder / "public.txt").chmod(0o644)
         (folder / "secret.txt").write_text("root only\n")
         (folder / "secret.txt").chmod(0o600)
+        (folder / "group.txt").write_text("root's group\n")  # root's groups are not the account's
+        (folder / "group.txt").chmod(0o640)
         drop = folder / "drop"
         drop.mkdir()
         assert NOBODY is not None
@@ -69,6 +71,10 @@ def test_a_root_agent_runs_the_session_as_the_policys_account(
             out["exec"] = await run(["ssh", "agent", 'id -u; id -g; echo "$HOME $USER"'])
             out["pty"] = await run(["ssh", "-tt", "agent"], b"id -u\nexit\n")
             out["cat secret"] = await run(["ssh", "agent", f"cat {share}/secret.txt"])
+            out["cat group"] = await run(["ssh", "agent", f"cat {share}/group.txt"])
+            out["get group"] = await run(
+                ["sftp", "-b", "-", "agent"], f"get {share}/group.txt {tmp_path}/g.txt\n".encode()
+            )
             out["sftp"] = await run(["sftp", "-b", str(batch), "agent"])
             out["get secret"] = await run(
                 ["sftp", "-b", "-", "agent"], f"get {share}/secret.txt {tmp_path}/s.txt\n".encode()
@@ -90,6 +96,8 @@ def test_a_root_agent_runs_the_session_as_the_policys_account(
     assert out["exec"].text == f"{uid}\n{gid}\n{NOBODY.pw_dir} nobody\n", out["exec"]
     assert uid in out["pty"].text
     assert out["cat secret"].rc != 0 and "root only" not in out["cat secret"].text
+    assert out["cat group"].rc != 0 and "group" not in out["cat group"].text
+    assert out["get group"].rc != 0 and not (tmp_path / "g.txt").exists()
     assert out["sftp"].rc == 0, out["sftp"].err
     assert (tmp_path / "public.txt").read_text() == "for everyone\n"
     uploaded = share / "drop" / "up.txt"
