@@ -62,3 +62,21 @@ def everything(report: Report) -> str:
     parts = [json.dumps(report.to_dict(), ensure_ascii=False), summary(report)]
     parts += [f.text for f in report.files]
     return "\n".join(parts)
+
+
+def planted_policy(install: object, **keys: object) -> str:
+    """A machine policy whose VXTracker rules find only what a test planted under
+    ``install``: no name of a real service or process, no system-wide folder, so
+    another VXTracker on the machine running the tests changes nothing."""
+    rules: dict[str, object] = {
+        "install_paths": [str(install)],
+        "service_names": ["vx-planted-by-a-test"],
+        "process_names": ["vx-planted-by-a-test"],
+        "registry_keys": [],
+        "config_globs": ["*.ini", "*.conf", "*.config", "etc/*.conf"],
+        "log_globs": ["*.log", "logs/*.log"],
+        "cdr_globs": ["cdr/*"],
+        **keys,
+    }
+    lines = [f"{key} = {json.dumps(value)}" for key, value in rules.items()]
+    return "[sysinfo.vxtracker]\n" + "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.probe_faults import FaultyProbe
 from tests.fakes.probe_recorded import RecordedProbe
-from tests.sysinfo.conftest import DEBIAN, WINDOWS, everything
+from tests.sysinfo.conftest import DEBIAN, WINDOWS, everything, planted_policy
 from vxassist.paths import Paths
 from vxassist.sysinfo.collectors import ALL_COLLECTORS, CollectContext, Collector
 from vxassist.sysinfo.model import Collected, Status
@@ -154,7 +154,7 @@ def test_live_probe_refuses_pipes_and_reports_them(paths: Paths, tmp_path: Path)
     install.mkdir()
     os.mkfifo(install / "pipe.conf")
     (install / "good.ini").write_bytes("PBXManufacturer=NEC\r\n".encode("cp1252"))
-    paths.policy_file.write_text(f'[sysinfo.vxtracker]\ninstall_paths = ["{install}"]\n')
+    paths.policy_file.write_text(planted_policy(install))
     os.chmod(paths.policy_file, 0o644)
     report = collect_report(load_settings(paths))
     assert report.section("vxtracker").status is Status.OK
@@ -179,8 +179,7 @@ def test_live_probe_does_not_follow_symlinks_out_of_the_install(
     (install / "logs").mkdir()
     (install / "logs" / "server.conf").write_text("not a config\n")
     paths.policy_file.write_text(
-        f'[sysinfo.vxtracker]\ninstall_paths = ["{install}"]\n'
-        'config_globs = ["*.conf", "etc/*.conf", "logs/*.conf"]\nlog_globs = []\n'
+        planted_policy(install, config_globs=["*.conf", "etc/*.conf", "logs/*.conf"], log_globs=[])
     )
     os.chmod(paths.policy_file, 0o644)
     report = collect_report(load_settings(paths))

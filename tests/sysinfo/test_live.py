@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.sysinfo.conftest import planted_policy
 from vxassist.sysinfo.model import SECTIONS
 
 VXASSIST = [sys.executable, "-m", "vxassist"]
@@ -129,7 +130,7 @@ def secret_process(tmp_path: Path, vx_home: Path) -> Iterator[dict[str, Any]]:
         encoding="utf-16",
     )
     (install / "logs" / "server.log").write_text(f"started; token={SECRET_LOG}\n")
-    (vx_home / "policy.toml").write_text(f'[sysinfo.vxtracker]\ninstall_paths = ["{install}"]\n')
+    (vx_home / "policy.toml").write_text(planted_policy(install, process_names=["vxtrackerd"]))
     os.chmod(vx_home / "policy.toml", 0o644)
     binary = tmp_path / "vxtrackerd"
     binary.symlink_to(os.path.realpath(sys.executable))
