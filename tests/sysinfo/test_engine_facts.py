@@ -228,3 +228,29 @@ def test_sql_server_release_names() -> None:
     assert sql_server_release("10.0.6000.29") == "2008"
     assert sql_server_release("16.0.1000.6") == "2022"
     assert sql_server_release("99.0") == "" and sql_server_release("") == ""
+
+
+def test_sql_server_on_linux_has_its_version_from_its_package() -> None:
+    base = _debian()
+    sqlservr = {
+        "pid": 4100,
+        "ppid": 1,
+        "name": "sqlservr",
+        "exe": "/opt/mssql/bin/sqlservr",
+        "cmdline": ["/opt/mssql/bin/sqlservr"],
+        "username": "mssql",
+    }
+    status = (RecordedProbe(DEBIAN).root / "files" / "dpkg-status").read_text()
+    status += "\nPackage: mssql-server\nStatus: install ok installed\nVersion: 16.0.4135.4-1\n"
+    files = {**base["files"], "/var/lib/dpkg/status": {"text": status}}
+    probe = RecordedProbe(
+        DEBIAN,
+        overrides={
+            "processes": [*base["processes"], sqlservr],
+            "sockets": [*base["sockets"], _listen(1433, 4100)],
+            "files": files,
+        },
+    )
+    [mssql] = _engines(collect_report(probe=probe), "sqlserver")
+    assert (mssql["version"], mssql["release"]) == ("16.0.4135.4", "2022")
+    assert mssql["version_source"] == "package mssql-server"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vxassist.sysinfo.collectors.base import CollectContext, Collector
+from vxassist.sysinfo.collectors.software import DPKG_STATUS, parse_dpkg_status
 from vxassist.sysinfo.model import Action, Collected
 from vxassist.sysinfo.probe import ProbeError, ProcessInfo, Service, Socket
 from vxassist.sysinfo.rules import EngineRule, matches
@@ -131,6 +132,29 @@ def sql_server_release(version: str) -> str:
     if len(parts) >= 2 and f"{parts[0]}.{parts[1]}" in _SQL_RELEASES:
         return _SQL_RELEASES[f"{parts[0]}.{parts[1]}"]
     return _SQL_RELEASES.get(parts[0], "") if parts[0] != "10" else "2008"
+
+
+def _linux_package(ctx: CollectContext, name: str) -> str:
+    """The installed version of package ``name`` (dpkg, else rpm); "" if not installed."""
+
+    def installed() -> dict[str, str]:
+        try:
+            raw = ctx.probe.read_bytes(DPKG_STATUS, 64 * 1024 * 1024)
+        except OSError:
+            raw = None
+        if raw is not None:
+            text = raw.decode("utf-8", "replace")
+            return {p["name"]: p["version"] for p in parse_dpkg_status(text)}
+        return {}
+
+    found = ctx.shared("dpkg-packages", installed).get(name, "")
+    if found or ctx.windows:
+        return found
+    try:
+        answer = ctx.probe.run(["rpm", "-q", "--qf", "%{VERSION}", name], timeout=1.0)
+    except ProbeError:
+        return ""
+    return answer.stdout.strip() if answer.returncode == 0 else ""
 
 
 def _port_note(address: str, port: int, owner: str | None, label: str) -> dict[str, Any]:
@@ -430,6 +454,14 @@ class DatabasesCollector(Collector):
         if time.monotonic() >= deadline:
             inst.notes.append("version not probed: the time allowed for version probes ran out")
             return
+        if inst.engine == "sqlserver" and not ctx.windows:
+            # SQL Server on Linux answers no --version; its package says what it is
+            package = _linux_package(ctx, "mssql-server")
+            if package:
+                inst.version = package.split(":")[-1].split("-")[0]
+                inst.version_source = "package mssql-server"
+                inst.release = sql_server_release(inst.version)
+                return
         if inst.engine == "postgresql" and inst.cmdline:
             data_dir = _arg_after(inst.cmdline, ("-D", "--data-directory"))
             if data_dir:
