@@ -6,24 +6,27 @@ Functions over a ``Database`` with the clock passed in, shared by
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database
 from vxassist.desk.errors import DeskAdminError
 from vxassist.desk.intake import contract_active, local_date
-from vxassist.desk.models import Contract, Engineer, EnrollmentCode
+from vxassist.desk.models import Agent, Contract, Engineer, EnrollmentCode
 from vxassist.desk.tokens import (
     ENGINEER_PREFIX,
     new_enrollment_code,
     new_token,
     token_hash,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -156,3 +159,92 @@ def list_engineers(db: Database) -> list[dict[str, Any]]:
             {"name": e.name, "created_at": e.created_at.isoformat().replace("+00:00", "Z")}
             for e in rows
         ]
+
+
+#: session states that still need the host to hear of a revoke
+_LIVE_SESSION_STATES = ("pending", "approved")
+
+
+def _revoke_sessions(
+    session: Any, rt: Any, column: Any, value: str, reason: str, now: datetime
+) -> list[str]:
+    """Revoke every live remote session whose ``column`` is ``value``; their ids."""
+    from vxassist.desk.sessions import store
+    from vxassist.desk.sessions.broker import CHANNEL
+    from vxassist.desk.sessions.tables import RemoteSession
+
+    ids = list(
+        session.scalars(
+            select(RemoteSession.session_id).where(
+                column == value, RemoteSession.status.in_(_LIVE_SESSION_STATES)
+            )
+        )
+    )
+    for session_id in ids:
+        store.revoke(session, rt, "admin", None, session_id, reason, now)
+    if ids and session.get_bind().dialect.name == "postgresql":
+        # every desk worker's broker wakes the host's long poll (delivered at commit)
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+    return ids
+
+
+def revoke_host(db: Database, agent_id: str, now: datetime, rt: Any) -> dict[str, Any]:
+    """End a host's token (a desk that runs stops taking it within seconds, the time its
+    token cache keeps an identity) and revoke its live remote sessions."""
+    from vxassist.desk.sessions.tables import RemoteSession
+
+    with db.writing() as session:
+        agent = session.get(Agent, agent_id.strip())
+        if agent is None:
+            raise DeskAdminError(
+                f"There is no host {agent_id}; see `vxassist desk host list` for host ids."
+            )
+        # nobody knows the token behind this hash: the old token matches nothing
+        agent.token_hash = token_hash(new_token("revoked-"))
+        revoked = _revoke_sessions(
+            session, rt, RemoteSession.agent_id, agent.agent_id, "the host's token was revoked", now
+        )
+        log.warning("host %s (%s) revoked by the operator", agent.agent_id, agent.hostname)
+        return {
+            "agent_id": agent.agent_id,
+            "hostname": agent.hostname,
+            "contract_id": agent.contract_id,
+            "revoked_sessions": revoked,
+        }
+
+
+def list_hosts(db: Database) -> list[dict[str, Any]]:
+    with db.reading() as session:
+        rows = session.scalars(select(Agent).order_by(Agent.enrolled_at, Agent.agent_id)).all()
+        return [
+            {
+                "agent_id": a.agent_id,
+                "hostname": a.hostname,
+                "contract_id": a.contract_id,
+                "enrolled_at": a.enrolled_at.isoformat().replace("+00:00", "Z"),
+            }
+            for a in rows
+        ]
+
+
+def remove_engineer(db: Database, name: str, now: datetime, rt: Any) -> dict[str, Any]:
+    """Remove an engineer: the token stops working and their live sessions are revoked."""
+    from vxassist.desk.sessions.tables import RemoteSession
+
+    with db.writing() as session:
+        engineer = session.scalar(select(Engineer).where(Engineer.name == name.strip()))
+        if engineer is None:
+            raise DeskAdminError(
+                f"There is no engineer named {name}; see `vxassist desk engineer list`."
+            )
+        revoked = _revoke_sessions(
+            session,
+            rt,
+            RemoteSession.engineer,
+            engineer.name,
+            f"engineer {engineer.name} was removed from the desk",
+            now,
+        )
+        session.delete(engineer)
+        log.warning("engineer %s removed by the operator", engineer.name)
+        return {"name": engineer.name, "revoked_sessions": revoked}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from vxassist.desk.db import Database, upgrade
 from vxassist.desk.errors import DeskError
 from vxassist.desk.jsonbody import JsonGuard
 from vxassist.desk.routes import ROUTERS
+from vxassist.desk.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,61 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the document lists at ``path`` (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
+
+
+def _tell_the_truth(document: dict[str, Any]) -> dict[str, Any]:
+    """What FastAPI's generated document leaves out or gets wrong about the desk.
+
+    - every body-taking operation can answer 400 ``body_not_json`` (``JsonGuard``);
+    - a new case needs an ``Idempotency-Key`` (the route answers 400 without one, with
+      a sentence, rather than FastAPI's 422, so the parameter is optional in code);
+    - a query parameter is never JSON ``null``: an optional one is simply left out;
+    - a validation answer always has its ``detail`` list.
+    """
+    error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "400",
+                    {
+                        "description": "The body is not JSON (code body_not_json)",
+                        "content": {"application/json": {"schema": error_ref}},
+                    },
+                )
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                options = schema.get("anyOf")
+                if parameter.get("in") == "query" and options and {"type": "null"} in options:
+                    rest = [o for o in options if o != {"type": "null"}]
+                    if len(rest) == 1:
+                        del schema["anyOf"]
+                        schema.update(rest[0])
+                if (
+                    path == "/api/v1/cases"
+                    and method == "post"
+                    and parameter.get("name") == "Idempotency-Key"
+                ):
+                    parameter["required"] = True
+                    parameter["schema"] = {k: v for k, v in schema.items() if k != "anyOf"} | {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 200,
+                    }
+    schemas = document.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" in schemas:
+        schemas["HTTPValidationError"]["required"] = ["detail"]
+    return document
+
+
 def create_app(
     db_url: str,
     config: DeskConfig | None = None,
@@ -134,25 +191,40 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.db = db
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _tell_the_truth(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.callers = CallerCache()
     app.state.config = config
     app.state.clock = clock
     app.state.enrollment_extras = []
+    app.state.enrollment_throttle = FailureThrottle(
+        config.enrollment_failures, config.enrollment_window_s
+    )
 
     @app.exception_handler(DeskError)
     async def _desk_error(_request: Request, exc: DeskError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        headers = dict(exc.headers)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, message = _HTTP_CODES.get(
             exc.status_code, ("http_error", "The desk refused this request; check it and retry.")
         )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.url.path))
         return JSONResponse(
             {"detail": {"code": code, "message": message}},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     async def _db_down(_request: Request, exc: Exception) -> JSONResponse:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select
 
+from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database
 from vxassist.desk.errors import DeskError
 from vxassist.desk.models import Agent, Contract, Engineer, table
@@ -25,6 +28,8 @@ class Caller:
     agent_id: str | None = None
     contract_id: str | None = None
     company: str | None = None
+    #: the last day of the host's contract (an agent's)
+    contract_expires: date | None = None
 
     @property
     def is_agent(self) -> bool:
@@ -38,7 +43,13 @@ async def database(request: Request) -> Database:
 
 _AGENTS, _CONTRACTS, _ENGINEERS = table(Agent), table(Contract), table(Engineer)
 _AGENT_BY_TOKEN = (
-    select(_AGENTS.c.agent_id, _AGENTS.c.hostname, _AGENTS.c.contract_id, _CONTRACTS.c.company)
+    select(
+        _AGENTS.c.agent_id,
+        _AGENTS.c.hostname,
+        _AGENTS.c.contract_id,
+        _CONTRACTS.c.company,
+        _CONTRACTS.c.expires,
+    )
     .join(_CONTRACTS, _CONTRACTS.c.contract_id == _AGENTS.c.contract_id)
     .where(_AGENTS.c.token_hash == bindparam("digest"))
 )
@@ -75,7 +86,9 @@ def _lookup(db: Database, digest: str, token: str) -> Caller | None:
         with db.engine.connect() as conn:
             row = conn.execute(_AGENT_BY_TOKEN, {"digest": digest}).first()
         if row is not None:
-            return Caller("agent", row.hostname, row.agent_id, row.contract_id, row.company)
+            return Caller(
+                "agent", row.hostname, row.agent_id, row.contract_id, row.company, row.expires
+            )
     elif token.startswith(ENGINEER_PREFIX):
         with db.engine.connect() as conn:
             name = conn.execute(_ENGINEER_BY_TOKEN, {"digest": digest}).scalar()
@@ -106,8 +119,26 @@ async def _verified(request: Request, credentials: HTTPAuthorizationCredentials 
         if found is not None:
             cache.put(digest, found)
     if found is not None:
+        _check_contract(request, found)
         return found
     raise _unauthorized("The desk does not know this token; enroll again or ask for a new one.")
+
+
+def host_token_ended(who: Caller, now: datetime, config: DeskConfig) -> bool:
+    """Whether the host's contract ended more than ``config.expired_host_days`` ago."""
+    if not who.is_agent or who.contract_expires is None or config.expired_host_days is None:
+        return False
+    today = now.astimezone(ZoneInfo(config.calendar.tz)).date()
+    return today > who.contract_expires + timedelta(days=config.expired_host_days)
+
+
+def _check_contract(request: Request, who: Caller) -> None:
+    config: DeskConfig = request.app.state.config
+    if host_token_ended(who, request.app.state.clock(), config):
+        raise _unauthorized(
+            f"The maintenance contract of this host ended on {who.contract_expires}, so its "
+            f"token no longer works; renew the contract, then enroll the host again."
+        )
 
 
 # One dependency level each (not agent -> caller -> bearer): FastAPI's cost per request

@@ -167,6 +167,78 @@ def _engineer_list(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sessions_runtime(ctx: Context, args: argparse.Namespace) -> Any:
+    """What revoking a remote session needs (the broker's configuration and CA)."""
+    from vxassist.desk.ca import CertificateAuthority
+    from vxassist.desk.sessions.store import Runtime
+
+    cfg = _config(args).sessions
+    return Runtime(
+        config=cfg, ca=CertificateAuthority(Path(cfg.ca_dir or ctx.paths.data_dir / "desk-ca"))
+    )
+
+
+def _revoked_text(what: str, ids: list[str]) -> str:
+    if not ids:
+        return f"{what}; no live remote sessions to revoke"
+    return f"{what}; remote sessions revoked: {', '.join(ids)}"
+
+
+def _engineer_remove(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    db = _open(ctx, args)
+    try:
+        data = admin.remove_engineer(db, args.name, _now(), _sessions_runtime(ctx, args))
+    finally:
+        db.dispose()
+    emit(
+        data,
+        args.json,
+        lambda d: _revoked_text(f"engineer {d['name']} removed", d["revoked_sessions"]),
+    )
+    return 0
+
+
+def _host_list(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    rows = admin.list_hosts(_open(ctx, args))
+    emit(
+        {"hosts": rows},
+        args.json,
+        lambda d: (
+            "\n".join(
+                f"{h['agent_id']}  {h['hostname']}  contract {h['contract_id']}  "
+                f"enrolled {h['enrolled_at']}"
+                for h in d["hosts"]
+            )
+            or "no hosts"
+        ),
+    )
+    return 0
+
+
+def _host_revoke(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    db = _open(ctx, args)
+    try:
+        data = admin.revoke_host(db, args.agent_id, _now(), _sessions_runtime(ctx, args))
+    finally:
+        db.dispose()
+    emit(
+        data,
+        args.json,
+        lambda d: _revoked_text(
+            f"host {d['agent_id']} ({d['hostname']}) revoked: its token no longer works, "
+            "it must enroll again with a new code",
+            d["revoked_sessions"],
+        ),
+    )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``vxassist desk ...``."""
     desk = sub.add_parser("desk", help="run and administer the desk service")
@@ -216,6 +288,24 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     elist = ecmds.add_parser("list", help="list engineers")
     _common(elist)
     elist.set_defaults(func=_engineer_list)
+    eremove = ecmds.add_parser(
+        "remove", help="remove an engineer: the token stops working, live sessions are revoked"
+    )
+    _common(eremove, config=True)
+    eremove.add_argument("name", metavar="NAME")
+    eremove.set_defaults(func=_engineer_remove)
+
+    host = cmds.add_parser("host", help="enrolled hosts")
+    hcmds = host.add_subparsers(dest="host_command", metavar="COMMAND")
+    hlist = hcmds.add_parser("list", help="list enrolled hosts")
+    _common(hlist)
+    hlist.set_defaults(func=_host_list)
+    hrevoke = hcmds.add_parser(
+        "revoke", help="end a host's token and revoke its live remote sessions"
+    )
+    _common(hrevoke, config=True)
+    hrevoke.add_argument("agent_id", metavar="AGENT_ID")
+    hrevoke.set_defaults(func=_host_revoke)
 
     from vxassist.desk.sessions.cli import register as register_sessions
 

@@ -22,6 +22,11 @@ default from the support policy, so a desk runs with no file at all::
 
     [enrollment]
     code_days = 7
+    max_failures = 10                   # failed attempts per source and window: then 429
+    failure_window_s = 600
+
+    [contracts]
+    expired_host_days = 30              # unset: hosts of an expired contract keep filing
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ class DeskConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     #: the session broker: relay, CA folder, request timeout ([relay], [sessions])
     sessions: SessionsConfig = field(default_factory=SessionsConfig)
+    #: days after its contract's end that a host's token still works ([contracts]
+    #: expired_host_days). None (the default), as the support policy says: the host
+    #: still files requests, which are kept and answered with the reason
+    expired_host_days: int | None = None
+    #: failed enrollment attempts one source may make per window before a 429
+    enrollment_failures: int = 10
+    enrollment_window_s: float = 600.0
 
 
 def _time(value: Any, key: str, where: Path) -> time:
@@ -70,6 +82,7 @@ def config_from_mapping(data: Mapping[str, Any], where: Path) -> DeskConfig:
     cal = data.get("calendar", {})
     minutes = data.get("response_minutes", {})
     enrollment = data.get("enrollment", {})
+    contracts = data.get("contracts", {})
     try:
         response = dict(DEFAULT_RESPONSE_MINUTES)
         response.update({int(k): int(v) for k, v in minutes.items()})
@@ -92,6 +105,13 @@ def config_from_mapping(data: Mapping[str, Any], where: Path) -> DeskConfig:
             ),
             calendar=calendar,
             enrollment_code_days=int(enrollment.get("code_days", 7)),
+            expired_host_days=(
+                None
+                if contracts.get("expired_host_days") is None
+                else int(contracts["expired_host_days"])
+            ),
+            enrollment_failures=int(enrollment.get("max_failures", 10)),
+            enrollment_window_s=float(enrollment.get("failure_window_s", 600.0)),
             max_body_bytes=int(data.get("max_body_bytes", DeskConfig.max_body_bytes)),
             sessions=sessions_config_from_mapping(data, where),
         )

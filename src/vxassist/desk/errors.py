@@ -8,10 +8,18 @@ from vxassist.errors import VxError
 class DeskError(VxError):
     """A refusal the desk sends as ``{"detail": {"code": ..., "message": ...}}``."""
 
-    def __init__(self, status: int, code: str, message: str, detail: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        detail: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message, detail)
         self.status = status
         self.code = code
+        self.headers = headers or {}
 
     def body(self) -> dict[str, dict[str, str]]:
         return {"detail": {"code": self.code, "message": self.message}}

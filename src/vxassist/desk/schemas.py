@@ -10,42 +10,61 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from vxassist.cases.fields import BRIEF_MAX
 
+#: what pydantic strips (Unicode White_Space), spelled out: ``\s`` differs between
+#: the regex engines of the desk (Rust), the document's readers (ECMA) and Python
+_WS = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
-def _text(max_length: int, min_length: int = 1) -> StringConstraints:
-    """Trimmed, bounded text without NUL characters (which PostgreSQL cannot store).
 
-    The checks are constraints, not Python validators: they run in pydantic-core.
+_WS_CHARS = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+
+
+def _trim(text: str) -> str:
+    return text.strip(_WS_CHARS)
+
+
+def _text(max_length: int, min_length: int = 1) -> Any:
+    """Bounded text without NUL characters (which PostgreSQL cannot store), trimmed
+    once it is valid.
+
+    The bounds apply to the text as sent, as the document says; required text must
+    hold something besides white space, and the pattern says so too. The checks
+    are constraints that run in pydantic-core; only the trim is Python.
     """
-    return StringConstraints(
-        strip_whitespace=True,
-        min_length=min_length,
-        max_length=max_length,
-        pattern=r"^[^\x00]*$",
+    return (
+        StringConstraints(
+            min_length=min_length,
+            max_length=max_length,
+            pattern=rf"^[{_WS}]*[^{_WS}\x00][^\x00]*$" if min_length else r"^[^\x00]*$",
+        ),
+        AfterValidator(_trim),
     )
 
 
-Line = Annotated[str, _text(200)]
-Phone = Annotated[str, _text(64)]
-LongText = Annotated[str, _text(20_000)]
-Brief = Annotated[str, _text(BRIEF_MAX)]
-Hostname = Annotated[str, _text(255)]
-Code = Annotated[str, _text(64)]
-Reason = Annotated[str, _text(2000)]
-Note = Annotated[str, _text(2000, 0)]
-PublicKey = Annotated[str, _text(8192)]
-OptionalName = Annotated[str, _text(200, 0)]
-OptionalVersion = Annotated[str, _text(100, 0)]
+Line = Annotated[str, *_text(200)]
+Phone = Annotated[str, *_text(64)]
+LongText = Annotated[str, *_text(20_000)]
+Brief = Annotated[str, *_text(BRIEF_MAX)]
+Hostname = Annotated[str, *_text(255)]
+Code = Annotated[str, *_text(64)]
+Reason = Annotated[str, *_text(2000)]
+Note = Annotated[str, *_text(2000, 0)]
+PublicKey = Annotated[str, *_text(8192)]
+OptionalName = Annotated[str, *_text(200, 0)]
+OptionalVersion = Annotated[str, *_text(100, 0)]
 Email = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True,
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$",
+        pattern=rf"^[^@{_WS}\ufeff\x00]+@[^@{_WS}\ufeff\x00]+\.[^@{_WS}\ufeff\x00]+$",
     ),
 ]
 PriorityLevel = Annotated[int, Field(ge=1, le=4, description="1 System Down ... 4 Question")]

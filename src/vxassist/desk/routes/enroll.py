@@ -7,6 +7,7 @@ the enrolling transaction with the session, the new agent and the time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,10 @@ from vxassist.desk.idempotency import dump
 from vxassist.desk.models import Agent, Contract, EnrollmentCode
 from vxassist.desk.routes.common import errors, json_response, now
 from vxassist.desk.schemas import EnrollIn, EnrollOut, WhoAmI
+from vxassist.desk.throttle import FailureThrottle
 from vxassist.desk.tokens import AGENT_PREFIX, new_agent_id, new_token, normalize_code, token_hash
+
+log = logging.getLogger(__name__)
 
 EnrollmentExtra = Callable[[Session, Agent, datetime], Mapping[str, Any]]
 
@@ -32,11 +36,42 @@ router = APIRouter(prefix="/api/v1", tags=["enrollment"])
     "/enroll",
     status_code=201,
     response_model=EnrollOut,
-    responses=errors(404, 409, 410),
+    responses=errors(404, 409, 410, 429),
 )
 def enroll(body: EnrollIn, request: Request, db: DatabaseDep) -> Response:
-    """Trade a one-time enrollment code for this host's token."""
+    """Trade a one-time enrollment code for this host's token.
+
+    Failed attempts are logged and counted per source address; too many within
+    the window are answered 429 with ``Retry-After``.
+    """
     at = now(request)
+    throttle: FailureThrottle = request.app.state.enrollment_throttle
+    source = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(source, at.timestamp())
+    if wait is not None:
+        log.warning("enrollment refused: %s made too many failed attempts", source)
+        raise DeskError(
+            429,
+            "enrollment_rate_limited",
+            f"Too many failed enrollment attempts from this address; wait {int(wait) + 1} "
+            "seconds, then check the code and try again.",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    try:
+        return _enroll(body, request, db, at)
+    except DeskError as exc:
+        count = throttle.failed(source, at.timestamp())
+        log.warning(
+            "enrollment failed from %s (%s, %d in the window, host name %r)",
+            source,
+            exc.code,
+            count,
+            body.hostname[:60],
+        )
+        raise
+
+
+def _enroll(body: EnrollIn, request: Request, db: DatabaseDep, at: datetime) -> Response:
     digest = token_hash(normalize_code(body.code))
     extras: list[EnrollmentExtra] = getattr(request.app.state, "enrollment_extras", [])
     with db.writing() as session:
