@@ -289,12 +289,20 @@ def _xml_elements(text: str, count: _Counter) -> str:
     return _XML_ELEMENT.sub(element, text)
 
 
+def _block(m: re.Match[str], count: _Counter) -> str:
+    # lines of hex are hashes listed one per line, not key material
+    if re.fullmatch(r"[\s0-9a-fA-F]+", m.group(0)):
+        return m.group(0)
+    count.mask()
+    return BLOCK_REMOVED + "\n"
+
+
 def _multiline(text: str, count: _Counter) -> str:
     """The passes whose secrets can span lines: private keys, base64 blocks, XML."""
     if "-----" in text:
         text = _PEM.sub(lambda m: (count.mask(), PRIVATE_KEY_REMOVED)[1], text)
         text = _PEM_TAIL.sub(lambda m: (count.mask(), PRIVATE_KEY_REMOVED)[1], text)
-    text = _B64_BLOCK.sub(lambda m: (count.mask(), BLOCK_REMOVED + "\n")[1], text)
+    text = _B64_BLOCK.sub(lambda m: _block(m, count), text)
     if "<" in text and ("</" in text or "=" in text):
         text = _XML_TAG.sub(
             lambda m: f"<{m.group('tag')}{_xml_attrs(m.group('attrs'), count)}{m.group('end')}>",

@@ -223,3 +223,8 @@ def test_no_password_survives_whatever_it_holds(template: str, secret: str) -> N
         if secret[i : i + 5] in cleaned and secret[i : i + 5] not in context
     ]
     assert not leaked, cleaned
+
+
+def test_hashes_listed_one_per_line_are_not_a_key() -> None:
+    hashes = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n" * 3
+    assert scrub(hashes) == hashes
