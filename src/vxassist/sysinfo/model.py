@@ -2,6 +2,9 @@
 
 The JSON keys (section names, ``status``, ``reason``, ``data``) are a contract
 read by the desk and the UI; change them only with a new ``SCHEMA`` number.
+Additions that a reader may ignore keep the number: the ``partial`` status (a
+section with data that saw less, its ``reason`` says what), optional keys in a
+section's data.
 """
 
 from __future__ import annotations
