@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.probe_recorded import RecordedProbe
-from tests.sysinfo.conftest import DEBIAN
+from tests.sysinfo.conftest import DEBIAN, WINDOWS
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "secrets"
 
@@ -278,21 +278,61 @@ KEPT: list[str] = [
 ]
 
 
-def corpus_files() -> dict[str, dict[str, Any]]:
+#: the Windows host: VXTracker writes UTF-16 (with a byte-order mark) and cp1252 there
+WIN_INSTALL = "C:\\Program Files (x86)\\Communicado\\VXTracker"
+WIN_PLACED = {
+    "VXTrackerService.exe.config": (WIN_INSTALL + "\\Corpus.exe.config", "utf-16"),
+    "settings.xml": (WIN_INSTALL + "\\settings.xml", "utf-16"),
+    "env.conf": (WIN_INSTALL + "\\etc\\env.conf", "cp1252"),
+    "pgpass.conf": (WIN_INSTALL + "\\conf\\pgpass.conf", "cp1252"),
+    "keystore.jks": (WIN_INSTALL + "\\conf\\keystore.jks", ""),
+    "appsettings.json": (WIN_INSTALL + "\\config\\appsettings.json", "utf-8-sig"),
+    "agent.yml": (WIN_INSTALL + "\\config\\agent.yml", "utf-8"),
+    "corpus.log": (WIN_INSTALL + "\\Logs\\corpus.log", "utf-16"),
+}
+WIN_CUT_KEY_LOG = WIN_INSTALL + "\\Logs\\cut-key.log"
+#: the recorded hosts the corpus is planted on
+HOSTS = ("debian", "windows")
+
+
+def _entry(raw: bytes) -> dict[str, Any]:
+    return {"b64": base64.b64encode(raw).decode(), "mtime": 1795168000}
+
+
+def corpus_files(host: str = "debian") -> dict[str, dict[str, Any]]:
     """The recorded host's ``files`` entries for the corpus."""
     files: dict[str, dict[str, Any]] = {}
+    if host == "windows":
+        for name, (path, encoding) in WIN_PLACED.items():
+            raw = (CORPUS / name).read_bytes()
+            if encoding:
+                text = raw.decode("utf-8").replace("\n", "\r\n")
+                raw = text.encode(encoding)
+            files[path] = _entry(raw)
+        files[WIN_CUT_KEY_LOG] = _entry(cut_key_log().encode())
+        return files
     for name, path in PLACED.items():
-        raw = (CORPUS / name).read_bytes()
-        files[path] = {"b64": base64.b64encode(raw).decode(), "mtime": 1795168000}
+        files[path] = _entry((CORPUS / name).read_bytes())
     files[CUT_KEY_LOG] = {"text": cut_key_log(), "mtime": 1795168900}
     return files
 
 
-def corpus_probe() -> RecordedProbe:
-    """The recorded Debian host with every corpus item planted."""
-    base = RecordedProbe(DEBIAN).data
-    files = {**base["files"], **corpus_files()}
-    dirs = [*base["dirs"], "/opt/vxtracker/conf", "/opt/vxtracker/config"]
+def placed(host: str) -> tuple[list[str], str]:
+    """Where the corpus files and the cut-key log sit on ``host``."""
+    if host == "windows":
+        return [path for path, _ in WIN_PLACED.values()], WIN_CUT_KEY_LOG
+    return list(PLACED.values()), CUT_KEY_LOG
+
+
+def corpus_probe(host: str = "debian") -> RecordedProbe:
+    """A recorded host (Debian, or Windows) with every corpus item planted."""
+    machine = WINDOWS if host == "windows" else DEBIAN
+    base = RecordedProbe(machine).data
+    files = {**base["files"], **corpus_files(host)}
+    if host == "windows":
+        dirs = [*base["dirs"], *(WIN_INSTALL + "\\" + d for d in ("etc", "conf", "config"))]
+    else:
+        dirs = [*base["dirs"], "/opt/vxtracker/conf", "/opt/vxtracker/config"]
     environ = {**base["environ"], "1300": dict(ENVIRONMENT)}
     processes = [*base["processes"], *PROCESSES, OTHER_PROCESS]
     sockets = [
@@ -317,7 +357,7 @@ def corpus_probe() -> RecordedProbe:
         },
     ]
     return RecordedProbe(
-        DEBIAN,
+        machine,
         overrides={
             "files": files,
             "dirs": dirs,

@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.sysinfo import secret_corpus
-from tests.sysinfo.secret_corpus import KEPT, SECRETS, corpus_probe, json_documents
+from tests.sysinfo.secret_corpus import (
+    HOSTS,
+    KEPT,
+    SECRETS,
+    corpus_probe,
+    json_documents,
+    placed,
+)
 from vxassist.cli import main
 from vxassist.sysinfo.model import Report
 from vxassist.sysinfo.render import summary
@@ -44,23 +50,26 @@ def _leaks(outputs: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
-def test_the_corpus_reaches_the_report() -> None:
+@pytest.mark.parametrize("host", HOSTS)
+def test_the_corpus_reaches_the_report(host: str) -> None:
     """The planted files and processes are read (else the scan below proves nothing)."""
-    report = collect_report(probe=corpus_probe())
+    report = collect_report(probe=corpus_probe(host))
     names = {f.source for f in report.files}
-    for path in secret_corpus.PLACED.values():
+    paths, cut_key_log = placed(host)
+    for path in paths:
         if not path.endswith(".jks"):
             assert path in names, path
-    assert secret_corpus.CUT_KEY_LOG in names
-    cut = next(f for f in report.files if f.source == secret_corpus.CUT_KEY_LOG)
+    assert cut_key_log in names
+    cut = next(f for f in report.files if f.source == cut_key_log)
     assert cut.truncated and "BEGIN RSA PRIVATE KEY" not in cut.text
     pids = {p["pid"] for p in report.data("vxtracker")["processes"]}
     assert {1300, 1301, 1302, 1303} <= pids
 
 
+@pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize("anonymize", [False, True], ids=["plain", "anonymized"])
-def test_no_planted_secret_in_any_output(anonymize: bool, tmp_path: Path) -> None:
-    report = collect_report(probe=corpus_probe(), anonymize=anonymize)
+def test_no_planted_secret_in_any_output(host: str, anonymize: bool, tmp_path: Path) -> None:
+    report = collect_report(probe=corpus_probe(host), anonymize=anonymize)
     assert _leaks(_outputs(report, tmp_path)) == []
 
 
@@ -83,8 +92,9 @@ def test_no_planted_secret_through_the_command_line(
     assert _leaks(outputs) == []
 
 
-def test_what_only_looks_secret_is_kept(tmp_path: Path) -> None:
-    report = collect_report(probe=corpus_probe())
+@pytest.mark.parametrize("host", HOSTS)
+def test_what_only_looks_secret_is_kept(host: str, tmp_path: Path) -> None:
+    report = collect_report(probe=corpus_probe(host))
     everything = "\n".join(_outputs(report, tmp_path).values())
     missing = [kept for kept in KEPT if kept not in everything]
     assert missing == []
@@ -94,8 +104,9 @@ def test_what_only_looks_secret_is_kept(tmp_path: Path) -> None:
     assert collector["environment"]["LANG"] == "C.UTF-8"
 
 
-def test_masking_keeps_json_valid(tmp_path: Path) -> None:
-    report = collect_report(probe=corpus_probe())
+@pytest.mark.parametrize("host", HOSTS)
+def test_masking_keeps_json_valid(host: str, tmp_path: Path) -> None:
+    report = collect_report(probe=corpus_probe(host))
     texts = _zip_texts(write_bundle(report, tmp_path / "case.zip"))
     settings = json.loads(texts["files/vxtracker/config/appsettings.json"])
     assert settings["Smtp"]["Host"] == "mail.example.com"
@@ -108,8 +119,9 @@ def test_masking_keeps_json_valid(tmp_path: Path) -> None:
     assert payloads[2]["ok"] is True and payloads[2]["auth"] is None
 
 
-def test_a_binary_keystore_is_left_out_with_a_reason(tmp_path: Path) -> None:
-    report = collect_report(probe=corpus_probe())
+@pytest.mark.parametrize("host", HOSTS)
+def test_a_binary_keystore_is_left_out_with_a_reason(host: str, tmp_path: Path) -> None:
+    report = collect_report(probe=corpus_probe(host))
     assert not [f for f in report.files if f.source.endswith(".jks")]
     names = _zip_texts(write_bundle(report, tmp_path / "case.zip"))
     assert not [n for n in names if "keystore" in n]
