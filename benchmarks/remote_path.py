@@ -293,7 +293,8 @@ class VxHost:
             + self.host_key,
         )
         self.ca = CertificateAuthority(self.folder / "ca")
-        policy = RemotePolicy(file_roots=(str(self.remote_dir),))
+        # as root, like the OpenSSH baseline it is compared with
+        policy = RemotePolicy(file_roots=(str(self.remote_dir),), allow_root_session=True)
         audit = AuditLog.for_paths(paths)
         self.endpoint = RelayEndpoint(
             host=self.relay.host,
