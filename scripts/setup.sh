@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1 libfontconfig1 libdbus-1-3
   postgresql                                     # the desk's production store, for its tests
   sqlite3 python3-venv
+  asciinema                                      # plays the session recordings (README.md)
 )
 
 if command -v apt-get >/dev/null 2>&1; then
