@@ -187,7 +187,7 @@ def test_desk_down_then_back_each_request_delivered_once(
         flags = list(CASE_FLAGS)
         flags[flags.index("--brief") + 1] = brief
         code, data, err = vx(capsys, "case", "new", *flags)
-        assert code == 0, err
+        assert code == 3, err  # queued
         assert data["queued"] is True and data["case_number"] is None
         assert data["status"] == "queued"
         assert data["response_due_estimate"]
@@ -320,7 +320,7 @@ def test_after_the_retry_window_it_is_emailed(
         desk_url=f"http://127.0.0.1:{free_port()}",
     )  # nobody listens there
     code, data, _ = vx(capsys, "case", "new", *CASE_FLAGS, "--continues-case", "1042")
-    assert code == 0 and data["queued"] is True
+    assert code == 3 and data["queued"] is True
     assert smtp_server.messages == []
     settings = load_settings(paths)
     from vxassist.secrets import open_secret_store
@@ -347,7 +347,7 @@ def test_desk_and_mail_down_it_is_saved_and_the_cli_says_where(
         smtp={"host": "127.0.0.1", "port": free_port(), "timeout_s": 5},
         desk_url=f"http://127.0.0.1:{free_port()}",
     )  # nobody listens there
-    assert main(["case", "new", *CASE_FLAGS]) == 0
+    assert main(["case", "new", *CASE_FLAGS]) == 5  # saved to a file
     out = capsys.readouterr().out
     assert "It is saved as" in out
     saved = list((paths.data_dir / "unsent").glob("*.eml"))

@@ -13,6 +13,21 @@ from vxassist.errors import UsageError
 
 ESCALATION_TARGETS = ("technical_support_manager", "sales_manager")
 
+#: exit codes of ``case new``: scripts tell where the request went without parsing text
+EXIT_FILED = 0
+EXIT_QUEUED = 3
+EXIT_EMAILED = 4
+EXIT_SAVED = 5
+EXIT_NOT_SENT = 6
+CASE_NEW_EXIT_CODES = (
+    f"Exit status: {EXIT_FILED} filed at the desk, with a case number or a reference; "
+    f"{EXIT_QUEUED} queued in the outbox, sent when the desk answers; "
+    f"{EXIT_EMAILED} e-mailed to support instead of the desk; "
+    f"{EXIT_SAVED} saved to a file, to be sent another way; "
+    f"{EXIT_NOT_SENT} not sent, the customer said no; "
+    "1 refused by the desk or failed; 2 bad input."
+)
+
 
 def _priority_text() -> str:
     return "; ".join(f"{p.value} = {p.label} ({p.meaning})" for p in Priority)
@@ -28,22 +43,29 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "new",
         help="open a support case",
         description="Open a support case. Fields come from the system report, then "
-        "--from FILE.toml, then the flags; missing ones are asked for on a terminal. "
+        "--from FILE.toml, then the flags; the fields marked [required] that are still "
+        "empty are asked for on a terminal, and on a terminal what will be sent is shown "
+        "for a yes before it goes (--yes skips the question). "
         "Priority levels: " + _priority_text() + ".",
+        epilog=CASE_NEW_EXIT_CODES,
     )
     for spec in CASE_FIELDS:
         flag = "--" + spec.name.replace("_", "-")
+        mark = "[required] " if spec.required else ""
         if spec.name == "priority":
             new.add_argument(
-                flag, dest=spec.name, metavar="1-4", help=f"{spec.label}: " + _priority_text()
+                flag,
+                dest=spec.name,
+                metavar="1-4",
+                help=f"{mark}{spec.label}: " + _priority_text(),
             )
         else:
             new.add_argument(
                 flag,
                 dest=spec.name,
                 metavar="TEXT",
-                help=f"{spec.label}: {spec.help}"
-                + (" (default: from the system report)" if spec.from_system else ""),
+                help=f"{mark}{spec.label}: {spec.help}"
+                + ("; default: from the system report" if spec.from_system else ""),
             )
     new.add_argument(
         "--from",
@@ -62,6 +84,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     new.add_argument(
         "--dry-run", action="store_true", help="show exactly what would be sent, and send nothing"
+    )
+    new.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="send without showing the request for a yes first (only asked on a terminal)",
     )
     add_json_flag(new)
     new.set_defaults(func=cmd_case_new)
@@ -179,17 +207,75 @@ def _prompt_missing(values: dict[str, Any]) -> None:
             continue
         message: str | None = problem.message
         hint = " (1-4)" if spec.name == "priority" else ""
+        # An empty field is simply asked for; a message only says what was wrong with
+        # a value given (a flag, the file, or an answer).
+        said = bool(str(values.get(spec.name) or "").strip())
         while message:
             # Prompts go to stderr: stdout carries only the answer (--json, --dry-run).
-            print(message, file=sys.stderr)
+            if said:
+                print(message, file=sys.stderr)
             print(f"> {spec.label}{hint}: ", end="", file=sys.stderr, flush=True)
             line = sys.stdin.readline()
             if not line:
                 return
             values[spec.name] = line.strip()
+            said = True
             message = next(
                 (p.message for p in check_fields(values)[1] if p.field == spec.name), None
             )
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def preview_text(payload: dict[str, Any]) -> str:
+    """What ``case new`` will send: each field, then the report's parts with their sizes."""
+    import json
+
+    from vxassist.cases.fields import CASE_FIELDS
+
+    lines = ["This request will be sent to support:"]
+    width = max(len(spec.label) for spec in CASE_FIELDS)
+    for spec in CASE_FIELDS:
+        value = payload.get(spec.name)
+        if value is None or value == "":
+            continue
+        text = " ".join(str(value).split())
+        if len(text) > 200:
+            text = text[:197] + "..."
+        lines.append(f"  {spec.label:<{width}}  {text}")
+    for n, issue in enumerate(payload.get("also") or [], start=1):
+        lines.append(f"  Further issue {n} (its own case): {issue.get('brief', '')}")
+    report = payload.get("system_report")
+    if isinstance(report, dict) and report:
+        total = len(json.dumps(report, ensure_ascii=False).encode("utf-8"))
+        lines.append(f"  System report, {_size(total)} in all, secrets removed:")
+        for name, part in report.items():
+            size = len(json.dumps(part, ensure_ascii=False).encode("utf-8"))
+            lines.append(f"    {name:<24} {_size(size):>9}")
+    else:
+        lines.append("  No system report.")
+    body = len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    lines.append(f"  Request size: {_size(body)}")
+    return "\n".join(lines)
+
+
+def _confirm(payload: dict[str, Any]) -> bool:
+    """Show what will be sent and ask for a yes (on the terminal, through stderr)."""
+    print(preview_text(payload), file=sys.stderr)
+    print("Send it? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def _reason(text: str | None) -> str:
+    """An outbox error as a clause: no closing period, no wrapping parentheses."""
+    return (text or "no reason was given").strip().rstrip(".")
 
 
 def _case_text(case: dict[str, Any]) -> str:
@@ -269,6 +355,9 @@ def cmd_case_new(ctx: Context, args: argparse.Namespace) -> int:
     if args.dry_run:
         emit(request.payload(), True, str)
         return 0
+    if sys.stdin.isatty() and not args.json and not args.yes and not _confirm(request.payload()):
+        print("Nothing was sent; run the command again when the request is ready.", file=sys.stderr)
+        return EXIT_NOT_SENT
 
     from vxassist.cases.intake import submit_case
 
@@ -313,8 +402,8 @@ def cmd_case_new(ctx: Context, args: argparse.Namespace) -> int:
         if args.json:
             emit(data, True, str)
         raise CaseError(
-            f"The desk refused the request: {item.last_error} (It is kept in the outbox "
-            f"as item {item.id}.)",
+            f"The desk refused the request: {_reason(item.last_error)}; it is kept in the "
+            f"outbox as item {item.id}.",
             detail=f"outbox item {item.id} rejected",
         )
 
@@ -328,25 +417,31 @@ def cmd_case_new(ctx: Context, args: argparse.Namespace) -> int:
             return text
         if item.state is State.PENDING:
             return (
-                f"Not sent yet: {item.last_error or 'the desk cannot be reached now.'}\n"
+                f"Not sent yet: {_reason(item.last_error or 'the desk cannot be reached now')}.\n"
                 f"Your request is queued in the outbox as item {item.id}; it is sent "
-                "when the desk answers (`vxassist outbox --flush`, or the running agent).\n"
+                "when the desk answers, by the running agent or by `vxassist outbox --flush`.\n"
                 f"Estimated response due: {_when(estimate)}"
             )
         if item.state is State.EMAILED:
             return (
-                f"The desk could not take the request ({item.last_error}); it was "
-                f"e-mailed to {item.fallback_to} instead (outbox item {item.id})."
+                f"The desk could not take the request: {_reason(item.last_error)}.\n"
+                f"It was e-mailed to {item.fallback_to} instead; it is outbox item {item.id}."
             )
         return (
-            f"The desk and e-mail could not take the request ({item.last_error}).\n"
-            f"It is saved as {item.fallback_to}: send it to "
+            f"Neither the desk nor e-mail could take the request: "
+            f"{_reason(item.last_error)}.\n"
+            f"It is saved as {item.fallback_to}: send that file to "
             f"{ctx.settings.support.email} another way, or call "
             f"{ctx.settings.support.phone}."
         )
 
     emit(data, args.json, human)
-    return 0
+    return {
+        State.DELIVERED: EXIT_FILED,
+        State.PENDING: EXIT_QUEUED,
+        State.EMAILED: EXIT_EMAILED,
+        State.SAVED: EXIT_SAVED,
+    }.get(item.state, EXIT_FILED)
 
 
 def cmd_case_list(ctx: Context, args: argparse.Namespace) -> int:
