@@ -429,8 +429,34 @@ class DemoStack:
             "files_root": str(self.root / "files"),
             "case_number": self.case_number,
             "engineer": DEMO_ENGINEER,
+            **self.where(),
             "next": self.next_steps(),
         }
+
+    def where(self) -> dict[str, str]:
+        """Where the demo keeps its data, the host's audit trail and its recordings."""
+        from vxassist.paths import Paths
+
+        host = Paths.from_env(self.host_env())
+        return {
+            "data_dir": str(self.root),
+            "desk_database": self.db_url,
+            "host_data_dir": str(host.data_dir),
+            "audit_dir": str(host.audit_dir),
+            "recordings_dir": str(host.recordings_dir),
+        }
+
+    def where_text(self) -> str:
+        where = self.where()
+        return "\n".join(
+            [
+                "Where the demo keeps things:",
+                f"    everything            {where['data_dir']}",
+                f"    the desk's database   {where['desk_database']}",
+                f"    the host's audit trail {where['audit_dir']}  (vxassist audit show|verify)",
+                f"    session recordings    {where['recordings_dir']}  (asciinema play FILE)",
+            ]
+        )
 
     def next_steps(self) -> list[str]:
         eng = f"VXASSIST_HOME={shlex.quote(str(self.engineer_home))}"
@@ -484,6 +510,7 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
                 print(f"    {line}", flush=True)
             print("\n(SESSION is the id `engineer request` prints.) Afterwards, on the host:\n")
             print(f"    {stack.next_steps()[-1]}\n", flush=True)
+            print(stack.where_text() + "\n", flush=True)
             say("starting the agent; answer its prompt here. Ctrl-C stops everything.")
         agent = subprocess.Popen(
             stack.agent_command(args.consent, as_json=args.json), env=stack.host_env()
