@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from vxassist.remote.activity import (
@@ -199,6 +201,32 @@ def test_audit_rows_carry_the_sessions_case_and_filter() -> None:
         ({"event": "process_exit", "command": "uptime", "status": 0}, "uptime ended (status 0)"),
         ({"event": "login", "engineer": "alice"}, "alice connected"),
         ({"event": "something_new", "size": 3, "ok": True}, "size: 3; ok: True"),
+        (
+            {"event": "prompt", "extension": 1, "minutes": 5, "timeout_s": 120.0},
+            "the customer was asked about more time (answer within 120 s)",
+        ),
+        (
+            {
+                "event": "extension_requested",
+                "engineer": "alice",
+                "minutes": 5,
+                "number": 1,
+                "reason": "the import test",
+            },
+            "alice asked for 5 more minutes: the import test",
+        ),
+        (
+            {
+                "event": "extension_decision",
+                "approved": True,
+                "by": "customer",
+                "minutes": 5,
+                "number": 1,
+                "not_after": "2026-12-04T01:24:52+00:00",
+            },
+            "5 more minutes approved by the customer, until "
+            + datetime.fromisoformat("2026-12-04T01:24:52+00:00").astimezone().strftime("%H:%M"),
+        ),
     ],
 )
 def test_audit_lines_in_words(record: dict[str, object], text: str) -> None:

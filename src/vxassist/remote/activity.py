@@ -218,7 +218,17 @@ def describe_audit(record: Mapping[str, Any]) -> str:
         )
         return f"{text}: {reason}" if reason else text
     if kind == "prompt":
-        return f"the customer was asked (answer within {float(record.get('timeout_s') or 0):.0f} s)"
+        about = " about more time" if record.get("extension") else ""
+        timeout = float(record.get("timeout_s") or 0)
+        return f"the customer was asked{about} (answer within {timeout:.0f} s)"
+    if kind == "extension_requested":  # the audit's name for the broker's extension_request
+        return describe_activity({**record, "event": "extension_request"}) or ""
+    if kind == "extension_decision" and record.get("approved"):
+        by = str(record.get("by") or "customer")
+        return (
+            f"{record.get('minutes')} more minutes approved by the {by}, "
+            f"until {_clock(record.get('not_after'))}"
+        )
     if kind == "decision":
         by = str(record.get("by") or "")
         if record.get("approved"):
