@@ -398,7 +398,7 @@ class AuditWindow(QtWidgets.QWidget):
         self.table.setToolTip(tr("AuditWindow", "Double-click a recorded line to replay it."))
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
-        for column, width in enumerate((48, 150, 120, 110, 56)):
+        for column, width in enumerate((48, 150, 150, 110, 56)):
             self.table.setColumnWidth(column, width)
         trail = QtWidgets.QWidget()
         trail_box = QtWidgets.QVBoxLayout(trail)

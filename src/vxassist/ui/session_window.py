@@ -428,7 +428,10 @@ class LiveSessionWindow(QtWidgets.QWidget):
         if kind.startswith("terminal_"):
             panel = self.panels.get(session_id)
             if panel is not None:
+                shown = len(panel.terminals)
                 panel.terminal_event(event)
+                if len(panel.terminals) > shown and not self.compact:
+                    self._make_room(panel)
             return
         if kind in _STARTS:
             self._start(session_id, event)
@@ -475,6 +478,24 @@ class LiveSessionWindow(QtWidgets.QWidget):
         self.tabs.setCurrentWidget(panel)
         self._update_banner()
         self.present()
+
+    def _make_room(self, panel: SessionPanel) -> None:
+        """Grow (never shrink) so a new terminal shows whole beside the activity, on screen."""
+        want = panel.terminal_tabs.sizeHint()
+        activity = max(panel.details.sizes()[0], 240)
+        extra_w = max(0, activity + want.width() - sum(panel.details.sizes()))
+        extra_h = max(0, want.height() - panel.terminal_tabs.height())
+        width, height = self.width() + extra_w, self.height() + extra_h
+        screen = self.screen()
+        if screen is not None:
+            room = screen.availableGeometry()
+            width, height = min(width, room.width()), min(height, room.height())
+        self.resize(width, height)
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        total = sum(panel.details.sizes())
+        panel.details.setSizes([max(total - want.width(), total // 4), min(want.width(), total)])
 
     def _end_requested(self, session_id: str) -> None:
         panel = self.panels.get(session_id)
