@@ -285,6 +285,10 @@ class DemoStack:
         finally:
             db.dispose()
 
+    def issue_code_and_engineer(self) -> dict[str, str]:
+        """An enrollment code for the demo contract and the demo engineer's token."""
+        return self._desk_admin()
+
     def start_relay(self) -> None:
         kind = self._relay_kind()
         folder = self.root / "relay"
@@ -374,7 +378,7 @@ class DemoStack:
         from vxassist.secrets import open_secret_store
         from vxassist.settings import load_settings
 
-        admin = self._desk_admin()
+        admin = self.issue_code_and_engineer()
         host = Paths.from_env(self.host_env()).ensure()
         host_settings = load_settings(host)
         host_secrets = open_secret_store(host, host_settings.secrets_backend)
