@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from typing import Any
 
 from vxassist.cases.fields import CASE_FIELDS, Priority
@@ -170,15 +169,12 @@ def _when(iso: str | None) -> str:
     from zoneinfo import ZoneInfo
 
     from vxassist.cases.intake import support_tz
+    from vxassist.timefmt import local_time, parse_moment
 
-    try:
-        moment = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
-    except ValueError:
+    if parse_moment(iso) is None:
         return str(iso)
-    local = moment.astimezone()
-    pacific = moment.astimezone(ZoneInfo(support_tz()))
     return (
-        f"{local:%a %Y-%m-%d %H:%M %Z} (your time), {pacific:%a %Y-%m-%d %H:%M %Z} (Pacific time)"
+        f"{local_time(iso)} (your time), {local_time(iso, ZoneInfo(support_tz()))} (Pacific time)"
     )
 
 
@@ -279,6 +275,8 @@ def _reason(text: str | None) -> str:
 
 
 def _case_text(case: dict[str, Any]) -> str:
+    from vxassist.timefmt import local_time
+
     number = case.get("case_number")
     lines = []
     if number is None:
@@ -308,7 +306,7 @@ def _case_text(case: dict[str, Any]) -> str:
     for event in case.get("events") or []:
         if isinstance(event, dict):
             lines.append(
-                f"  {event.get('at', '')} {event.get('kind', '')} "
+                f"  {local_time(event.get('at'))} {event.get('kind', '')} "
                 f"{event.get('author', '')}: {event.get('text', '')}"
             )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from typing import Any
 
 from vxassist.cliutil import Context, add_json_flag, emit
 from vxassist.errors import UsageError
+from vxassist.timefmt import local_time
 
 STATUSES = ("open", "in_progress", "waiting_customer", "resolved", "closed", "no_contract")
 
@@ -59,7 +60,8 @@ def _line(c: dict[str, Any]) -> str:
     label = str(number) if number is not None else str(c.get("reference", "?"))
     return (
         f"{label:>8}  {c.get('status', '?'):<16} P{c.get('priority', '?')}  "
-        f"due {c.get('response_due', '?')}  {c.get('company', '')}: {c.get('brief', '')}"
+        f"due {local_time(c.get('response_due'))}  {c.get('company', '')}: "
+        f"{c.get('brief', '')}"
     )
 
 

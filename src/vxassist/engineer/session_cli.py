@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from vxassist.cliutil import Context, add_json_flag, emit
+from vxassist.timefmt import local_time
 
 
 def register_commands(group: argparse._SubParsersAction[Any]) -> None:
@@ -85,7 +86,7 @@ def _client(ctx: Context, timeout: float = 20.0) -> Any:
 
 
 def _line(s: dict[str, Any]) -> str:
-    until = f"  until {s['not_after']}" if s.get("not_after") else ""
+    until = f"  until {local_time(s['not_after'])}" if s.get("not_after") else ""
     return (
         f"{s.get('session_id')}  {s.get('status', '?'):<8}  case {s.get('case_number')}  "
         f"{', '.join(s.get('scopes') or [])}{until}"
@@ -95,7 +96,7 @@ def _line(s: dict[str, Any]) -> str:
 def _next_steps(session: dict[str, Any], config_path: str) -> str:
     sid = session["session_id"]
     host = f"vx-session-{sid}"
-    lines = [f"Approved: {', '.join(session['scopes'])} until {session['not_after']}."]
+    lines = [f"Approved: {', '.join(session['scopes'])} until {local_time(session['not_after'])}."]
     if "shell" in session["scopes"]:
         lines += [
             f"Connect:  vxassist engineer connect {sid}",
@@ -114,7 +115,8 @@ def _next_steps(session: dict[str, Any], config_path: str) -> str:
 
 
 def _still_waiting(session: dict[str, Any]) -> None:
-    print(f"  still waiting; the request lapses at {session.get('expires_at')}", flush=True)
+    lapses = local_time(session.get("expires_at"))
+    print(f"  still waiting; the request lapses at {lapses}", flush=True)
 
 
 def cmd_request(ctx: Context, args: argparse.Namespace) -> int:
@@ -232,12 +234,12 @@ def cmd_extend(ctx: Context, args: argparse.Namespace) -> int:
             print(
                 f"Extension {asked['number']} of session {args.session_id} asked: "
                 f"{args.minutes} more minutes. Waiting for the customer's answer "
-                f"(until {asked['expires_at']} at the latest)...",
+                f"(until {local_time(asked['expires_at'])} at the latest)...",
                 flush=True,
             )
         final = sessions.wait_for_extension(client, asked)
     session = final.get("session") or {}
-    end = session.get("not_after") or "?"
+    end = local_time(session.get("not_after")) if session.get("not_after") else "?"
     status = final.get("status")
     if status == "approved":
         try:
