@@ -18,6 +18,7 @@ from vxassist.desk import admin
 from vxassist.desk.app import create_app
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.errors import DeskAdminError
+from vxassist.desk.sessions.tables import AgentRelay
 from vxassist.desk.throttle import FailureThrottle
 
 
@@ -58,6 +59,9 @@ def test_a_revoked_host_token_stops_working_and_its_sessions_end(world: World) -
     answer = world.client.get("/api/v1/cases", headers=world.hosts["host1"].headers)
     assert answer.status_code == 401
     assert _session(world, "alice", session_id)["status"] == "revoked"
+    with desk.db.reading() as session:  # its relay key line is gone too
+        assert session.get(AgentRelay, world.hosts["host1"].agent_id) is None
+        assert session.get(AgentRelay, world.hosts["host2"].agent_id) is not None
     # the other customer's host is untouched
     assert (
         world.client.get("/api/v1/cases", headers=world.hosts["host2"].headers).status_code == 200

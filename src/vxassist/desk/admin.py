@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from vxassist.desk.config import DeskConfig
@@ -191,7 +191,7 @@ def _revoke_sessions(
 def revoke_host(db: Database, agent_id: str, now: datetime, rt: Any) -> dict[str, Any]:
     """End a host's token (a desk that runs stops taking it within seconds, the time its
     token cache keeps an identity) and revoke its live remote sessions."""
-    from vxassist.desk.sessions.tables import RemoteSession
+    from vxassist.desk.sessions.tables import AgentRelay, RemoteSession
 
     with db.writing() as session:
         agent = session.get(Agent, agent_id.strip())
@@ -201,6 +201,8 @@ def revoke_host(db: Database, agent_id: str, now: datetime, rt: Any) -> dict[str
             )
         # nobody knows the token behind this hash: the old token matches nothing
         agent.token_hash = token_hash(new_token("revoked-"))
+        # and its key line leaves the relay (relay-keys serves agent lines from this table)
+        session.execute(delete(AgentRelay).where(AgentRelay.agent_id == agent.agent_id))
         revoked = _revoke_sessions(
             session, rt, RemoteSession.agent_id, agent.agent_id, "the host's token was revoked", now
         )
