@@ -3,11 +3,16 @@ only values that hold no secret; other processes by name and owner only."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from typing import Any
+
+import pytest
 
 from tests.fakes.probe_recorded import RecordedProbe
 from tests.sysinfo.secret_corpus import ENVIRONMENT, OTHER_PROCESS, corpus_probe
 from vxassist.redact import MASK
+from vxassist.sysinfo import live
 from vxassist.sysinfo.collectors import CollectContext
 from vxassist.sysinfo.collectors.system import PortsCollector
 from vxassist.sysinfo.collectors.vxtracker import VxTrackerCollector
@@ -80,3 +85,31 @@ def test_the_recorded_hosts_keep_their_database_and_vxtracker_listeners() -> Non
     by_process = {p["process"]: p for p in report.data("ports")["listening"]}
     assert by_process["postgres"]["cmdline"][0] == "/usr/lib/postgresql/15/bin/postgres"
     assert "cmdline" not in by_process["sshd"] and by_process["sshd"]["user"] == "root"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a sleeping child stands in for another program")
+def test_the_live_probe_reads_other_processes_by_name_and_owner_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = subprocess.Popen(["sleep", "120", "--api-token", "Live-Other-Secret-1"])
+    try:
+        snapshot = live.LiveProbe(detail=lambda name: name == "python3").snapshot()
+    finally:
+        other.kill()
+        other.wait()
+    seen = {p.pid: p for p in snapshot.processes}
+    assert seen[other.pid].name == "sleep" and seen[other.pid].username
+    assert seen[other.pid].cmdline == () and seen[other.pid].exe == ""
+    assert "Live-Other-Secret-1" not in repr(snapshot)
+    # the report's own live probe reads in full only what the report is about
+    made: list[Any] = []
+    real = live.LiveProbe
+
+    def spy(detail: Any = None) -> Any:
+        made.append(detail)
+        return real(detail=detail)
+
+    monkeypatch.setattr(live, "LiveProbe", spy)
+    collect_report()
+    [detail] = made
+    assert detail("mariadbd") and detail("VXTrackerService.exe") and not detail("sleep")

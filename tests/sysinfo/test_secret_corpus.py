@@ -78,7 +78,7 @@ def test_no_planted_secret_through_the_command_line(
 ) -> None:
     from vxassist.sysinfo import live
 
-    monkeypatch.setattr(live, "LiveProbe", corpus_probe)
+    monkeypatch.setattr(live, "LiveProbe", lambda detail=None: corpus_probe())
     outputs: dict[str, str] = {}
     for n, argv in enumerate(
         (["sysinfo"], ["sysinfo", "--json"], ["sysinfo", "--anonymize", "--json"])

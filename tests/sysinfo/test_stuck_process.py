@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from typing import Any
 
 import pytest
 
@@ -23,10 +24,10 @@ def test_one_stuck_process_is_left_out_and_the_report_goes_on(
     child = subprocess.Popen(["sleep", "120"])
     after = subprocess.Popen(["sleep", "120"])  # read after the stuck one
 
-    def read(pid: int, users: dict[int, str]) -> ProcessInfo | None:
+    def read(pid: int, users: dict[int, str], detail: Any = None) -> ProcessInfo | None:
         if pid == child.pid:
             release.wait(60)  # as a read of /proc/PID on a hung mount would block
-        return real(pid, users)
+        return real(pid, users, detail)
 
     monkeypatch.setattr(live, "_read_process", read)
     probe = live.LiveProbe()

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import glob as globlib
+import logging
 import os
 import platform
 import socket
@@ -19,6 +20,7 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,8 @@ from vxassist.sysinfo.probe import (
     Unsupported,
 )
 
+log = logging.getLogger(__name__)
+
 _PSEUDO_FS = frozenset(
     {"tmpfs", "devtmpfs", "squashfs", "overlay", "proc", "sysfs", "cgroup", "cgroup2", "nsfs"}
 )
@@ -64,7 +68,12 @@ def _os_release() -> str:
 class LiveProbe:
     """Answers from the machine this process runs on."""
 
-    def __init__(self) -> None:
+    def __init__(self, detail: Callable[[str], bool] | None = None) -> None:
+        """``detail`` says, by process name, which processes are read in full
+        (program and command line); the others by name, parent and owner only,
+        so what their command lines hold never enters the report's memory.
+        None reads every process in full."""
+        self._detail = detail
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._system = platform.system().lower()
@@ -198,7 +207,7 @@ class LiveProbe:
         scanner = threading.Thread(target=scan_sockets, name="sysinfo-sockets", daemon=True)
         scanner.start()
         posix = os.name == "posix"
-        procs, stuck = _scan_processes()
+        procs, stuck = _scan_processes(self._detail)
         if stuck:
             listed = ", ".join(str(pid) for pid in stuck)
             errors["processes"] = (
@@ -386,16 +395,21 @@ def serial_ports_in(sysfs: str) -> list[SerialPort]:
 PROCESS_READ_S = 0.5
 #: how long the socket scan may take (it reads every process's descriptors)
 SOCKETS_S = 2.0
-_ATTRS = ["pid", "ppid", "name", "exe", "cmdline", "uids" if os.name == "posix" else "username"]
+_ATTRS = ["pid", "ppid", "name", "uids" if os.name == "posix" else "username"]
+_DETAIL_ATTRS = ["exe", "cmdline"]
 
 
-def _read_process(pid: int, users: dict[int, str]) -> ProcessInfo | None:
+def _read_process(
+    pid: int, users: dict[int, str], detail: Callable[[str], bool] | None = None
+) -> ProcessInfo | None:
     """One process as the snapshot keeps it; None when it is gone. May block on a
     process stuck in the kernel (a hung mount, say): the caller bounds it."""
     try:
-        info = psutil.Process(pid).as_dict(_ATTRS, ad_value=None)
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return None
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            info = proc.as_dict(_ATTRS, ad_value=None)
+            if detail is None or detail(str(info["name"] or "")):
+                info.update(proc.as_dict(_DETAIL_ATTRS, ad_value=None))
     except (psutil.Error, OSError):
         return None
     if os.name == "posix":
@@ -407,13 +421,15 @@ def _read_process(pid: int, users: dict[int, str]) -> ProcessInfo | None:
         pid=int(info["pid"] or pid),
         ppid=int(info["ppid"] or 0),
         name=str(info["name"] or ""),
-        exe=str(info["exe"] or ""),
-        cmdline=tuple(str(a) for a in (info["cmdline"] or ())),
+        exe=str(info.get("exe") or ""),
+        cmdline=tuple(str(a) for a in (info.get("cmdline") or ())),
         username=str(info["username"] or ""),
     )
 
 
-def _scan_processes() -> tuple[list[ProcessInfo], list[int]]:
+def _scan_processes(
+    detail: Callable[[str], bool] | None = None,
+) -> tuple[list[ProcessInfo], list[int]]:
     """Every process, each read within ``PROCESS_READ_S``; and the pids left out.
 
     The reads run on a worker thread; when one process does not answer in time,
@@ -434,7 +450,11 @@ def _scan_processes() -> tuple[list[ProcessInfo], list[int]]:
                 if state["generation"] != generation:
                     return
                 state["index"], state["started"] = index, time.monotonic()
-            proc = _read_process(pids[index], users)
+            try:
+                proc = _read_process(pids[index], users, detail)
+            except Exception:  # one odd process must not end the scan
+                log.debug("process %s could not be read", pids[index], exc_info=True)
+                proc = None
             with lock:
                 if state["generation"] != generation:
                     return

@@ -45,11 +45,12 @@ def collect_report(
     """
     started = time.perf_counter()
     settings = settings or Settings()
+    rules = load_rules(settings.policy_extra)
     if probe is None:
         from vxassist.sysinfo.live import LiveProbe
 
-        probe = LiveProbe()
-    rules = load_rules(settings.policy_extra)
+        # only the processes the report is about are read in full
+        probe = LiveProbe(detail=rules.is_subject_process)
     try:
         platform = probe.platform()
     except ProbeError as exc:

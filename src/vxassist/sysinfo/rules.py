@@ -56,6 +56,19 @@ class Rules:
     #: policy values that were ignored, and why
     problems: tuple[str, ...] = ()
 
+    @property
+    def subject_process_names(self) -> tuple[str, ...]:
+        """Name patterns of the processes a report is about: VXTracker's (and so
+        its PBX link) and every database engine's."""
+        names = list(self.vxtracker.process_names)
+        for engine in self.engines:
+            names += engine.process_names
+        return tuple(names)
+
+    def is_subject_process(self, name: str) -> bool:
+        """Whether a process called ``name`` is one the report is about."""
+        return matches(name, self.subject_process_names)
+
 
 def matches(name: str, patterns: Iterable[str]) -> bool:
     """Whether ``name`` matches one of the glob ``patterns``, ignoring case."""

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 
 from vxassist.sysinfo.model import Collected
 from vxassist.sysinfo.probe import PlatformInfo, Probe, ProcessInfo, Service, Snapshot
-from vxassist.sysinfo.rules import Rules, matches
+from vxassist.sysinfo.rules import Rules
 
 T = TypeVar("T")
 
@@ -65,10 +65,8 @@ class CollectContext:
         and environment; any other process by name and owner only."""
 
         def compute() -> frozenset[int]:
-            patterns = [*self.rules.vxtracker.process_names]
-            for engine in self.rules.engines:
-                patterns += engine.process_names
-            return frozenset(p.pid for p in self.snapshot().processes if matches(p.name, patterns))
+            processes = self.snapshot().processes
+            return frozenset(p.pid for p in processes if self.rules.is_subject_process(p.name))
 
         return self.shared("subject_pids", compute)
 
