@@ -234,7 +234,8 @@ class PortsCollector(Collector):
             many = unowned > 1
             out.short(
                 f"{unowned} listening socket{'s' if many else ''} show{'' if many else 's'} "
-                "no owning process (other accounts' sockets need administrator rights)"
+                "no owning process (another account's, which only an administrator sees, "
+                "or another container's)"
             )
         listening.sort(key=lambda e: (e["proto"], e["port"], e["address"]))
         out.data = {"listening": listening}
