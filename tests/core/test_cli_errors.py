@@ -4,6 +4,7 @@ path; a reader that goes away (``| head``) ends the command quietly."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,8 +59,8 @@ def test_a_policy_file_only_root_can_read() -> None:
         env=env,
         timeout=120,
     )
-    policy.unlink()
-    etc.rmdir()
+    shutil.rmtree(etc)
+    shutil.rmtree(home)
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode != 0 or done.stdout.startswith("{")
     lines = done.stderr.strip().splitlines()
