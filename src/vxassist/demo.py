@@ -4,8 +4,9 @@ The demo starts, under one folder, everything the remote-session story needs:
 a desk on SQLite on a free loopback port, a relay (the machine's OpenSSH sshd
 when there is one, else the development relay of :mod:`vxassist.devrelay`), a
 demo contract, an enrolled agent, a filed case and a logged-in engineer, then
-runs the headless agent in the foreground and prints what the engineer types
-next. Ctrl-C stops everything it started.
+runs the tray agent (``vxassist``; with ``--headless``, the terminal agent) in
+the foreground and prints what the engineer types next. Ctrl-C stops everything
+it started.
 """
 
 from __future__ import annotations
@@ -416,6 +417,10 @@ class DemoStack:
         self.say(f"engineer {DEMO_ENGINEER} logged in (VXASSIST_HOME={self.engineer_home})")
         return self
 
+    def tray_command(self) -> list[str]:
+        """The tray agent: ``vxassist`` with no command."""
+        return vxassist_command()
+
     def agent_command(self, consent: str = "tty", as_json: bool = False) -> list[str]:
         return [*vxassist_command(), "agent", "--consent", consent] + (
             ["--json"] if as_json else []
@@ -494,6 +499,22 @@ class DemoStack:
         self.stop()
 
 
+def _no_tray_here() -> str:
+    """Why the tray cannot run here (no display, no Qt), in a sentence; "" when it can."""
+    import importlib.util
+
+    from vxassist.app import has_display
+
+    if not has_display():
+        return "there is no display here; run `vxassist demo --headless` for the terminal agent."
+    if importlib.util.find_spec("PySide6") is None:
+        return (
+            "the tray needs PySide6, which is not installed here; "
+            "run `vxassist demo --headless` for the terminal agent."
+        )
+    return ""
+
+
 def run_demo(ctx: Context, args: argparse.Namespace) -> int:
     """``vxassist demo``: start the parts, run the agent here, stop all on Ctrl-C."""
     root = Path(args.folder).resolve() if args.folder else default_demo_root(ctx.paths)
@@ -502,7 +523,10 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
         print(f"demo: {text}", file=sys.stderr if args.json else sys.stdout, flush=True)
 
     if not args.headless:
-        say("the tray agent is not part of this build yet; running the headless agent")
+        problem = _no_tray_here()
+        if problem:
+            print(f"vxassist demo: {problem}", file=sys.stderr)
+            return 2
     stack = DemoStack(root, relay=args.relay, consent_timeout_s=args.consent_timeout, say=say)
     try:
         stack.start()
@@ -515,10 +539,19 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
             print("\n(SESSION is the id `engineer request` prints.) Afterwards, on the host:\n")
             print(f"    {stack.next_steps()[-1]}\n", flush=True)
             print(stack.where_text() + "\n", flush=True)
-            say("starting the agent; answer its prompt here. Ctrl-C stops everything.")
-        agent = subprocess.Popen(
-            stack.agent_command(args.consent, as_json=args.json), env=stack.host_env()
+            if args.headless:
+                say("starting the agent; answer its prompt here. Ctrl-C stops everything.")
+            else:
+                say(
+                    "starting the tray agent; answer its prompt in the window. "
+                    "Quit from its menu, or Ctrl-C here, stops everything."
+                )
+        command = (
+            stack.agent_command(args.consent, as_json=args.json)
+            if args.headless
+            else stack.tray_command()
         )
+        agent = subprocess.Popen(command, env=stack.host_env())
         while True:
             try:
                 code = agent.wait()
@@ -541,12 +574,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description=(
             "Start a desk (SQLite), a relay (this machine's OpenSSH sshd when it can run, "
             "else a development relay), a demo contract, an enrolled host with a filed case "
-            "and a logged-in engineer, then run the headless agent here and print what the "
-            "engineer types next. Ctrl-C stops everything the demo started."
+            "and a logged-in engineer, then run the tray agent here (with --headless, the "
+            "terminal agent) and print what the engineer types next. Ctrl-C stops everything "
+            "the demo started."
         ),
     )
     parser.add_argument(
-        "--headless", action="store_true", help="run the terminal agent (the tray is not built yet)"
+        "--headless",
+        action="store_true",
+        help="run the terminal agent instead of the tray (for a machine with no display)",
     )
     parser.add_argument(
         "--folder",
@@ -563,7 +599,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--consent",
         choices=("tty", "deny"),
         default="tty",
-        help="how the agent answers session requests",
+        help="how the headless agent answers session requests (the tray asks in a window)",
     )
     parser.add_argument(
         "--consent-timeout",
