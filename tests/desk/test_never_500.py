@@ -171,3 +171,18 @@ def test_unicode_digits_in_a_forward_port_are_refused_with_a_sentence(scope: str
 
     with pytest.raises(SessionInputError, match="not one of shell, files or forward"):
         normalize_scope(scope)
+
+
+def test_an_integer_too_long_to_convert_is_a_422_and_escaped_backslashes_are_text(
+    desk: Desk,
+) -> None:
+    desk.add_contract()
+    agent = desk.enroll()
+    raw = json.dumps(case_body(priority=0)).replace('"priority": 0', '"priority": 1' + "0" * 5000)
+    answer = _post_raw(desk, agent, raw)
+    assert answer.status_code == 422, answer.text
+    assert "too long" in answer.json()["detail"][0]["msg"]
+    # a backslash before "ud800" is just text, and NaN inside a string is just text
+    fine = desk.create(agent, details="path C:\\ud800\\logs, value NaN, 1e400")
+    assert fine.status_code == 201, fine.text
+    assert fine.json()["details"] == "path C:\\ud800\\logs, value NaN, 1e400"

@@ -38,13 +38,6 @@ def _float(text: str) -> Any:
     return value if math.isfinite(value) else _Refused(text)
 
 
-def _int(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:  # more digits than Python converts
-        return _Refused(text[:20] + "...")
-
-
 def _bad_text(text: str) -> bool:
     if text.isascii():
         return False
@@ -146,14 +139,59 @@ def _string(token: str) -> str:
         return token[1:-1]
 
 
+#: a lone surrogate can only arrive as an escape (UTF-8 cannot carry one)
+_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_CONTAINERS = (dict, list)
+
+
+def _nested_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests at most ``limit`` levels (containers only, level by level)."""
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 0
+    while level:
+        if depth >= limit:
+            return False
+        depth += 1
+        inner: list[Any] = []
+        for item in level:
+            values = item.values() if type(item) is dict else item
+            inner += [v for v in values if type(v) in _CONTAINERS]
+        level = inner
+    return True
+
+
 def parse(raw: bytes) -> Any:
-    """The body as JSON; ``ValueError`` if it is not JSON, ``BodyProblem`` for a refused value."""
+    """The body as JSON; ``ValueError`` if it is not JSON, ``BodyProblem`` for a refused value.
+
+    The common body holds none of them, which the parser's hooks (called only for
+    constants and fractions), one scan for surrogate escapes and a walk over the
+    containers show; only a suspect body is walked value by value, to name the field.
+    """
     text = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    refused: list[_Refused] = []
+
+    def constant(name: str) -> _Refused:
+        refused.append(_Refused(name))
+        return refused[-1]
+
+    def fraction(number: str) -> Any:
+        value = _float(number)
+        if isinstance(value, _Refused):
+            refused.append(value)
+        return value
+
     try:
-        value = json.loads(text, parse_constant=_Refused, parse_float=_float, parse_int=_int)
+        value = json.loads(text, parse_constant=constant, parse_float=fraction)
     except RecursionError:
         raise _too_deep(_deep_path(text)) from None
-    check(value)
+    except ValueError as exc:
+        if "digits" in str(exc):  # an integer longer than Python converts
+            raise BodyProblem(
+                (), "finite_number", "A number is too long to store; send a shorter number."
+            ) from None
+        raise
+    if refused or _MAYBE_SURROGATE.search(text) or not _nested_within(value, MAX_DEPTH):
+        check(value)
     return value
 
 
