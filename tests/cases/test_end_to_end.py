@@ -63,6 +63,7 @@ def test_a_new_user_files_cases_online_offline_and_without_contract(
     human = host.run("outbox")
     assert "Offline request" in human.stdout and "pending" in human.stdout
     assert "cannot be reached" in human.stdout
+    assert "next try" in human.stdout and "+00:00" not in human.stdout  # local time, its zone
     assert "Error(" not in human.stdout + offline.stdout  # causes go to the log, not the user
     desk.start()
     flushed = host.run("outbox", "--flush", "--json")

@@ -535,6 +535,8 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
     data = [i.summary() for i in items]
 
     def human(rows: list[dict[str, Any]]) -> str:
+        from vxassist.timefmt import local_time
+
         if not rows:
             return "The outbox is empty: nothing waits to be sent."
         out = []
@@ -545,7 +547,7 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
             elif r["state"] == "delivered":
                 line += f"  -> {r['status']} (reference {r['reference']})"
             if r["state"] == "pending":
-                line += f"\n        next try {r['next_attempt_at']}: {r['last_error']}"
+                line += f"\n        next try {local_time(r['next_attempt_at'])}: {r['last_error']}"
             elif r["state"] in ("rejected", "emailed", "saved"):
                 line += f"\n        {r['last_error']}"
                 if r["fallback_to"]:
