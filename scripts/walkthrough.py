@@ -108,6 +108,24 @@ def place(window: Any, x: int = 40, y: int = 48, width: int = 0) -> None:
     window.activateWindow()
 
 
+def menu_item(app: Any, starts: str, camera: Camera | None = None, name: str = "") -> None:
+    """Open the tray icon's menu under the icon, maybe picture it, and pick an entry."""
+    tray = app.tray
+    if tray is None:
+        raise WalkError("The tray icon is not there.")
+    spot = tray.icon.geometry()
+    tray.menu.popup(spot.bottomLeft() if spot.isValid() else tray.menu.pos())
+    wait_until(lambda: tray.menu.isVisible(), "The tray menu opening")
+    entry = next((a for a in tray.menu.actions() if a.text().startswith(starts)), None)
+    if entry is None:
+        raise WalkError(f"The tray menu has no {starts!r} entry.")
+    tray.menu.setActiveAction(entry)
+    if camera is not None:
+        camera.shoot(name)
+    tray.menu.hide()
+    entry.trigger()
+
+
 # --- the engineer's side -----------------------------------------------------------------
 
 
@@ -212,8 +230,8 @@ def customer(camera: Camera, stack: Any, code: str, case: dict[str, str]) -> Non
         camera.shoot("enrolled")
         enroll.close_button.click()
 
-        # 2. Request Support (from the tray's menu), the knowledge base first
-        app.open_window("request")
+        # 2. Request Support from the tray's menu, the knowledge base first
+        menu_item(app, "Request Support", camera, "tray-menu")
         request: Any = wait_until(lambda: app.windows.window("request"), "Request Support")
         place(request)
         wait_until(lambda: request.report is not None, "The system report for the form")
@@ -362,7 +380,7 @@ def customer(camera: Camera, stack: Any, code: str, case: dict[str, str]) -> Non
         window.close()
 
         # 10. the recording replays in the audit viewer
-        app.open_window("audit")
+        menu_item(app, "Audit")
         audit: Any = wait_until(lambda: app.windows.window("audit"), "The audit viewer")
         place(audit, width=1200)
         wait_until(lambda: audit.recordings.count() > 0, "The recordings list")
