@@ -122,14 +122,26 @@ def test_the_preview_names_the_reports_parts_with_their_sizes() -> None:
         "brief": "No calls recorded",
         "priority": 2,
         "third_party_app": None,
-        "system_report": {"os": {"name": "Debian 12"}, "logs": {"tail": "x" * 3000}},
+        "system_report": {
+            "schema": 1,
+            "sections": {
+                "os": {"status": "ok", "data": {"name": "Debian 12"}},
+                "logs": {"status": "partial", "data": {"tail": "x" * 3000}},
+            },
+            "manifest": [{"section": "os", "item": "os", "action": "collected"}],
+        },
         "also": [{"brief": "The printer too"}],
     }
     text = preview_text(payload)
     assert "Company name" in text and "Acme Hotels" in text
+    assert "2 = Severe" in text
     assert "Affected third-party application" not in text  # empty fields are left out
     assert "Further issue 1 (its own case): The printer too" in text
     [os_line] = [line for line in text.splitlines() if line.strip().startswith("os ")]
     [logs_line] = [line for line in text.splitlines() if line.strip().startswith("logs ")]
-    assert os_line.strip().endswith(" B") and logs_line.strip().endswith("KB")
-    assert "System report, 3.0 KB in all" in text
+    [manifest_line] = [line for line in text.splitlines() if "manifest" in line]
+    assert os_line.strip().endswith(" B") and "KB" in logs_line
+    assert logs_line.strip().endswith("partial")  # a part that saw less says so
+    assert manifest_line.strip().endswith(" B")
+    assert "schema" not in text
+    assert "System report, 3.1 KB in all" in text

@@ -242,6 +242,8 @@ def preview_text(payload: dict[str, Any]) -> str:
         if value is None or value == "":
             continue
         text = " ".join(str(value).split())
+        if spec.name == "priority" and text in {str(p.value) for p in Priority}:
+            text = f"{text} = {Priority(int(text)).label}"
         if len(text) > 200:
             text = text[:197] + "..."
         lines.append(f"  {spec.label:<{width}}  {text}")
@@ -251,14 +253,28 @@ def preview_text(payload: dict[str, Any]) -> str:
     if isinstance(report, dict) and report:
         total = len(json.dumps(report, ensure_ascii=False).encode("utf-8"))
         lines.append(f"  System report, {_size(total)} in all, secrets removed:")
-        for name, part in report.items():
+        for name, part in _report_parts(report):
             size = len(json.dumps(part, ensure_ascii=False).encode("utf-8"))
-            lines.append(f"    {name:<24} {_size(size):>9}")
+            status = part.get("status") if isinstance(part, dict) else None
+            note = f"  {status}" if status and status != "ok" else ""
+            lines.append(f"    {name:<24} {_size(size):>9}{note}")
     else:
         lines.append("  No system report.")
     body = len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
     lines.append(f"  Request size: {_size(body)}")
     return "\n".join(lines)
+
+
+def _report_parts(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The report's parts as the customer thinks of them: each section, then the list
+    of what was collected; the header's few values are counted in the total only."""
+    parts: list[tuple[str, Any]] = []
+    for key, value in report.items():
+        if key == "sections" and isinstance(value, dict):
+            parts += [(str(name), section) for name, section in value.items()]
+        elif isinstance(value, dict | list):
+            parts.append((str(key), value))
+    return parts
 
 
 def _confirm(payload: dict[str, Any]) -> bool:
