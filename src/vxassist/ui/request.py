@@ -307,8 +307,13 @@ class RequestSupportWindow(QtWidgets.QWidget):
                 body,
             )
         )
+        self._form_labels: list[QtWidgets.QLabel] = []
         for title, help_text, names in SECTIONS:
             column.addWidget(self._section(body, self.tr(title), self.tr(help_text), names))
+        # one label column through every section: the fields line up from top to bottom
+        widest = max(label.sizeHint().width() for label in self._form_labels)
+        for label in self._form_labels:
+            label.setMinimumWidth(widest)
         self.issues_layout = QtWidgets.QVBoxLayout()
         column.addLayout(self.issues_layout)
         self.add_issue_button = QtWidgets.QPushButton(
@@ -424,6 +429,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
             )
             label = QtWidgets.QLabel(text, box)
             label.setBuddy(editor if name != "priority" else self.priority_buttons[0])
+            self._form_labels.append(label)
             form.addRow(label, cell)
         outer.addLayout(form)
         return box
