@@ -261,8 +261,9 @@ def customer(camera: Camera, stack: Any, code: str, case: dict[str, str]) -> Non
         focus = request.editors["brief"]
         focus.setFocus()
         scroll = request.findChild(QtWidgets.QScrollArea)
-        if scroll is not None:
-            scroll.ensureWidgetVisible(focus)
+        if scroll is not None:  # the problem's part, with the priorities, in view
+            bar = scroll.verticalScrollBar()
+            bar.setValue(bar.maximum())
         camera.shoot("form-filled")
 
         # 4. review what will be sent, and untick a part
