@@ -39,6 +39,9 @@ ESCALATION_LABELS = {
 }
 FINAL_STATUSES = frozenset({"closed"})
 _MAX_LISTED = 500
+#: how many of an attached report's section names its history line lists, and how long
+_MAX_NAMED = 40
+_MAX_NAME = 64
 
 
 def local_date(at: datetime, calendar: SupportCalendar) -> date:
@@ -82,7 +85,8 @@ _SET_GROUP = Statement(
 )
 _EVENTS = table(CaseEvent)
 _INSERT_EVENT = Statement(
-    insert(_EVENTS), keys=tuple(c.key for c in _EVENTS.columns if c.key != "id")
+    insert(_EVENTS),
+    keys=tuple(c.key for c in _EVENTS.columns if c.key not in ("id", "system_report")),
 )
 _CONTRACT_CASE_BY_NUMBER = Statement(
     select(_CASES.c.id).where(
@@ -121,8 +125,44 @@ def _message(case: CaseRow, contract: ContractTerms | None, config: DeskConfig) 
     )
 
 
-def _event(session: Session, case: Case, at: datetime, kind: str, author: str, text: str) -> None:
-    session.add(CaseEvent(case_id=case.id, at=at, kind=kind, author=author, text=text))
+def _event(
+    session: Session,
+    case: Case,
+    at: datetime,
+    kind: str,
+    author: str,
+    text: str,
+    system_report: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=at,
+            kind=kind,
+            author=author,
+            text=text,
+            system_report=system_report,
+        )
+    )
+
+
+def report_text(report: dict[str, Any]) -> str:
+    """The history line of a report attached to an update: which sections it holds."""
+    sections = report.get("sections")
+    names = [str(name)[:_MAX_NAME] for name in sections] if isinstance(sections, dict) else []
+    files = report.get("files")
+    text = "A fresh system report was attached"
+    if names:
+        shown = names[:_MAX_NAMED]
+        more = len(names) - len(shown)
+        text += " with the sections " + ", ".join(shown)
+        if more:
+            text += f" and {more} more"
+    else:
+        text += " without any section"
+    if isinstance(files, list) and files:
+        text += f", and {len(files)} file{'s' if len(files) != 1 else ''}"
+    return text + "."
 
 
 def render(
@@ -153,9 +193,19 @@ def render(
     )
     data["related"] = [render(other) for other in related]
     if events is not None:
-        data["events"] = [
-            {"at": _iso(e.at), "kind": e.kind, "author": e.author, "text": e.text} for e in events
-        ]
+        data["events"] = [_render_event(e) for e in events]
+    return data
+
+
+def _render_event(event: CaseEvent) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "at": _iso(event.at),
+        "kind": event.kind,
+        "author": event.author,
+        "text": event.text,
+    }
+    if event.system_report is not None:
+        data["system_report"] = event.system_report
     return data
 
 
@@ -335,6 +385,16 @@ def add_update(
     case = _find(session, ident, who)
     _refuse_closed(case, "updated")
     _event(session, case, now, "update", who.name, body.text)
+    if body.system_report is not None:
+        _event(
+            session,
+            case,
+            now,
+            "report",
+            who.name,
+            report_text(body.system_report),
+            system_report=body.system_report,
+        )
     if body.priority is not None and body.priority != case.priority:
         old = case.priority
         case.priority = body.priority

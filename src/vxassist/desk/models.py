@@ -162,7 +162,10 @@ class Case(Base):
 
 
 class CaseEvent(Base):
-    """The history of a case: received, updates, escalation, status changes."""
+    """The history of a case: received, updates, escalation, status changes.
+
+    A ``report`` event keeps the system report a host attached to an update.
+    """
 
     __tablename__ = "case_events"
 
@@ -172,6 +175,7 @@ class CaseEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     author: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
+    system_report: Mapped[Any | None] = mapped_column(JSON, nullable=True)
 
 
 class IdempotencyRecord(Base):

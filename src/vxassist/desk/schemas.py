@@ -113,8 +113,15 @@ class CaseIn(_In):
 
 
 class UpdateIn(_In):
+    """More information on a case; optionally a new priority and a fresh system report."""
+
     text: LongText
     priority: PriorityLevel | None = None
+    system_report: dict[str, Any] | None = Field(
+        default=None,
+        description="a fresh system report of the host, as on a new case; "
+        "kept with a 'report' event in the case history",
+    )
 
 
 class EscalateIn(_In):
@@ -179,6 +186,11 @@ class Event(BaseModel):
     kind: str
     author: str
     text: str
+    system_report: dict[str, Any] | None = Field(
+        default=None,
+        description="the system report attached with an update (kind 'report'); "
+        "only in GET /cases/{number}",
+    )
 
 
 class CaseOut(BaseModel):

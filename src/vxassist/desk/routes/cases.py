@@ -99,7 +99,7 @@ def update_case(
     db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Add to a case: more detail, and optionally a new priority."""
+    """Add to a case: more detail, optionally a new priority and a fresh system report."""
     at = now(request)
     cfg = config(request)
     assert who.agent_id is not None
