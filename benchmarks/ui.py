@@ -87,7 +87,7 @@ if QtWidgets.QSystemTrayIcon.isSystemTrayAvailable():
     pixmap = QtWidgets.QStyle.StandardPixmap.SP_ComputerIcon
     shown = QtWidgets.QSystemTrayIcon(app.style().standardIcon(pixmap))
 else:
-    shown = QtWidgets.QWidget()
+    shown = QtWidgets.QLabel("An idle window with a line of text (fonts loaded)")
     shown.resize(420, 300)
 shown.show()
 sys.exit(app.exec())
@@ -240,7 +240,7 @@ def idle(desk: RunningDesk, work: Path, idle_s: float, table: list[Row]) -> None
     notes = {
         "tray": "vxassist (tray agent)",
         "headless": "vxassist agent --consent deny",
-        "bare Qt": "no vxassist: the bare stack + PySide6 and a tray icon (or a window)",
+        "bare Qt": "no vxassist: the bare stack + PySide6 and a tray icon (or a window with text)",
         "bare stack": "no vxassist: " + ", ".join(m.split(".")[0] for m in HEADLESS_IMPORTS),
         "bare Python": "no vxassist: the interpreter, idle",
     }
