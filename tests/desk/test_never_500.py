@@ -186,3 +186,13 @@ def test_an_integer_too_long_to_convert_is_a_422_and_escaped_backslashes_are_tex
     fine = desk.create(agent, details="path C:\\ud800\\logs, value NaN, 1e400")
     assert fine.status_code == 201, fine.text
     assert fine.json()["details"] == "path C:\\ud800\\logs, value NaN, 1e400"
+
+
+def test_every_busy_answer_says_when_to_retry(desk: Desk) -> None:
+    from vxassist.desk.errors import DeskError
+
+    def busy() -> None:
+        raise DeskError(503, "desk_busy", "The desk could not store the request; retry.")
+
+    desk.app.add_api_route("/test-busy", busy)
+    _busy(desk.client.get("/test-busy"))

@@ -211,6 +211,8 @@ def create_app(
         headers = dict(exc.headers)
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
+        if exc.status == 503:
+            headers.setdefault("Retry-After", "60")  # every busy answer says when to retry
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(StarletteHTTPException)
