@@ -70,3 +70,6 @@ def test_a_405_names_the_allowed_methods(desk: Desk) -> None:
     assert answer.status_code == 405
     assert set(answer.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
     assert answer.json()["detail"]["code"] == "method_not_allowed"
+    # a path outside the document keeps the framework's own list
+    answer = desk.client.post("/openapi.json")
+    assert answer.status_code == 405 and "GET" in answer.headers["Allow"]

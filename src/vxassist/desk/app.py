@@ -221,8 +221,9 @@ def create_app(
             exc.status_code, ("http_error", "The desk refused this request; check it and retry.")
         )
         headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(app, request.url.path))
+        allowed = _allowed_methods(app, request.url.path) if exc.status_code == 405 else []
+        if allowed:  # else (a path outside the document) Starlette's own Allow stands
+            headers["Allow"] = ", ".join(allowed)
         return JSONResponse(
             {"detail": {"code": code, "message": message}},
             status_code=exc.status_code,
