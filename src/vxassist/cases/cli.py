@@ -106,6 +106,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     upd.add_argument("number", metavar="N", help="the case number")
     upd.add_argument("--text", required=True, help="what is new")
     upd.add_argument("--priority", metavar="1-4", help="change the priority: " + _priority_text())
+    upd.add_argument(
+        "--attach-report",
+        action="store_true",
+        help="also send a fresh system report of this host, secrets removed as for a new case",
+    )
+    upd.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="with --attach-report: also remove host names, addresses and user names",
+    )
     add_json_flag(upd)
     upd.set_defaults(func=cmd_case_update)
 
@@ -444,7 +454,7 @@ def cmd_case_new(ctx: Context, args: argparse.Namespace) -> int:
         return (
             f"Neither the desk nor e-mail could take the request: "
             f"{_reason(item.last_error)}.\n"
-            f"It is saved as {item.fallback_to}: send that file to "
+            f"It is saved as {item.fallback_to}: send it to "
             f"{ctx.settings.support.email} another way, or call "
             f"{ctx.settings.support.phone}."
         )
@@ -502,25 +512,46 @@ def cmd_case_update(ctx: Context, args: argparse.Namespace) -> int:
     text = (args.text or "").strip()
     if not text:
         raise UsageError("The update is empty; write what is new with --text.")
+    if args.anonymize and not args.attach_report:
+        raise UsageError("--anonymize applies to the report: add --attach-report, or leave it out.")
+    priority = _priority(args.priority)
+    report = None
+    if args.attach_report:
+        from vxassist.cases.prefill import system_prefill
+
+        # collected and redacted as for `case new`
+        prefill = system_prefill(
+            ctx.settings, anonymize=args.anonymize or ctx.settings.anonymize_by_default
+        )
+        report = prefill.report
+        if report is None:
+            print(f"Note: no system report attached: {prefill.reason}.", file=sys.stderr)
     item = submit_update(
-        ctx.paths, ctx.settings, ctx.secrets(), number, text, _priority(args.priority)
+        ctx.paths, ctx.settings, ctx.secrets(), number, text, priority, system_report=report
     )
     if item.state is State.REJECTED:
         raise CaseError(
-            f"The desk refused the update: {item.last_error} (It is kept in the "
-            f"outbox as item {item.id}.)"
+            f"The desk refused the update: {_reason(item.last_error)}; it is kept in the "
+            f"outbox as item {item.id}."
         )
+    attached = report is not None
+    went = " A fresh system report went with it." if attached else ""
     if item.state is State.DELIVERED and item.answer is not None:
-        emit(item.answer, args.json, _case_text)
+        emit(
+            {**item.answer, "report_attached": attached},
+            args.json,
+            lambda d: _case_text(d) + ("\n" + went.strip() if attached else ""),
+        )
         return 0
-    data = item.summary()
+    data = {**item.summary(), "report_attached": attached}
     emit(
         data,
         args.json,
         lambda d: (
-            f"The update is queued in the outbox as item {item.id} ({item.last_error})."
+            f"The update is queued in the outbox as item {item.id} "
+            f"({_reason(item.last_error)}).{went}"
             if item.state is State.PENDING
-            else f"The update was sent by {item.state} to {item.fallback_to}."
+            else f"The update was sent by {item.state} to {item.fallback_to}.{went}"
         ),
     )
     return 0
