@@ -89,6 +89,9 @@ CHECK_DELAY_MS = 400
 DRAFT_DELAY_MS = 800
 
 FORM_PAGE, REVIEW_PAGE, RESULT_PAGE = 0, 1, 2
+#: the window's height for the form and the review, and the least for the short answer page
+FORM_HEIGHT = 860
+RESULT_MIN_HEIGHT = 300
 
 
 def _in_thread(work: Callable[[], Any]) -> Callable[[Any], Any]:
@@ -256,7 +259,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.pages)
-        self.resize(820, 860)
+        self.resize(820, FORM_HEIGHT)
         self.setMinimumSize(560, 480)
 
         self._load_draft()
@@ -896,6 +899,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
 
     def show_form(self) -> None:
         self.pages.setCurrentIndex(FORM_PAGE)
+        self.resize(self.width(), max(self.height(), FORM_HEIGHT))
         self.review_button.setFocus()
 
     def show_review(self) -> bool:
@@ -1007,6 +1011,10 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self.drafts_clear()
         self.result_text.setText(self.result_html(submission))
         self.pages.setCurrentIndex(RESULT_PAGE)
+        # the answer is a few lines: no tall empty page under it
+        answer = self.pages.currentWidget()
+        answer.adjustSize()
+        self.resize(self.width(), max(RESULT_MIN_HEIGHT, answer.sizeHint().height() + 24))
         self.close_button.setFocus()
         self.case_submitted.emit(submission)
 
