@@ -269,12 +269,14 @@ class DeskClient:
         priority: int | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
+        system_report: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Add ``text`` to a case; optionally a new priority and a fresh system report."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return self.request(
             "POST",
             f"{API}/cases/{int(number)}/updates",
-            json={"text": text, "priority": priority},
+            json=update_body(text, priority, system_report),
             headers=headers,
             timeout=timeout,
         )
@@ -296,6 +298,16 @@ class DeskClient:
             f"{API}/engineer/cases/{int(number)}/status",
             json={"status": status, "note": note},
         )
+
+
+def update_body(
+    text: str, priority: int | None, system_report: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The body of a case update; ``system_report`` only when there is one."""
+    body: dict[str, Any] = {"text": text, "priority": priority}
+    if system_report is not None:
+        body["system_report"] = dict(system_report)
+    return body
 
 
 def _cases(body: Mapping[str, Any]) -> list[dict[str, Any]]:

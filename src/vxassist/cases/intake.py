@@ -7,7 +7,7 @@ deliver it; whatever happens, the outbox item says where the request is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from vxassist.cases.outbox import (
     RetryPolicy,
     utc_now,
 )
-from vxassist.deskclient import API, DEFAULT_TIMEOUT_S, DeskClient
+from vxassist.deskclient import API, DEFAULT_TIMEOUT_S, DeskClient, update_body
 from vxassist.errors import SecretsError
 from vxassist.paths import Paths
 from vxassist.secrets import SecretStore
@@ -158,14 +158,19 @@ def submit_update(
     priority: int | None,
     clock: Callable[[], datetime] = utc_now,
     timeout: float = SUBMIT_TIMEOUT_S,
+    system_report: Mapping[str, Any] | None = None,
 ) -> OutboxItem:
-    """An update to case ``number`` through the outbox (so it is never lost)."""
+    """An update to case ``number`` through the outbox (so it is never lost).
+
+    ``system_report`` (already redacted, as for a new case) goes with it; the
+    outbox item's key makes a retry replay the desk's answer, never a second update.
+    """
     store = open_store(paths)
     item = store.add(
         Kind.UPDATE,
         "POST",
         f"{API}/cases/{int(number)}/updates",
-        {"text": text, "priority": priority},
+        update_body(text, priority, system_report),
         clock(),
     )
     return _first_attempt(paths, settings, secrets, item, clock, timeout)

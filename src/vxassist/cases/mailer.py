@@ -78,6 +78,10 @@ def body_text(item: OutboxItem, reason: str) -> str:
             "",
             "Update:",
             str(body.get("text", "")),
+            "",
+            "Fresh system report: attached as system-report.json"
+            if body.get("system_report")
+            else "Fresh system report: not included",
         ]
         return "\n".join(lines) + "\n"
     for spec in CASE_FIELDS:
