@@ -717,22 +717,38 @@ class AgentRuntime:
     ) -> dict[str, Any]:
         """Add information to a case through the outbox (never lost).
 
-        The desk's update API takes text only, so a report given here is not
-        sent; the answer says ``report_attached: False``.
+        ``report_payload`` (the redacted report from ``cases.sendable``) goes
+        with the update; the answer says ``report_attached``. Raises
+        ``CaseError`` with the desk's sentence when the desk refuses the update.
         """
         from vxassist.cases.intake import submit_update
+        from vxassist.cases.model import CaseError
+        from vxassist.cases.outbox import State
 
         ctx = self._ctx
+        report = dict(report_payload) if report_payload else None
         item = await self._in_thread(
             lambda: submit_update(
-                ctx.paths, ctx.settings, ctx.secrets(), number, text, None, self._clock
+                ctx.paths,
+                ctx.settings,
+                ctx.secrets(),
+                number,
+                text,
+                None,
+                self._clock,
+                system_report=report,
             )
         )
+        if item.state is State.REJECTED:
+            reason = (item.last_error or "no reason was given").strip().rstrip(".")
+            raise CaseError(
+                f"The desk refused the update: {reason}. It is kept on this computer "
+                f"as outbox item {item.id}.",
+                detail=f"outbox item {item.id} rejected",
+            )
         answer = dict(item.answer) if item.answer is not None else item.summary()
         answer["outbox_state"] = str(item.state)
-        answer["report_attached"] = False
-        if report_payload:
-            log.info("update of case %s: the desk's update API takes no report", number)
+        answer["report_attached"] = report is not None
         return answer
 
     async def escalate_case(self, number: int, to: str, reason: str) -> dict[str, Any]:

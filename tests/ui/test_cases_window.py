@@ -172,3 +172,38 @@ def test_requests_waiting_on_this_computer_are_listed_while_the_desk_is_down(
     qtbot.waitUntil(lambda: window.table.rowCount() == 2, timeout=WAIT)
     numbers = {window.table.item(r, 0).text() for r in range(2)}
     assert str(number) in numbers  # the desk's case, and the one still waiting here
+
+
+def test_continue_with_a_fresh_report_reaches_the_desk(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+) -> None:
+    from vxassist.cases import sendable
+
+    host = enroll_host(shared_desk)
+    bridge = bridge_for(host)
+    number = file_case(qtbot, bridge, "The SMDR link drops every morning")
+
+    window = MyCasesWindow(bridge, host.ctx.settings.support)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.case is not None, timeout=WAIT)
+    window.case_actions.setCurrentIndex(0)
+    window.update_text.setPlainText("It dropped again at 06:10; a fresh report is attached.")
+    window.attach_report.setChecked(True)
+    window.update_button.click()
+    qtbot.waitUntil(lambda: "Added to case" in window.action_status.text(), timeout=WAIT)
+    said = window.action_status.text()
+    assert "fresh system report" in said and "not sent" not in said
+    assert not window.attach_report.isChecked()
+    qtbot.waitUntil(lambda: "system report attached" in window.history.toPlainText(), timeout=WAIT)
+
+    stored = case_at_desk(shared_desk, number)
+    kinds = [e["kind"] for e in stored["events"]]
+    assert kinds == ["received", "update", "report"]
+    report = stored["events"][2]["system_report"]
+    expected = sendable.report_payload(case_helpers.recorded_report(), ())
+    assert expected is not None
+    assert set(report["sections"]) == set(expected["sections"])
+    assert report["manifest"] == expected["manifest"]
+    for name in expected["sections"]:
+        assert name in stored["events"][2]["text"]

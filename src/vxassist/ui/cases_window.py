@@ -472,6 +472,7 @@ class MyCasesWindow(QtWidgets.QWidget):
         words = {
             "received": self.tr("received"),
             "update": self.tr("update"),
+            "report": self.tr("system report attached"),
             "priority": self.tr("priority changed"),
             "escalated": self.tr("escalated"),
             "status": self.tr("status changed"),
@@ -548,21 +549,30 @@ class MyCasesWindow(QtWidgets.QWidget):
         self.update_button.setEnabled(True)
         self.update_text.clear()
         state = answer.get("outbox_state")
+        with_report = answer.get("report_attached") is True
         if state == "pending":
-            self._said(
+            text = (
                 self.tr(
+                    "Support cannot be reached right now; your information and the system "
+                    "report are saved on this computer and go as soon as the connection is back."
+                )
+                if with_report
+                else self.tr(
                     "Support cannot be reached right now; your information is saved on this "
                     "computer and goes as soon as the connection is back."
                 )
             )
+        elif state in ("emailed", "saved"):
+            text = self.tr(
+                "Support could not take it directly, so it was sent another way: {where}."
+            ).format(where=answer.get("fallback_to") or state)
         else:
             text = self.tr("Added to case {n}.").format(n=self._number())
-            if self.attach_report.isChecked() and answer.get("report_attached") is False:
+            if with_report:
                 text += " " + self.tr(
-                    "The desk takes only text with an update, so the system report was not "
-                    "sent; mention it and the engineer will ask for it."
+                    "A fresh system report of this computer went with it (secrets removed)."
                 )
-            self._said(text)
+        self._said(text)
         self.attach_report.setChecked(False)
         self._after_change(answer)
 

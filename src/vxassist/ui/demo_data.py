@@ -339,7 +339,9 @@ class DemoRuntime:
         return case
 
     async def update_case(self, number: int, text: str, report_payload: Any) -> dict[str, Any]:
-        return await self.get_case(number)
+        case = await self.get_case(number)
+        case["report_attached"] = report_payload is not None
+        return case
 
     async def escalate_case(self, number: int, to: str, reason: str) -> dict[str, Any]:
         case = await self.get_case(number)
