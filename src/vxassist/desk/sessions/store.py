@@ -559,6 +559,21 @@ def poll_for_agent(session: Session, agent_id: str, now: datetime) -> dict[str, 
     return {"requests": requests, "revoked": revoked, "extensions": extensions}
 
 
+def _with_certificate(rt: Runtime, after: st.SessionState) -> st.SessionState:
+    """The approved session with the engineer's key signed for its whole window: the
+    session id as the only principal, so the certificate opens this grant and no other."""
+    assert after.not_before is not None and after.not_after is not None
+    certificate = rt.ca.sign_user_key(
+        after.public_key,
+        key_id=after.key_id,
+        principals=[after.session_id],
+        not_before=after.not_before,
+        not_after=after.not_after,
+        scopes=after.scopes,
+    )
+    return replace(after, certificate=certificate)
+
+
 def decide(
     session: Session,
     rt: Runtime,
@@ -572,16 +587,7 @@ def decide(
     try:
         after = st.decide(before, decision, now)
         if after.status is st.SessionStatus.APPROVED:
-            assert after.not_before is not None and after.not_after is not None
-            certificate = rt.ca.sign_user_key(
-                after.public_key,
-                key_id=after.key_id,
-                principals=[after.session_id],
-                not_before=after.not_before,
-                not_after=after.not_after,
-                scopes=after.scopes,
-            )
-            after = replace(after, certificate=certificate)
+            after = _with_certificate(rt, after)
     except st.SessionConflict as exc:
         raise _conflict(exc) from exc
     except (st.SessionError, CaError) as exc:
@@ -850,16 +856,7 @@ def decide_extension(
     try:
         after, decided = st.decide_extension(before, e, approved, not_after, note, now)
         if decided.status is st.ExtensionStatus.APPROVED:
-            assert after.not_before is not None and after.not_after is not None
-            certificate = rt.ca.sign_user_key(
-                after.public_key,
-                key_id=after.key_id,
-                principals=[after.session_id],
-                not_before=after.not_before,
-                not_after=after.not_after,
-                scopes=after.scopes,
-            )
-            after = replace(after, certificate=certificate)
+            after = _with_certificate(rt, after)
     except st.SessionConflict as exc:
         raise _conflict(exc) from exc
     except (st.SessionError, CaError) as exc:
