@@ -73,3 +73,17 @@ def test_a_405_names_the_allowed_methods(desk: Desk) -> None:
     # a path outside the document keeps the framework's own list
     answer = desk.client.post("/openapi.json")
     assert answer.status_code == 405 and "GET" in answer.headers["Allow"]
+
+
+def test_busy_and_too_large_are_documented_where_they_can_happen(desk: Desk) -> None:
+    paths = _document(desk)["paths"]
+    create = paths["/api/v1/cases"]["post"]["responses"]
+    assert "Retry-After" in create["503"]["headers"]
+    assert "413" in create
+    assert "503" not in paths["/api/v1/healthz"]["get"]["responses"]
+    assert all(
+        "503" in op["responses"]
+        for path, ops in paths.items()
+        if not path.endswith("/healthz")
+        for op in ops.values()
+    )

@@ -116,7 +116,9 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
 def _tell_the_truth(document: dict[str, Any]) -> dict[str, Any]:
     """What FastAPI's generated document leaves out or gets wrong about the desk.
 
-    - every body-taking operation can answer 400 ``body_not_json`` (``JsonGuard``);
+    - every body-taking operation can answer 400 ``body_not_json`` (``JsonGuard``) and
+      413 (``BodyLimit``); every operation that reads the database, 503 ``desk_busy``
+      with ``Retry-After``;
     - a new case needs an ``Idempotency-Key`` (the route answers 400 without one, with
       a sentence, rather than FastAPI's 422, so the parameter is optional in code);
     - a query parameter is never JSON ``null``: an optional one is simply left out;
@@ -125,11 +127,33 @@ def _tell_the_truth(document: dict[str, Any]) -> dict[str, Any]:
     error_ref = {"$ref": "#/components/schemas/ErrorOut"}
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
+            responses = operation["responses"]
             if "requestBody" in operation:
-                operation["responses"].setdefault(
+                responses.setdefault(
                     "400",
                     {
                         "description": "The body is not JSON (code body_not_json)",
+                        "content": {"application/json": {"schema": error_ref}},
+                    },
+                )
+                responses.setdefault(
+                    "413",
+                    {
+                        "description": "The body is larger than the desk takes (body_too_large)",
+                        "content": {"application/json": {"schema": error_ref}},
+                    },
+                )
+            if not path.endswith("/healthz"):
+                responses.setdefault(
+                    "503",
+                    {
+                        "description": "The database cannot answer now (desk_busy); retry later",
+                        "headers": {
+                            "Retry-After": {
+                                "description": "seconds to wait before retrying",
+                                "schema": {"type": "integer", "minimum": 1},
+                            }
+                        },
                         "content": {"application/json": {"schema": error_ref}},
                     },
                 )
