@@ -277,3 +277,42 @@ async def test_the_agent_runs_on_when_its_control_channel_cannot_start(vx_home: 
     finally:
         runtime.stop()
         assert await asyncio.wait_for(task, 60) == 0
+
+
+async def test_an_update_carries_a_fresh_report_and_a_refused_one_says_why(
+    vx_home: Path, running_desk: RunningDesk
+) -> None:
+    from vxassist.cases import sendable
+    from vxassist.cases.enroll import enroll
+    from vxassist.cases.model import CaseError
+
+    ctx = Context.create()
+    enroll(ctx.paths, ctx.secrets(), running_desk.url, running_desk.enrollment_code(CONTRACT))
+    events: list[dict[str, Any]] = []
+    runtime = AgentRuntime(
+        Context.create(), DenyPrompter(), events.append, collect_report=_recorded_report
+    )
+    run = Running(runtime, events)
+    task = asyncio.ensure_future(runtime.run())
+    try:
+        await run.until(lambda: runtime.enrolled or task.done())
+        number = (await runtime.submit_case(CASE, None)).item.case_number
+        assert isinstance(number, int)
+        payload = sendable.report_payload(await runtime.report(), ())
+        assert payload is not None
+        answer = await runtime.update_case(number, "Still no records.", payload)
+        assert answer["report_attached"] is True and answer["outbox_state"] == "delivered"
+        shown = await runtime.get_case(number)
+        assert [e["kind"] for e in shown["events"]] == ["received", "update", "report"]
+        assert shown["events"][2]["system_report"]["sections"].keys() == payload["sections"].keys()
+
+        too_big = {"sections": {"os": {"blob": "x" * (4 * 1024 * 1024 + 10)}}}
+        with pytest.raises(CaseError) as refused:
+            await runtime.update_case(number, "With a huge log.", too_big)
+        assert refused.value.message.startswith("The desk refused the update: The request is")
+        assert "outbox item" in refused.value.message
+        shown = await runtime.get_case(number)
+        assert len(shown["events"]) == 3
+    finally:
+        runtime.stop()
+        assert await asyncio.wait_for(task, 60) == 0
