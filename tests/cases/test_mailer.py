@@ -80,6 +80,26 @@ def test_an_update_mail_names_its_case(tmp_path: Path) -> None:
     assert subject_for(item) == "[Case 77] Update: It happens again at 9:00"
 
 
+def test_an_update_with_a_fresh_report_is_mailed_with_it(
+    tmp_path: Path, smtp_server: Mailbox
+) -> None:
+    store = OutboxStore(tmp_path / "outbox")
+    item = store.add(
+        Kind.UPDATE,
+        "POST",
+        "/api/v1/cases/77/updates",
+        {"text": "It happens again at 9:00", "priority": None, "system_report": REPORT},
+        T0,
+    )
+    MailFallback(settings_for(smtp_server.port), tmp_path / "unsent")(item, "down")
+    [msg] = smtp_server.messages
+    assert msg["Subject"] == "[Case 77] Update: It happens again at 9:00"
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Fresh system report: attached as system-report.json" in text
+    [attachment] = list(msg.iter_attachments())
+    assert json.loads(attachment.get_content()) == REPORT
+
+
 def test_smtp_down_saves_an_eml_and_a_json_file(tmp_path: Path) -> None:
     item = case_item(tmp_path, continues_case="5")
     result = MailFallback(settings_for(free_port()), tmp_path / "unsent")(item, "desk down")
