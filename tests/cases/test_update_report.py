@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from tests.cases import test_intake_desk
-from tests.cases.conftest import CASE_FLAGS
+from tests.cases.conftest import CASE_FLAGS, AgentProcess
+from tests.cases.test_case_new_cli import _run_on_a_terminal
 from tests.cases.test_intake_desk import vx
 from tests.fixtures.desk import RunningDesk
+from vxassist.cases.cli import EXIT_NOT_SENT, update_preview_text
 from vxassist.cases.intake import make_sender, open_store, submit_update
-from vxassist.cases.outbox import State
+from vxassist.cases.outbox import Kind, State
 from vxassist.cliutil import Context
 from vxassist.deskclient import DeskClient
 from vxassist.paths import Paths
@@ -115,3 +117,37 @@ def test_an_oversized_report_is_refused_with_a_sentence(
     assert item.last_error == "The request is too large; remove large attachments and retry."
     events = _at_desk(enrolled, number)["events"]
     assert [e["kind"] for e in events] == ["received"]
+
+
+def test_on_a_terminal_the_report_is_shown_for_a_yes_first(agent_process: AgentProcess) -> None:
+    args = ("case", "update", "1001", "--text", "Again at 9:00.", "--attach-report")
+    code, seen = _run_on_a_terminal(agent_process, *args, answer=b"n\n")
+    if b"no system report attached" in seen:
+        pytest.skip("the system report is not available in this build")
+    assert code == EXIT_NOT_SENT, seen
+    assert b"This update will be sent to case 1001:" in seen
+    assert b"Again at 9:00." in seen
+    assert b"secrets removed:" in seen and b"Update size:" in seen
+    assert b"Nothing was sent" in seen
+    assert list(open_store(Paths.from_env(agent_process.env())).items()) == []
+
+    code, seen = _run_on_a_terminal(agent_process, *args, answer=b"y\n")
+    assert code == 0, seen  # not enrolled, no mail: saved to a file, and said so
+    [item] = open_store(Paths.from_env(agent_process.env())).items()
+    assert item.kind is Kind.UPDATE
+    assert isinstance(item.body["system_report"], dict) and item.body["system_report"]["sections"]
+    code, seen = _run_on_a_terminal(agent_process, *args, "--yes", answer=None)
+    assert b"Send it?" not in seen
+    assert len(open_store(Paths.from_env(agent_process.env())).items()) == 2
+
+
+def test_the_update_preview_lists_the_reports_parts() -> None:
+    body = {"text": "Log attached.", "priority": 1, "system_report": REPORT}
+    text = update_preview_text(1042, body)
+    assert text.splitlines()[:3] == [
+        "This update will be sent to case 1042:",
+        "  Log attached.",
+        "  New priority: 1 = System Down",
+    ]
+    assert "    os " in text and "secrets removed" in text
+    assert "No system report." in update_preview_text(1042, {"text": "x", "priority": None})

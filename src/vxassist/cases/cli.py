@@ -116,6 +116,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="with --attach-report: also remove host names, addresses and user names",
     )
+    upd.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="with --attach-report: send without showing what goes for a yes first "
+        "(only asked on a terminal)",
+    )
     add_json_flag(upd)
     upd.set_defaults(func=cmd_case_update)
 
@@ -259,19 +266,42 @@ def preview_text(payload: dict[str, Any]) -> str:
         lines.append(f"  {spec.label:<{width}}  {text}")
     for n, issue in enumerate(payload.get("also") or [], start=1):
         lines.append(f"  Further issue {n} (its own case): {issue.get('brief', '')}")
-    report = payload.get("system_report")
-    if isinstance(report, dict) and report:
-        total = len(json.dumps(report, ensure_ascii=False).encode("utf-8"))
-        lines.append(f"  System report, {_size(total)} in all, secrets removed:")
-        for name, part in _report_parts(report):
-            size = len(json.dumps(part, ensure_ascii=False).encode("utf-8"))
-            status = part.get("status") if isinstance(part, dict) else None
-            note = f"  {status}" if status and status != "ok" else ""
-            lines.append(f"    {name:<24} {_size(size):>9}{note}")
-    else:
-        lines.append("  No system report.")
+    lines += _report_lines(payload.get("system_report"))
     body = len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
     lines.append(f"  Request size: {_size(body)}")
+    return "\n".join(lines)
+
+
+def _report_lines(report: Any) -> list[str]:
+    """The report's parts with their sizes, as ``case new`` and ``case update`` show them."""
+    import json
+
+    if not isinstance(report, dict) or not report:
+        return ["  No system report."]
+    total = len(json.dumps(report, ensure_ascii=False).encode("utf-8"))
+    lines = [f"  System report, {_size(total)} in all, secrets removed:"]
+    for name, part in _report_parts(report):
+        size = len(json.dumps(part, ensure_ascii=False).encode("utf-8"))
+        status = part.get("status") if isinstance(part, dict) else None
+        note = f"  {status}" if status and status != "ok" else ""
+        lines.append(f"    {name:<24} {_size(size):>9}{note}")
+    return lines
+
+
+def update_preview_text(number: int, body: dict[str, Any]) -> str:
+    """What ``case update`` will send: the text, any new priority, the report's parts."""
+    import json
+
+    text = " ".join(str(body.get("text", "")).split())
+    lines = [
+        f"This update will be sent to case {number}:",
+        f"  {text[:197] + '...' if len(text) > 200 else text}",
+    ]
+    if body.get("priority") is not None:
+        lines.append(f"  New priority: {body['priority']} = {Priority(body['priority']).label}")
+    lines += _report_lines(body.get("system_report"))
+    size = len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+    lines.append(f"  Update size: {_size(size)}")
     return "\n".join(lines)
 
 
@@ -287,9 +317,9 @@ def _report_parts(report: dict[str, Any]) -> list[tuple[str, Any]]:
     return parts
 
 
-def _confirm(payload: dict[str, Any]) -> bool:
+def _confirm(payload: dict[str, Any], preview: str | None = None) -> bool:
     """Show what will be sent and ask for a yes (on the terminal, through stderr)."""
-    print(preview_text(payload), file=sys.stderr)
+    print(preview_text(payload) if preview is None else preview, file=sys.stderr)
     print("Send it? [y/N] ", end="", file=sys.stderr, flush=True)
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
@@ -526,6 +556,16 @@ def cmd_case_update(ctx: Context, args: argparse.Namespace) -> int:
         report = prefill.report
         if report is None:
             print(f"Note: no system report attached: {prefill.reason}.", file=sys.stderr)
+        elif sys.stdin.isatty() and not args.json and not args.yes:
+            from vxassist.deskclient import update_body
+
+            body = update_body(text, priority, report)
+            if not _confirm(body, update_preview_text(number, body)):
+                print(
+                    "Nothing was sent; run the command again when the update is ready.",
+                    file=sys.stderr,
+                )
+                return EXIT_NOT_SENT
     item = submit_update(
         ctx.paths, ctx.settings, ctx.secrets(), number, text, priority, system_report=report
     )
