@@ -605,7 +605,7 @@ class LiveStory:
             events = len(self.events)
             t0 = time.perf_counter()
             beat.start()
-            wait_for(lambda p=sftp: p.poll() is not None, "the sftp download", timeout_s=900)
+            wait_for(functools.partial(_exited, sftp), "the sftp download", timeout_s=900)
             busy = beat.stop()
             seconds = time.perf_counter() - t0
             got = local.stat().st_size if local.exists() else 0
@@ -654,6 +654,10 @@ class LiveStory:
             self.app.bridge.stop(30)
         finally:
             self.stack.stop()
+
+
+def _exited(proc: subprocess.Popen[bytes]) -> bool:
+    return proc.poll() is not None
 
 
 def _form_filled(window: Any) -> bool:
