@@ -190,19 +190,27 @@ def test_continue_with_a_fresh_report_reaches_the_desk(
     window.case_actions.setCurrentIndex(0)
     window.update_text.setPlainText("It dropped again at 06:10; a fresh report is attached.")
     window.attach_report.setChecked(True)
+    # what goes is shown first, each part with a tick box; one part is left out
+    qtbot.waitUntil(lambda: window.update_review.isVisible(), timeout=WAIT)
+    shown = {p.id for p in window.update_review.parts()}
+    assert sendable.FIELDS_PART not in shown
+    assert sendable.section_part_id("software") in shown
+    window.update_review.set_ticked(sendable.section_part_id("software"), False)
     window.update_button.click()
     qtbot.waitUntil(lambda: "Added to case" in window.action_status.text(), timeout=WAIT)
     said = window.action_status.text()
     assert "fresh system report" in said and "not sent" not in said
-    assert not window.attach_report.isChecked()
+    assert not window.attach_report.isChecked() and not window.update_review.isVisible()
     qtbot.waitUntil(lambda: "system report attached" in window.history.toPlainText(), timeout=WAIT)
 
     stored = case_at_desk(shared_desk, number)
     kinds = [e["kind"] for e in stored["events"]]
     assert kinds == ["received", "update", "report"]
     report = stored["events"][2]["system_report"]
-    expected = sendable.report_payload(case_helpers.recorded_report(), ())
+    left_out = {sendable.section_part_id("software")}
+    expected = sendable.report_payload(case_helpers.recorded_report(), left_out)
     assert expected is not None
+    assert "software" not in report["sections"]
     assert set(report["sections"]) == set(expected["sections"])
     assert report["manifest"] == expected["manifest"]
     for name in expected["sections"]:

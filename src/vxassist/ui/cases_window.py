@@ -38,6 +38,7 @@ from vxassist.ui.case_common import (
     wrapped,
 )
 from vxassist.ui.qt import Qt, QtCore, QtWidgets, Signal
+from vxassist.ui.review import WhatWillBeSent
 
 log = logging.getLogger(__name__)
 
@@ -508,16 +509,53 @@ class MyCasesWindow(QtWidgets.QWidget):
             self.tr("Also attach a fresh system report of this computer (secrets removed)"), tab
         )
         self.attach_report.setAccessibleName(self.tr("Attach a fresh system report"))
+        self.attach_report.toggled.connect(self._attach_toggled)
         self.update_button = QtWidgets.QPushButton(self.tr("Add to the case"), tab)
         self.update_button.setAccessibleName(self.tr("Add to the case"))
         self.update_button.clicked.connect(self.send_update)
+        # what the report holds, each part with a tick box, before it goes
+        self.update_review = WhatWillBeSent(tab)
+        self.update_review.setMinimumHeight(240)
+        self.update_review.setVisible(False)
+        self._update_report: Any = None
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.attach_report, 1)
         row.addWidget(self.update_button)
         layout.addWidget(self.update_text)
         layout.addLayout(row)
+        layout.addWidget(self.update_review, 1)
         layout.addStretch(1)
         return tab
+
+    def _attach_toggled(self, checked: bool) -> None:
+        if not checked:
+            self.update_review.setVisible(False)
+            return
+        if self._update_report is not None:
+            self.update_review.setVisible(True)
+            return
+        self._said(self.tr("Collecting this computer's system report…"))
+
+        async def job(rt: Any) -> Any:
+            return await rt.report()
+
+        self._submit(job, self._update_report_ready, self._update_report_failed)
+
+    def _update_report_ready(self, report: Any) -> None:
+        self._update_report = report
+        shown = [p for p in sendable.parts({}, report) if p.kind is not sendable.PartKind.FIELDS]
+        self.update_review.set_parts(shown)
+        self.update_review.setVisible(self.attach_report.isChecked())
+        self._said(
+            self.tr("Below is the report that goes with your information; untick what should stay.")
+        )
+
+    def _update_report_failed(self, exc: BaseException) -> None:
+        self.attach_report.setChecked(False)
+        self._said(
+            self.tr("The system report could not be made: {why}").format(why=error_sentence(exc)),
+            error=True,
+        )
 
     def send_update(self) -> None:
         number = self._number()
@@ -529,13 +567,15 @@ class MyCasesWindow(QtWidgets.QWidget):
             self.update_text.setFocus()
             return
         attach = self.attach_report.isChecked()
+        report, unticked = self._update_report, self.update_review.unticked()
         self.update_button.setEnabled(False)
         self._said(self.tr("Sending…"))
 
         async def job(rt: Any) -> dict[str, Any]:
             payload = None
             if attach:
-                payload = sendable.report_payload(await rt.report(), ())
+                # the report shown for review, without what the customer unticked
+                payload = sendable.report_payload(report or await rt.report(), unticked)
             answer: dict[str, Any] = await rt.update_case(number, text, payload)
             return answer
 
@@ -574,6 +614,7 @@ class MyCasesWindow(QtWidgets.QWidget):
                 )
         self._said(text)
         self.attach_report.setChecked(False)
+        self._update_report = None  # the next one is fresh again
         self._after_change(answer)
 
     # --- escalate ------------------------------------------------------------------------------
