@@ -1013,8 +1013,9 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self.pages.setCurrentIndex(RESULT_PAGE)
         # the answer is a few lines: no tall empty page under it
         answer = self.pages.currentWidget()
-        answer.adjustSize()
-        self.resize(self.width(), max(RESULT_MIN_HEIGHT, answer.sizeHint().height() + 24))
+        if answer is not None:
+            answer.adjustSize()
+            self.resize(self.width(), max(RESULT_MIN_HEIGHT, answer.sizeHint().height() + 24))
         self.close_button.setFocus()
         self.case_submitted.emit(submission)
 
