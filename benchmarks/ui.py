@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import os
 import statistics
 import subprocess
@@ -313,6 +314,15 @@ class Heartbeat:
         self._running = threading.Event()
         self._sleeper: threading.Thread | None = None
         self._process: subprocess.Popen[str] | None = None
+        self.gc_pauses: list[tuple[float, int]] = []
+        self._gc_started = 0.0
+
+    def _gc(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+        elif self._gc_started:
+            self.gc_pauses.append((now - self._gc_started, int(info.get("generation", -1))))
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -330,6 +340,9 @@ class Heartbeat:
     def start(self) -> None:
         self.gaps.clear()
         self.thread_gaps.clear()
+        self.gc_pauses.clear()
+        self._gc_started = 0.0
+        gc.callbacks.append(self._gc)
         self._running.set()
         self._process = subprocess.Popen(
             [sys.executable, "-c", SLEEPER],
@@ -344,6 +357,7 @@ class Heartbeat:
 
     def stop(self) -> dict[str, float]:
         self._timer.stop()
+        gc.callbacks.remove(self._gc)
         self._running.clear()
         if self._sleeper is not None:
             self._sleeper.join(5)
@@ -361,6 +375,8 @@ class Heartbeat:
             "ticks": float(len(self.gaps)),
             "thread_max_ms": thread_late * 1000,
             "machine_max_ms": machine_ms,
+            "gc_max_ms": max((d for d, _g in self.gc_pauses), default=0.0) * 1000,
+            "gc_gen": float(max(self.gc_pauses, default=(0.0, -1))[1]),
         }
 
 
@@ -724,13 +740,15 @@ def live(work: Path, args: argparse.Namespace, table: list[Row]) -> None:
                     f"{busy['mb_s']:.0f} MB/s, {busy['events']:.0f} events to the GUI): longest "
                     f"{busy['max_ms']:5.1f} ms, p99 {busy['p99_ms']:4.1f} ms, "
                     f"{busy['over_16']:.0f} ticks over 16 ms  [{busy['thread_max_ms']:5.1f} / "
-                    f"{busy['machine_max_ms']:5.1f} ms]"
+                    f"{busy['machine_max_ms']:5.1f} ms]; longest garbage collection "
+                    f"{busy['gc_max_ms']:.1f} ms (generation {busy['gc_gen']:.0f})"
                 )
                 print(
                     f"     nothing running for {floor['seconds']:.1f} s (the floor):       longest "
                     f"{floor['max_ms']:5.1f} ms, p99 {floor['p99_ms']:4.1f} ms, "
                     f"{floor['over_16']:.0f} ticks over 16 ms  [{floor['thread_max_ms']:5.1f} / "
-                    f"{floor['machine_max_ms']:5.1f} ms]"
+                    f"{floor['machine_max_ms']:5.1f} ms]; longest garbage collection "
+                    f"{floor['gc_max_ms']:.1f} ms (generation {floor['gc_gen']:.0f})"
                 )
             worst = max(r["download"]["max_ms"] for r in rounds)
             worst_floor = max(r["floor"]["max_ms"] for r in rounds)
@@ -755,6 +773,12 @@ def main() -> None:
     parser.add_argument("--end-rounds", type=int, default=3, help="End now rounds (0 skips)")
     parser.add_argument("--size-mb", type=float, default=200.0, help="download size (0 skips)")
     parser.add_argument("--stall-rounds", type=int, default=3, help="downloads (3)")
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=None,
+        help="experiment: the interpreter's thread switch interval in this process (5 ms)",
+    )
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--skip-live", action="store_true", help="only the idle figures")
     args = parser.parse_args()
@@ -771,6 +795,9 @@ def main() -> None:
     if not args.skip_live:
         if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
             raise SystemExit("ui benchmark: the live part needs root and /usr/sbin/sshd")
+        if args.switch_interval_ms is not None:
+            sys.setswitchinterval(args.switch_interval_ms / 1000)
+            print(f"experiment: thread switch interval {args.switch_interval_ms:g} ms")
         live(work, args, table)
     print(f"load {os.getloadavg()[0]:.2f} at the end")
     if table:
