@@ -125,7 +125,12 @@ class _SortItem(QtWidgets.QTableWidgetItem):
     def __lt__(self, other: QtWidgets.QTableWidgetItem) -> bool:
         mine, theirs = self.data(_SORT), other.data(_SORT)
         if mine is not None and theirs is not None:
-            return bool(mine < theirs)
+            try:
+                return bool(mine < theirs)
+            except TypeError:
+                # a desk answer of the wrong shape ("12" beside 7): an error raised in
+                # Qt's sort ends the process, so such keys sort by their text instead
+                return str(mine) < str(theirs)
         return super().__lt__(other)
 
 
