@@ -38,6 +38,9 @@ WindowFactory = Callable[..., QtWidgets.QWidget]
 #: the events that start a live session (and make the live-session window)
 SESSION_STARTS = frozenset({"session_start", "session_open"})
 
+#: the events that went wrong on their own; the tray says so in a calm line
+NOTED = frozenset({"refused", "session_failed"})
+
 #: how long Quit waits for the live sessions to end before it stops the agent anyway
 QUIT_END_ALL_TIMEOUT_MS = 10_000
 
@@ -173,6 +176,7 @@ class TrayApp(QObject):
         self.bridge.runtime_finished.connect(self._runtime_finished)
         self.windows = WindowRegistry(self.not_available)
         self._messages: list[QtWidgets.QMessageBox] = []
+        self._fault_box: QtWidgets.QMessageBox | None = None
         self._quitting = False
         self._finished = False
         self._opening: dict[str, Any] = {}
@@ -279,6 +283,8 @@ class TrayApp(QObject):
         if kind in SESSION_STARTS and self.session_window is None:
             self._live_session_window(event)
         changed = self.state.apply(event)
+        if kind in NOTED and self.state.note:
+            self.notify(tr(CTX, "vxassist"), self.state.note)
         if kind == "case_changed":
             self._case_changed(event)
         elif kind == "show_requested":
@@ -406,6 +412,54 @@ class TrayApp(QObject):
     def _forget(self, box: QtWidgets.QMessageBox) -> None:
         if box in self._messages:
             self._messages.remove(box)
+
+    # --- faults --------------------------------------------------------------------
+
+    def install_exception_hook(self) -> Callable[[], None]:
+        """Errors raised in a window's slot or paint go to the log and one sentence.
+
+        Qt calls ``sys.excepthook`` for them and goes on with its loop; this hook
+        logs the traceback to the log file and tells the customer once (one box
+        at a time), so a fault in one window never ends the app, and the
+        sessions' teardown, which runs on the agent's own thread, is untouched.
+        Returns the function that puts the previous hook back.
+        """
+        previous = sys.excepthook
+
+        def hook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+            if issubclass(kind, KeyboardInterrupt):
+                previous(kind, exc, tb)
+                return
+            log.error("a window failed", exc_info=(kind, exc, tb))
+            try:
+                self.window_failed()
+            except Exception:  # the hook itself must never raise
+                log.exception("the window failure could not be shown")
+
+        sys.excepthook = hook
+
+        def restore() -> None:
+            if sys.excepthook is hook:
+                sys.excepthook = previous
+
+        return restore
+
+    def window_failed(self) -> None:
+        """One sentence for a window's fault (not again while it is on screen)."""
+        if self._fault_box is not None and self._fault_box in self._messages:
+            return
+        box = self.message(
+            tr(CTX, "Something went wrong"),
+            tr(
+                CTX,
+                "A vxassist window hit an error and may show something out of date; "
+                "close and open it again (the agent and its sessions keep running, "
+                "the details are in the log).",
+            ),
+            warning=True,
+        )
+        box.setObjectName("window-fault")
+        self._fault_box = box
 
     # --- quit ----------------------------------------------------------------------
 
@@ -568,10 +622,14 @@ def run_tray(ctx: Context, argv: list[str] | None = None) -> int:
         return AgentRuntime(ctx, prompter, emit, face="tray")
 
     app = TrayApp(ctx, make_runtime, make_prompter())  # the prompter lives on the GUI thread
+    restore_hook = app.install_exception_hook()
     app.start()
-    with _quit_on_signals(app.quit_now):
-        code = qapp.exec()
-    app.bridge.stop(10.0)
+    try:
+        with _quit_on_signals(app.quit_now):
+            code = qapp.exec()
+        app.bridge.stop(10.0)
+    finally:
+        restore_hook()
     return int(code)
 
 

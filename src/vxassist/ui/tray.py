@@ -75,6 +75,10 @@ class ShellState:
     live: dict[str, LiveSession] = field(default_factory=dict)
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     cases: dict[int, CaseNote] = field(default_factory=dict)
+    #: a calm line about the last thing that went wrong on its own (a request refused,
+    #: a session that could not start); shown while nothing else needs the customer
+    note: str = ""
+    _engineers: dict[str, str] = field(default_factory=dict)
 
     def apply(self, event: Mapping[str, Any]) -> bool:
         """Fold one event in; True when what the customer sees may have changed."""
@@ -82,11 +86,32 @@ class ShellState:
         sid = str(event.get("session_id", ""))
         if kind in {"request", "prompt"} and sid:
             self.requests.setdefault(sid, {}).update(event)
+            if event.get("engineer"):
+                self._engineers[sid] = str(event["engineer"])
+            self.note = ""
+            return True
+        if kind == "refused" and sid:
+            self.note = tr(
+                CTX, "{engineer}'s request to connect was refused on its own: {why}"
+            ).format(
+                engineer=self._engineers.pop(sid, "") or tr(CTX, "An engineer"),
+                why=_clause(event.get("reason")),
+            )
+            self.requests.pop(sid, None)
+            return True
+        if kind == "session_failed" and sid:
+            self.note = tr(CTX, "The session with {engineer} could not start: {why}").format(
+                engineer=self._engineers.pop(sid, "") or tr(CTX, "an engineer"),
+                why=_clause(event.get("reason")),
+            )
+            self.live.pop(sid, None)
+            self.requests.pop(sid, None)
             return True
         if kind in _PROMPT_GONE and sid:
             return self.requests.pop(sid, None) is not None
         if kind == "session_open" and sid:
             self.requests.pop(sid, None)
+            self.note = ""
             self.live[sid] = LiveSession(
                 session_id=sid,
                 engineer=str(event.get("engineer") or ""),
@@ -95,6 +120,7 @@ class ShellState:
             )
             return True
         if kind in _ENDED and sid:
+            self._engineers.pop(sid, None)
             gone = self.live.pop(sid, None) is not None
             return self.requests.pop(sid, None) is not None or gone
         if kind == "case_changed":
@@ -161,7 +187,15 @@ class ShellState:
             return tr(CTX, "{n} cases wait for your answer").format(n=len(waiting))
         if not self.enrolled:
             return tr(CTX, "Not enrolled yet: enroll this computer to reach support")
-        return tr(CTX, "Nothing needs you")
+        return self.note or tr(CTX, "Nothing needs you")
+
+
+def _clause(reason: object) -> str:
+    """A reason sentence as the end of another: 'The relay ... .' -> 'the relay ... .'"""
+    text = str(reason or "").strip() or tr(CTX, "no reason was given")
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        text = text[0].lower() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _int_or_none(value: object) -> int | None:
