@@ -33,6 +33,7 @@ from tests.fixtures.desk import RunningDesk
 from tests.ui.case_helpers import TYPED, Host, enroll_host, make_runtime_factory
 from tests.ui.test_request import fill
 from vxassist.cliutil import Context
+from vxassist.demo import DEMO_ENGINEER
 from vxassist.remote.consent import DenyPrompter
 from vxassist.ui.app import TrayApp
 from vxassist.ui.qt import Qt, QtWidgets
@@ -383,6 +384,7 @@ def test_relay_down_the_session_could_not_start_and_the_agent_still_prompts(
         assert home is not None
         qtbot.waitUntil(lambda: "could not start" in home._summary.text(), timeout=WAIT * 3)
         text = home._summary.text()
+        assert text.startswith(f"The session with {DEMO_ENGINEER} could not start: the relay"), text
         assert not app.state.live
         no_traceback(text)
         assert app.bridge.running

@@ -51,6 +51,8 @@ class CaseNote:
 
 #: the desk's status for "the engineer needs an answer from you"
 WAITING_ON_CUSTOMER = "waiting_customer"
+#: how many engineers' names (by session) are kept for the calm lines
+ENGINEERS_KEPT = 20
 _ENDED = {"session_end", "session_failed", "revoked", "teardown"}
 _PROMPT_GONE = {"refused", "withdrawn", "decision"}
 
@@ -87,7 +89,10 @@ class ShellState:
         if kind in {"request", "prompt"} and sid:
             self.requests.setdefault(sid, {}).update(event)
             if event.get("engineer"):
+                # kept past the session's end events: a failed start is reported after them
                 self._engineers[sid] = str(event["engineer"])
+                for old in list(self._engineers)[:-ENGINEERS_KEPT]:
+                    del self._engineers[old]
             self.note = ""
             return True
         if kind == "refused" and sid:
@@ -120,7 +125,6 @@ class ShellState:
             )
             return True
         if kind in _ENDED and sid:
-            self._engineers.pop(sid, None)
             gone = self.live.pop(sid, None) is not None
             return self.requests.pop(sid, None) is not None or gone
         if kind == "case_changed":
