@@ -32,6 +32,7 @@ from tests.fixtures import desk as desk_fixtures
 from tests.fixtures.desk import RunningDesk
 from tests.ui.case_helpers import TYPED, Host, enroll_host, make_runtime_factory
 from tests.ui.test_request import fill
+from vxassist.cases.outbox import State
 from vxassist.cliutil import Context
 from vxassist.demo import DEMO_ENGINEER
 from vxassist.remote.consent import DenyPrompter
@@ -65,11 +66,14 @@ def started(host: Host, prompter: Any = None, runtime: Any = None) -> Iterator[T
         app.bridge.stop(30.0)
 
 
-def outbox_bodies(host: Host) -> list[dict[str, Any]]:
+def outbox_items(host: Host) -> list[Any]:
     from vxassist.cases.intake import open_store
-    from vxassist.cases.outbox import State
 
-    return [item.body for item in open_store(host.paths).items(tuple(State))]
+    return list(open_store(host.paths).items(tuple(State)))
+
+
+def outbox_bodies(host: Host) -> list[dict[str, Any]]:
+    return [item.body for item in outbox_items(host)]
 
 
 def send_filled_request(qtbot: Any, app: TrayApp) -> Any:
@@ -195,13 +199,16 @@ def test_a_malformed_desk_answer_is_a_sentence_nothing_lost_the_agent_runs(
             assert status and "Asking support" not in status, (answer, status)
             no_traceback(status)
 
-        # a request sent meanwhile is kept on this computer, not lost
-        garbage_desk.content_type, garbage_desk.body = "text/plain", b"\x00\xffgarbage"
-        window = send_filled_request(qtbot, app)
-        qtbot.waitUntil(lambda: window.pages.currentIndex() == RESULT_PAGE, timeout=WAIT)
-        assert window.result_title.text() == "Queued: it goes when the connection is back"
-        [body] = outbox_bodies(host)
-        assert body["brief"] == TYPED["brief"]
+        # a request sent meanwhile is kept on this computer, not lost: to an answer that
+        # is not JSON, and to JSON that names no case (it is not taken as received)
+        for garbage in (b"\x00\xffgarbage", b'{"status": "ok", "welcome": true}'):
+            garbage_desk.content_type, garbage_desk.body = "application/json", garbage
+            window = send_filled_request(qtbot, app)
+            qtbot.waitUntil(lambda w=window: w.pages.currentIndex() == RESULT_PAGE, timeout=WAIT)
+            assert window.result_title.text() == "Queued: it goes when the connection is back"
+            window.close()
+        assert [i.state for i in outbox_items(host)] == [State.PENDING, State.PENDING]
+        assert [i.body["brief"] for i in outbox_items(host)] == [TYPED["brief"]] * 2
         assert app.bridge.running
 
 

@@ -20,7 +20,7 @@ import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -248,6 +248,14 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return True
     return isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
+
+
+def _case_answer(answer: Mapping[str, Any]) -> bool:
+    """The desk's answer to a new case names it: a case number or a reference."""
+    number, reference = answer.get("case_number"), answer.get("reference")
+    return (isinstance(number, int) and not isinstance(number, bool)) or (
+        isinstance(reference, str) and bool(reference.strip())
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -523,6 +531,15 @@ class OutboxSender:
             return Unavailable(exc.message, exc.retry_after)
         except DeskRejected as exc:
             return Rejected(exc.message, exc.code, exc.status)
+        if item.kind is Kind.CASE and not _case_answer(answer):
+            # something that answers JSON but is not the desk (a portal, a proxy): the
+            # request is not received, so it stays here and goes again
+            log.warning("outbox item %s: the answer is not a case: %r", item.id, answer)
+            where = getattr(self.client, "base_url", "the desk's address")
+            return Unavailable(
+                f"The answer from {where} is not the desk's; the request stays on this "
+                "computer and goes when the desk answers.",
+            )
         return Delivered(answer)
 
     def attempt(self, item: OutboxItem, timeout: float | None = None) -> OutboxItem:
