@@ -464,16 +464,21 @@ def test_a_request_for_a_case_not_opened_here_is_refused_in_a_calm_line(
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @needs_ssh
-def test_a_window_raising_in_a_slot_does_not_stop_end_now(
+@pytest.mark.parametrize("ended_by", ["end_now", "deadline"])
+def test_a_window_raising_in_a_slot_does_not_stop_the_teardown(
     qapp: Any,
     qtbot: Any,
     stack: Any,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    ended_by: str,
 ) -> None:
+    from vxassist.runtime import TEST_GRANT_SECONDS_ENV
     from vxassist.ui.consent import QtPrompter
     from vxassist.ui.session_window import SessionPanel
 
+    if ended_by == "deadline":
+        monkeypatch.setenv(TEST_GRANT_SECONDS_ENV, "25")  # the grant ends on its own
     prompter = QtPrompter(allow_delay_ms=300)
     app = demo_app(prompter)
     seen: list[tuple[str, str]] = []
@@ -504,19 +509,23 @@ def test_a_window_raising_in_a_slot_does_not_stop_end_now(
         def broken_tick(self: Any) -> None:
             raise RuntimeError("a window's slot failed")
 
-        with caplog.at_level(logging.ERROR, logger="vxassist.ui.app"):
-            monkeypatch.setattr(SessionPanel, "tick", broken_tick)
-            try:
-                qtbot.waitUntil(lambda: _fault_box(app) is not None, timeout=WAIT)
+        with (
+            caplog.at_level(logging.ERROR, logger="vxassist.ui.app"),
+            pytest.MonkeyPatch.context() as broken,
+        ):
+            broken.setattr(SessionPanel, "tick", broken_tick)
+            qtbot.waitUntil(lambda: _fault_box(app) is not None, timeout=WAIT)
+            assert shell.poll() is None  # the session is still on
+            if ended_by == "end_now":
                 home = app.home
                 assert home is not None
                 end = home.findChild(QtWidgets.QPushButton, "end-now")
                 assert end is not None
                 qtbot.mouseClick(end, Qt.MouseButton.LeftButton)
-                shell.wait(WAIT / 1000)  # End now closed the engineer's ssh
-                qtbot.waitUntil(lambda: sid not in app.state.live, timeout=WAIT)
-            finally:
-                monkeypatch.undo()
+            # End now, or the deadline, closed the engineer's ssh
+            qtbot.waitUntil(lambda: shell.poll() is not None, timeout=WAIT * 3)
+            qtbot.waitUntil(lambda: sid not in app.state.live, timeout=WAIT)
+        assert ("teardown", sid) in seen or ("session_end", sid) in seen
         box = _fault_box(app)
         assert box is not None and "close and open it again" in box.text()
         assert len([b for b in app._messages if b.objectName() == "window-fault"]) == 1
