@@ -544,3 +544,71 @@ def _fault_box(app: TrayApp) -> QtWidgets.QMessageBox | None:
         if box.objectName() == "window-fault":
             return box
     return None
+
+
+# --- the pieces, alone --------------------------------------------------------------------
+
+
+def test_the_calm_lines_of_the_tray_state() -> None:
+    from datetime import UTC, datetime
+
+    from vxassist.ui.tray import Glance, ShellState
+
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    state = ShellState(enrolled=True)
+    state.apply({"event": "request", "session_id": "s-1", "engineer": "mallory"})
+    assert state.glance() is Glance.REQUEST
+    state.apply({"event": "refused", "session_id": "s-1", "reason": "Case 7 was not opened here."})
+    assert state.glance() is Glance.IDLE
+    assert (
+        state.summary(now)
+        == "mallory's request to connect was refused on its own: case 7 was not opened here."
+    )
+
+    # a request that is answered and then cannot start: its end events come first
+    state.apply({"event": "request", "session_id": "s-2", "engineer": "alice"})
+    assert state.summary(now) == "alice asks to connect: answer the prompt"
+    for kind in ("decision", "session_start", "teardown"):
+        state.apply({"event": kind, "session_id": "s-2"})
+    state.apply(
+        {"event": "session_failed", "session_id": "s-2", "reason": "The relay could not be reached"}
+    )
+    assert (
+        state.summary(now)
+        == "The session with alice could not start: the relay could not be reached."
+    )
+    state.apply({"event": "request", "session_id": "s-3", "engineer": "bob"})
+    state.apply({"event": "decision", "session_id": "s-3"})
+    assert state.summary(now) == "Nothing needs you"  # a new request made the old line stale
+
+
+def test_a_window_raising_in_paint_is_logged_and_said_once(
+    qtbot: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.ui.shell import tray_app
+    from vxassist.ui.home_window import HomeWindow
+
+    def broken_paint(self: Any, _event: Any) -> None:
+        raise ValueError("paint failed")
+
+    with tray_app() as app, caplog.at_level(logging.ERROR, logger="vxassist.ui.app"):
+        restore = app.install_exception_hook()
+        try:
+            home = app.home
+            assert home is not None
+            with pytest.MonkeyPatch.context() as broken:
+                broken.setattr(HomeWindow, "paintEvent", broken_paint)
+                home.update()  # painted from Qt's loop, as on screen
+                qtbot.waitUntil(lambda: _fault_box(app) is not None, timeout=WAIT)
+            assert len([b for b in app._messages if b.objectName() == "window-fault"]) == 1
+            assert any(
+                r.getMessage() == "a window failed" and r.exc_info is not None
+                for r in caplog.records
+            )
+            # the app goes on: the agent answers, a window opens
+            asked: list[object] = []
+            app.bridge.submit(lambda rt: rt.list_cases(), on_error=asked.append)
+            qtbot.waitUntil(lambda: bool(asked), timeout=WAIT)
+            assert app.open_window("settings") is not None
+        finally:
+            restore()
