@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Qt aborts the whole process without a display (PITFALLS.md); set before any import.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("DBUS_SESSION_BUS_ADDRESS", "disabled:")
+
+# Sessions' login shells run as the test's own account with its HOME: give the run a
+# home of its own, so they read only what a test planted, never this machine's
+# dotfiles (a shell-startup lock left by a shell a test killed made every later
+# session shell on the machine wait 60 s before its first prompt).
+os.environ["HOME"] = tempfile.mkdtemp(prefix="vxassist-test-home-")
 
 from collections.abc import Iterator
 from pathlib import Path

@@ -41,6 +41,7 @@ from vxassist.remote.hostkey import CERT_NAME, ensure_host_key
 from vxassist.remote.service import RemoteSessionService
 from vxassist.remote.tunnel import RelayEndpoint
 from vxassist.settings import RemotePolicy
+from vxassist.timefmt import local_time
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -376,7 +377,7 @@ def test_an_approved_extension_keeps_the_shell_open_past_the_old_end_and_ends_at
     r = asyncio.run(scenario())
     sid, a = r["sid"], r["agent"]
     assert r["new_end"] == r["old_end"] + timedelta(seconds=GRANT_S)
-    assert f"now ends at {r['new_end'].isoformat()}" in r["out"]
+    assert f"now ends at {local_time(r['new_end'])}" in r["out"]
     assert r["alive"] == "after-the-old-end"
     assert r["relogin"] == 0  # after the old end, with the renewed certificate
     assert r["with_old"] != 0  # the certificate of the old window opens nothing then
@@ -440,7 +441,7 @@ def test_a_refused_extension_ends_the_session_at_the_old_end(
     code, _out, err = r["refused"]
     assert code != 0
     assert "The extension was refused" in err
-    assert f"the session still ends at {r['old_end'].isoformat()}" in err
+    assert f"the session still ends at {local_time(r['old_end'])}" in err
     assert r["rc"] != 0 and r["ended_at"] >= r["old_end"]
     assert r["late"] != 0  # no renewed certificate, and the grant is spent
     code, _out, err = r["after_end"]
@@ -488,7 +489,7 @@ def test_beyond_policy_or_unanswered_extensions_are_refused_with_a_sentence(
     assert decision["by"] == "agent" and "at most 1 minute in all" in decision["reason"]
     code, _out, err = r["unanswered"]
     assert code != 0 and "The extension was refused" in err
-    assert f"the session still ends at {r['still'].isoformat()}" in err
+    assert f"the session still ends at {local_time(r['still'])}" in err
     assert len(r["silent"].customer.asked) == 1
     (decision,) = r["silent"].audited("extension_decision", r["silent_sid"])
     assert decision["approved"] is False and decision["by"] == "customer"
@@ -516,7 +517,7 @@ def test_a_prompter_that_cannot_ask_about_extensions_refuses_them(
 
     (code, _out, err), end, a, sid = asyncio.run(scenario())
     assert code != 0 and "The extension was refused" in err
-    assert f"the session still ends at {end.isoformat()}" in err
+    assert f"the session still ends at {local_time(end)}" in err
     (decision,) = a.audited("extension_decision", sid)
     assert decision["approved"] is False
     assert a.audited("session_extended", sid) == []

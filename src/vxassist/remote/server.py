@@ -122,7 +122,11 @@ def _fingerprint(key: asyncssh.SSHKey) -> str:
 
 
 def _user_shell() -> tuple[str, str, str]:
-    """The agent user's shell, home folder and name."""
+    """The agent user's shell, home folder and name.
+
+    The home folder is the agent's own ``HOME`` when it has one (as a login would
+    set it; a service manager sets it too), else the account's entry.
+    """
     if sys.platform == "win32":
         home = os.path.expanduser("~")
         return os.environ.get("COMSPEC", "cmd.exe"), home, os.environ.get("USERNAME", "")
@@ -130,7 +134,8 @@ def _user_shell() -> tuple[str, str, str]:
 
     try:
         entry = pwd.getpwuid(os.getuid())
-        return entry.pw_shell or "/bin/sh", entry.pw_dir, entry.pw_name
+        home = os.environ.get("HOME") or entry.pw_dir
+        return entry.pw_shell or "/bin/sh", home, entry.pw_name
     except KeyError:
         return "/bin/sh", os.path.expanduser("~"), str(os.getuid())
 
