@@ -709,8 +709,21 @@ class AgentRuntime:
         return await self._in_thread(self._desk_call(lambda c: c.list_cases()))
 
     async def get_case(self, number: int) -> dict[str, Any]:
-        """One case with its history."""
-        return await self._in_thread(self._desk_call(lambda c: c.get_case(number)))
+        """One case with its history.
+
+        Raises ``DeskUnavailable`` when the answer is not that case (something
+        other than the desk answered at its address).
+        """
+        from vxassist.deskclient import DeskUnavailable
+
+        case = await self._in_thread(self._desk_call(lambda c: c.get_case(number)))
+        if case.get("case_number") != number:
+            raise DeskUnavailable(
+                "The answer from the support desk is not the case asked for; check the "
+                "desk address and try again later.",
+                detail=f"case {number}: answer keys {sorted(case)[:20]}",
+            )
+        return case
 
     async def update_case(
         self, number: int, text: str, report_payload: Mapping[str, Any] | None

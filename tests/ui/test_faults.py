@@ -199,6 +199,20 @@ def test_a_malformed_desk_answer_is_a_sentence_nothing_lost_the_agent_runs(
             assert status and "Asking support" not in status, (answer, status)
             no_traceback(status)
 
+        # a case's page: an answer that is not the case, then a case of the wrong shape
+        for answer, said in (
+            ({"cases": [{"case_number": 12, "status": "open"}]}, "not the case asked for"),
+            (
+                {"cases": [{"case_number": 12}], "case_number": 12, "related": 7, "events": 1},
+                "cannot show",
+            ),
+        ):
+            garbage_desk.answer_json(answer)
+            cases.case_facts.setText("")
+            cases.open_case(12)
+            qtbot.waitUntil(lambda s=said: s in cases.case_facts.text(), timeout=WAIT)
+            no_traceback(cases.case_facts.text())
+
         # a request sent meanwhile is kept on this computer, not lost: to an answer that
         # is not JSON, and to JSON that names no case (it is not taken as received)
         for garbage in (b"\x00\xffgarbage", b'{"status": "ok", "welcome": true}'):

@@ -388,7 +388,16 @@ class MyCasesWindow(QtWidgets.QWidget):
         number = case.get("case_number")
         if self._loading_number is not None and number != self._loading_number:
             return  # an older answer; the customer has moved on
-        self.show_case(case)
+        try:
+            self.show_case(case)
+        except (TypeError, ValueError, AttributeError) as exc:  # a case of the wrong shape
+            log.warning("case %s could not be shown: %r", number, exc)
+            self.case_facts.setText(
+                self.tr(
+                    "This case's history came in a form vxassist cannot show; try again "
+                    "later, or ask support by phone or e-mail."
+                )
+            )
 
     def show_case(self, case: dict[str, Any]) -> None:
         self.case = case
