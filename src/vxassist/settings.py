@@ -112,7 +112,7 @@ class Settings:
     log_level: str = "INFO"
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, what: str = "settings file") -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -120,12 +120,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
-            f"The settings file {path} is not valid TOML; fix or remove it and try again.",
+            f"The {what} {path} is not valid TOML; fix or remove it and try again.",
             detail=str(exc),
         ) from exc
     except OSError as exc:
+        if what == "machine policy":
+            raise ConfigError(
+                f"The machine policy {path} cannot be read by this account; ask an "
+                "administrator to make it readable by all (owned by root, mode 0644).",
+                detail=str(exc),
+            ) from exc
         raise ConfigError(
-            f"The settings file {path} cannot be read; check its permissions.",
+            f"The {what} {path} cannot be read; check its permissions.",
             detail=str(exc),
         ) from exc
 
@@ -185,7 +191,7 @@ def load_settings(paths: Paths | None = None) -> Settings:
     if policy_present:
         trusted, why = policy_file_trusted(paths.policy_file)
         if trusted:
-            policy_data = _read_toml(paths.policy_file)
+            policy_data = _read_toml(paths.policy_file, "machine policy")
             machine = _remote_from(policy_data.get("remote", {}), paths.policy_file)
         else:
             log.warning("machine policy not trusted, remote access off: %s", why)

@@ -67,6 +67,7 @@ def test_a_policy_file_only_root_can_read() -> None:
     assert len(lines) <= 1, done.stderr
     if lines:
         assert lines[0].startswith("vxassist: ") and str(policy) in lines[0]
+        assert "machine policy" in lines[0] and "administrator" in lines[0]
 
 
 def test_a_reader_that_goes_away_is_no_error(vx_home: Path) -> None:
