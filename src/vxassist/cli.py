@@ -32,6 +32,7 @@ AREAS = (
     "vxassist.engineer.cli",
     "vxassist.desk.cli",
     "vxassist.demo",
+    "vxassist.selftest",
 )
 
 
