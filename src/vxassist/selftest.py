@@ -174,10 +174,13 @@ def has_display(env: Mapping[str, str], platform: str = sys.platform) -> bool:
 
 
 def check_qt(
-    env: Mapping[str, str], python: str = sys.executable, timeout_s: float = QT_TIMEOUT_S
+    env: Mapping[str, str],
+    python: str = sys.executable,
+    timeout_s: float = QT_TIMEOUT_S,
+    platform_name: str = sys.platform,
 ) -> Outcome:
     """The Qt platform plugin loads, tried in a child so a Qt abort stays there."""
-    if not has_display(env):
+    if not has_display(env, platform_name):
         return ok("no display: the headless agent will be used.")
     try:
         child = subprocess.run(
