@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -117,14 +118,15 @@ def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
         slots[index] = _guarded(check)
         done[index].set()
 
+    started = time.monotonic()
     for index, check in enumerate(checks):
         threading.Thread(
             target=work, args=(index, check), name=f"self-test {check.name}", daemon=True
         ).start()
     results = []
     for index, check in enumerate(checks):
-        # bounds run side by side: waiting here adds nothing for checks already finished
-        done[index].wait(check.bound_s)
+        # each bound counts from the common start, not from the end of the last wait
+        done[index].wait(max(0.0, started + check.bound_s - time.monotonic()))
         outcome = slots[index] or fail(
             f"the check did not finish within {check.bound_s:g} s; something it waits for hangs."
         )
