@@ -76,6 +76,18 @@ def test_state_follows_a_session_from_request_to_end() -> None:
     assert not state.apply({"event": "time_left", "session_id": "s-9"})
 
 
+def test_an_approved_extension_moves_the_time_left_the_tray_shows() -> None:
+    state = ShellState(enrolled=True)
+    state.apply(_open())
+    assert state.summary(NOW) == "Live session with alice, 12 min left"
+    later = (NOW + timedelta(minutes=17)).isoformat()
+    assert state.apply({"event": "session_extended", "session_id": "s-1", "not_after": later})
+    assert state.summary(NOW) == "Live session with alice, 17 min left"
+    back = (NOW + timedelta(minutes=12)).isoformat()
+    state.apply({"event": "extension_undone", "session_id": "s-1", "not_after": back})
+    assert state.summary(NOW) == "Live session with alice, 12 min left"
+
+
 def test_a_case_waiting_on_the_customer_shows_until_it_moves_on() -> None:
     state = ShellState(enrolled=True)
     state.set_cases([{"case_number": 7, "status": "open", "brief": "No records"}])

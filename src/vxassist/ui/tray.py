@@ -124,6 +124,10 @@ class ShellState:
                 not_after=_when(event.get("not_after")),
             )
             return True
+        if kind in {"session_extended", "extension_undone"} and sid in self.live:
+            # an approved extension (or one the desk did not take) moves the end
+            self.live[sid].not_after = _when(event.get("not_after"))
+            return True
         if kind in _ENDED and sid:
             gone = self.live.pop(sid, None) is not None
             return self.requests.pop(sid, None) is not None or gone
