@@ -400,39 +400,48 @@ class RemoteSessionService:
         task.add_done_callback(_log_failure)
 
     async def end(self, session_id: str, reason: str) -> dict[str, Any]:
-        """Close the session now (every channel within a second); returns its summary."""
+        """Close the session now (every channel within a second); returns its summary.
+
+        The teardown runs as a task of its own, shielded from its callers: a caller
+        that is cancelled (or a second End) cannot leave it half done, and a step that
+        fails still lets go of the session, so no later end waits on it forever.
+        """
         live = self._live.get(session_id)
         if live is None:
             if session_id in self._ended:
                 return self._ended[session_id]
             self._grants.spend(session_id, reason)  # never usable later either
             return {}
-        if live.ending is not None:
-            return await asyncio.shield(live.ending)
-        live.ending = asyncio.get_running_loop().create_future()
-        self._grants.spend(session_id, reason)
-        if live.timer is not None:
-            live.timer.cancel()
-        servers = list(live.servers)
-        for server in servers:
-            server.close(engineer_reason(reason))
-        if servers:
-            waits = [asyncio.ensure_future(s.wait_closed()) for s in servers]
-            waits += [task for s in servers for task in s.tasks]
-            _, pending = await asyncio.wait(waits, timeout=CLOSE_WITHIN_S)
+        if live.ending is None:
+            self._grants.spend(session_id, reason)
+            if live.timer is not None:
+                live.timer.cancel()
+            live.ending = asyncio.ensure_future(self._teardown(session_id, live, reason))
+        return await asyncio.shield(live.ending)
+
+    async def _teardown(self, session_id: str, live: _Live, reason: str) -> dict[str, Any]:
+        try:
+            servers = list(live.servers)
             for server in servers:
-                server.abort()
-            for task in pending:
-                task.cancel()
-        del self._live[session_id]
-        self._write_live_file()
+                server.close(engineer_reason(reason))
+            if servers:
+                waits = [asyncio.ensure_future(s.wait_closed()) for s in servers]
+                waits += [task for s in servers for task in s.tasks]
+                _, pending = await asyncio.wait(waits, timeout=CLOSE_WITHIN_S)
+                for server in servers:
+                    server.abort()
+                for task in pending:
+                    task.cancel()
+        finally:
+            if self._live.get(session_id) is live:
+                del self._live[session_id]
+            self._write_live_file()
         await self._release_tunnel(live.relay)
         summary = self._summary(live, reason)
         self._ended[session_id] = summary
         self._emit(
             self.audit.append("teardown", session_id=session_id, reason=reason, summary=summary)
         )
-        live.ending.set_result(summary)
         return summary
 
     def _summary(self, live: _Live, reason: str) -> dict[str, Any]:

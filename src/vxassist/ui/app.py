@@ -370,13 +370,9 @@ class TrayApp(QObject):
 
     def end_session(self, session_id: str) -> None:
         def failed(exc: BaseException) -> None:
-            self.message(
-                tr(CTX, "End the session"),
-                str(exc)
-                if _is_vx(exc)
-                else tr(CTX, "The session could not be ended: {e}").format(e=exc),
-                warning=True,
-            )
+            from vxassist.ui.case_common import error_sentence
+
+            self.message(tr(CTX, "End the session"), error_sentence(exc), warning=True)
 
         try:
             self.bridge.submit(

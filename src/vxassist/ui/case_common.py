@@ -47,7 +47,7 @@ def error_sentence(exc: BaseException) -> str:
     """What to show for a failure: the error's own sentence, never a traceback."""
     if isinstance(exc, VxError):
         return exc.message
-    log.error("unexpected failure in a case window", exc_info=exc)
+    log.error("unexpected failure behind a window", exc_info=exc)
     return tr(
         CTX,
         "Something went wrong on this computer; try again. If it keeps happening, "
