@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.remote.conftest import World, serving
 
 BOUND_S = 20.0
@@ -139,6 +141,43 @@ def test_agent_stop_ends_every_session(world: World) -> None:
         return [t["reason"] for t in world.events_named("teardown")]
 
     assert asyncio.run(main()) == ["agent stopped", "agent stopped"]
+
+
+class _StuckConnection:
+    """An engineer's connection that never finishes closing by itself."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def close(self, reason: str = "") -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        await asyncio.Event().wait()
+
+
+def test_an_end_whose_caller_gives_up_still_finishes(world: World) -> None:
+    grant = world.grant("c1", ("shell",))
+
+    async def main() -> dict[str, Any]:
+        service = world.service()
+        await service.start(grant, world.endpoint())
+        service._live["c1"].servers.add(_StuckConnection())  # type: ignore[arg-type]
+        impatient = asyncio.ensure_future(service.end("c1", "ended by the customer"))
+        await asyncio.sleep(0.1)
+        impatient.cancel()  # e.g. a control-channel client that timed out
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        # the deadline or the agent's stop after it does not wait forever
+        later = await asyncio.wait_for(service.end("c1", "agent stopped"), timeout=BOUND_S)
+        assert service.active() == []
+        await asyncio.wait_for(service.close(), timeout=BOUND_S)
+        return later
+
+    assert asyncio.run(main())["end_reason"] == "ended by the customer"
 
 
 def test_tunnel_comes_back_after_a_relay_restart(world: World) -> None:
