@@ -126,6 +126,8 @@ class RemoteSessionService:
         self._ended: dict[str, dict[str, Any]] = {}
         self._tunnels: dict[RelayEndpoint, Tunnel] = {}
         self._tunnel_lock = asyncio.Lock()
+        #: teardowns still running (a session leaves ``_live`` before its end is written)
+        self._teardowns: set[asyncio.Task[dict[str, Any]]] = set()
         self._live_file = paths.data_dir / LIVE_FILE
         #: what an earlier run left in the live file, read before this run writes it
         self._leftovers = self._read_live_file()
@@ -416,7 +418,10 @@ class RemoteSessionService:
             self._grants.spend(session_id, reason)
             if live.timer is not None:
                 live.timer.cancel()
-            live.ending = asyncio.ensure_future(self._teardown(session_id, live, reason))
+            task = asyncio.ensure_future(self._teardown(session_id, live, reason))
+            self._teardowns.add(task)
+            task.add_done_callback(self._teardowns.discard)
+            live.ending = task
         return await asyncio.shield(live.ending)
 
     async def _teardown(self, session_id: str, live: _Live, reason: str) -> dict[str, Any]:
@@ -553,6 +558,8 @@ class RemoteSessionService:
         """End every session ("agent stopped") and every tunnel."""
         for session_id in list(self._live):
             await self.end(session_id, "agent stopped")
+        if self._teardowns:  # ends already under way finish and are written first
+            await asyncio.wait(set(self._teardowns))
         for relay in list(self._tunnels):
             tunnel = self._tunnels.pop(relay)
             await tunnel.close()
