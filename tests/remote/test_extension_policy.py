@@ -9,6 +9,7 @@ import io
 import os
 import pty
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -154,3 +155,77 @@ def test_nobody_to_ask_refuses() -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+class _OneGrantService:
+    """The session service as the broker sees it, holding one live grant."""
+
+    def __init__(self, grant: Grant) -> None:
+        self.grant = grant
+
+    def live_grant(self, session_id: str, now: datetime) -> Grant | None:
+        return self.grant if session_id == self.grant.session_id else None
+
+    def extend(self, session_id: str, not_after: datetime, **_fields: object) -> Grant:
+        assert not_after > self.grant.not_after > NOW
+        self.grant = replace(self.grant, not_after=not_after)
+        return self.grant
+
+
+class _Records:
+    """The desk (answers every report) and the audit log, both only noting calls."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, object]]] = []
+
+    def request(self, method: str, path: str, json: object = None, timeout: object = None) -> dict:
+        return {}
+
+    def append(self, event: str, **fields: object) -> dict[str, object]:
+        self.lines.append((event, fields))
+        return {"event": event, **fields}
+
+
+class _ApprovesTogether:
+    """A customer who approves everything asked, once both requests are on screen."""
+
+    can_prompt = True
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def ask_extension(
+        self, grant: Grant, minutes: int, reason: str, timeout_s: float
+    ) -> int | None:
+        await self.release.wait()
+        return minutes
+
+
+def test_two_extensions_answered_one_after_the_other_stay_within_the_hosts_cap() -> None:
+    from vxassist.remote.broker import SessionBroker
+
+    service = _OneGrantService(GRANT)  # 30 minutes so far; the policy allows 60 in all
+    records = _Records()
+    prompter = _ApprovesTogether()
+    broker = SessionBroker(
+        records,  # type: ignore[arg-type]
+        prompter,
+        RemotePolicy(max_minutes=60),
+        service,  # type: ignore[arg-type]
+        records,
+        frozenset,
+        lambda: NOW,
+        relay=lambda: None,
+    )
+
+    async def main() -> None:
+        asks = [
+            {"session_id": "s1", "number": n, "engineer": "alice", "minutes": 20} for n in (1, 2)
+        ]
+        both = [asyncio.ensure_future(broker.handle_extension(raw)) for raw in asks]
+        await asyncio.sleep(0.05)  # both screened against the 30-minute grant: 20 fit
+        prompter.release.set()
+        await asyncio.gather(*both)
+
+    asyncio.run(main())
+    assert service.grant.not_after - service.grant.not_before == timedelta(minutes=60)

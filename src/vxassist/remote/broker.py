@@ -713,6 +713,13 @@ class SessionBroker:
                 req.session_id, req.number, "the session ended before the answer"
             )
             return
+        # screened again against the grant as it is now, not as it was when asked:
+        # the host's cap holds even if two extensions were answered one after the other
+        again = screen_extension(replace(req, minutes=minutes), current, self._policy, True, now)
+        if isinstance(again, Refusal):
+            await self._refuse_extension(req.session_id, req.number, again.reason)
+            return
+        minutes = again.minutes
         added = timedelta(minutes=minutes)
         if self._max_grant_s is not None:
             added = min(added, timedelta(seconds=self._max_grant_s))
