@@ -565,11 +565,6 @@ class AgentRuntime:
         settings = self._ctx.settings
         return collect_report(settings, anonymize=settings.anonymize_by_default)
 
-    @property
-    def cached_report(self) -> Report | None:
-        """The last system report collected, if any (it may be old)."""
-        return self._report
-
     async def report(self, max_age_s: float = 300) -> Report:
         """A system report no older than ``max_age_s`` (collected on a thread if needed)."""
         if self._report is not None and time.monotonic() - self._report_at <= max_age_s:

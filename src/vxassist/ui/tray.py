@@ -144,9 +144,6 @@ class ShellState:
             return True
         return False
 
-    def set_live(self, sessions: list[LiveSession]) -> None:
-        self.live = {s.session_id: s for s in sessions}
-
     def set_cases(self, cases: Sequence[Mapping[str, Any]]) -> None:
         self.cases = {}
         for case in cases:
