@@ -46,8 +46,9 @@ class Context:
         return self._settings
 
     def reload_settings(self) -> Settings:
-        self._settings = None
-        return self.settings
+        """Read the settings again; readers on other threads see the old or the new, whole."""
+        self._settings = load_settings(self.paths)
+        return self._settings
 
     def secrets(self) -> SecretStore:
         # keyring costs ~100 ms to import; only commands that need a secret pay it

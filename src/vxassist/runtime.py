@@ -521,7 +521,7 @@ class AgentRuntime:
         ctx = self._ctx
         secrets = await self._in_thread(ctx.secrets)
         result = await self._in_thread(lambda: enroll(ctx.paths, secrets, desk_url, code))
-        ctx.reload_settings()
+        await self._in_thread(ctx.reload_settings)
         self._enrolled = True
         self._cases_seen = None
         self._spawn(self._check_cases())
