@@ -94,3 +94,57 @@ def test_bad_input_is_a_sentence(desk: Desk) -> None:
         kb.add_article(session, kb.ArticleIn(title=" ", body="x"), desk.clock())
     with desk.db.writing() as session:
         assert kb.edit_article(session, 12345, kb.ArticleIn(title="x"), desk.clock()) is None
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
+    from vxassist import cli
+
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    data = json.loads(out.out) if "--json" in argv and code == 0 else out.out
+    return code, data, out.err
+
+
+def test_cli_add_edit_list_and_the_desk_finds_it(
+    desk: Desk, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    body = tmp_path / "article.md"
+    body.write_text("# Licence\n\nThe licence server refuses **expired** keys.\n", "utf-8")
+    code, added, err = _cli(
+        capsys,
+        *("desk", "kb", "add", "--db", desk.url, "--json", "--title", "Licence errors"),
+        *("--body-file", str(body), "--tags", "licence, keys", "--versions", "9.1"),
+    )
+    assert code == 0, err
+    assert added["tags"] == ["licence", "keys"] and added["body"].startswith("# Licence")
+    assert [a["id"] for a in _search(desk, "expire")] == [added["id"]]
+    code, edited, err = _cli(
+        capsys,
+        *("desk", "kb", "edit", str(added["id"]), "--db", desk.url, "--json"),
+        *("--body", "Renew the maintenance token.", "--versions", "9.1,9.2"),
+    )
+    assert code == 0, err
+    assert edited["title"] == "Licence errors" and edited["versions"] == ["9.1", "9.2"]
+    assert _search(desk, "expired") == []
+    assert [a["id"] for a in _search(desk, "renewing token")] == [added["id"]]
+    code, listed, _ = _cli(capsys, "desk", "kb", "list", "--db", desk.url, "--json")
+    assert [a["title"] for a in listed["articles"]] == ["Licence errors"]
+    code, text, _ = _cli(capsys, "desk", "kb", "list", "--db", desk.url)
+    assert "Licence errors" in text and "9.1, 9.2" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "sentence"),
+    [
+        (["add", "--title", "T"], "needs a body"),
+        (["add", "--title", " ", "--body", "x"], "title must not be empty"),
+        (["add", "--title", "T", "--body-file", "/no/such/file.md"], "Cannot read --body-file"),
+        (["edit", "4242", "--title", "T"], "no article 4242"),
+    ],
+)
+def test_cli_mistakes_are_sentences(
+    desk: Desk, capsys: pytest.CaptureFixture[str], argv: list[str], sentence: str
+) -> None:
+    code, _, err = _cli(capsys, "desk", "kb", *argv, "--db", desk.url)
+    assert code != 0
+    assert sentence in err and "Traceback" not in err
