@@ -269,6 +269,7 @@ def _kb_write(ctx: Context, args: argparse.Namespace, article_id: int | None) ->
     from vxassist.desk import kb
 
     db = _open(ctx, args)
+    data: dict[str, Any] | None
     try:
         with db.writing() as session:
             if article_id is None:
