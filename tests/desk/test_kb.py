@@ -86,6 +86,7 @@ def test_bad_input_is_a_sentence(desk: Desk) -> None:
     assert desk.client.get("/api/v1/kb/search", params={"q": "x", "limit": 0}).status_code == 422
     # operators of the engines are plain words here, never a syntax error
     assert _search(desk, 'AND OR NOT " * ( ) : & | !') == []
+    assert _search(desk, "_ __ a_b 123 é NEAR the") == []
     gone = desk.client.get("/api/v1/kb/articles/999")
     assert gone.status_code == 404
     assert gone.json()["detail"]["message"].endswith(".")
