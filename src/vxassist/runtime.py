@@ -777,7 +777,13 @@ class AgentRuntime:
             return []
 
         def search(client: DeskClient) -> dict[str, Any]:
-            return client.request("GET", KB_SEARCH_PATH, params={"q": query})
+            answer = client.request("GET", KB_SEARCH_PATH, params={"q": query})
+            # the desk names its articles by path; the face needs a link it can open
+            for found in answer.get("articles") or []:
+                url = found.get("url") if isinstance(found, dict) else None
+                if isinstance(url, str) and url.startswith("/"):
+                    found["url"] = client.url(url)
+            return answer
 
         try:
             answer = await self._in_thread(self._desk_call(search))

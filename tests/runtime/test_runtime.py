@@ -197,8 +197,16 @@ async def test_runs_unenrolled_then_enroll_starts_the_broker(
         )
         assert changed["brief"] == CASE["brief"]
 
-    # this desk offers no knowledge-base search: None, not an error
-    assert await runtime.kb_search("smdr") is None
+    # the desk's knowledge base answers the tray's search, with links the face can open
+    assert await runtime.kb_search("smdr") == []
+    article = running_desk.add_kb_article(
+        "No call records: check the SMDR link", "Restart the collector and check the cable."
+    )
+    found = await runtime.kb_search("call recording")
+    assert [a["id"] for a in found] == [article["id"]]
+    assert found[0]["title"] == "No call records: check the SMDR link"
+    assert "collector" in found[0]["snippet"]
+    assert found[0]["url"] == f"{running_desk.url}/api/v1/kb/articles/{article['id']}"
 
     with pytest.raises(SessionNotFound):
         await runtime.end_session("no-such-session")

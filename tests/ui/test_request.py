@@ -269,9 +269,10 @@ def test_a_failure_is_a_sentence_and_the_form_stays_filled(qtbot: Any, bridge_fo
 
 
 def test_knowledge_base_without_a_search_links_the_support_site(
-    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+    qtbot: Any, bridge_for: Any
 ) -> None:
-    host = set_support_website(enroll_host(shared_desk), "https://support.example.com/kb")
+    # a host with no desk to ask (not enrolled) has no search: the website instead
+    host = set_support_website(not_enrolled_host(), "https://support.example.com/kb")
     window = open_window(qtbot, bridge_for, host)
     window.kb_query.setFocus()
     qtbot.keyClicks(window.kb_query, "calls not recorded")
@@ -280,6 +281,22 @@ def test_knowledge_base_without_a_search_links_the_support_site(
     text = window.kb_results.text()
     assert 'href="https://support.example.com/kb"' in text
     assert host.ctx.settings.support.phone in text
+
+
+def test_knowledge_base_answers_come_from_the_desk(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+) -> None:
+    article = shared_desk.add_kb_article(
+        "Wallboard shows zero agents", "Re-link the wallboard to the ACD group after an upgrade."
+    )
+    window = open_window(qtbot, bridge_for, enroll_host(shared_desk))
+    window.kb_query.setFocus()
+    qtbot.keyClicks(window.kb_query, "wallboard agents")
+    qtbot.keyClick(window.kb_query, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.kb_button.isEnabled(), timeout=WAIT)
+    text = window.kb_results.text()
+    assert f'href="{shared_desk.url}/api/v1/kb/articles/{article["id"]}"' in text
+    assert "Wallboard shows zero agents" in text and "ACD group" in text
 
 
 def test_a_further_problem_becomes_a_case_of_its_own(

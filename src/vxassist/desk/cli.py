@@ -239,6 +239,89 @@ def _host_revoke(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _kb_fields(args: argparse.Namespace) -> Any:
+    from vxassist.desk import kb
+
+    body = args.body
+    if args.body_file is not None:
+        try:
+            body = Path(args.body_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"Cannot read --body-file {args.body_file}: {exc}; give a UTF-8 text file."
+            ) from exc
+
+    def split(value: str | None) -> list[str] | None:
+        return None if value is None else value.split(",")
+
+    return kb.ArticleIn(
+        title=args.title, body=body, tags=split(args.tags), versions=split(args.versions)
+    )
+
+
+def _kb_line(a: dict[str, Any]) -> str:
+    tags = ", ".join(a["tags"]) or "no tags"
+    versions = ", ".join(a["versions"]) or "any version"
+    return f"{a['id']}  {a['title']}  [{tags}]  ({versions})  updated {a['updated_at']}"
+
+
+def _kb_write(ctx: Context, args: argparse.Namespace, article_id: int | None) -> int:
+    from vxassist.desk import kb
+
+    db = _open(ctx, args)
+    data: dict[str, Any] | None
+    try:
+        with db.writing() as session:
+            if article_id is None:
+                data = kb.add_article(session, _kb_fields(args), _now())
+            else:
+                data = kb.edit_article(session, article_id, _kb_fields(args), _now())
+    except kb.KbInputError as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        db.dispose()
+    if data is None:
+        raise UsageError(f"There is no article {article_id}; see vxassist desk kb list.")
+    emit(data, args.json, lambda a: ("added " if article_id is None else "edited ") + _kb_line(a))
+    return 0
+
+
+def _kb_add(ctx: Context, args: argparse.Namespace) -> int:
+    if args.body is None and args.body_file is None:
+        raise UsageError("An article needs a body; give --body TEXT or --body-file FILE.")
+    return _kb_write(ctx, args, None)
+
+
+def _kb_edit(ctx: Context, args: argparse.Namespace) -> int:
+    return _kb_write(ctx, args, args.article_id)
+
+
+def _kb_list(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import kb
+
+    db = _open(ctx, args)
+    try:
+        with db.reading() as session:
+            rows = kb.list_articles(session)
+    finally:
+        db.dispose()
+    emit(
+        {"articles": rows},
+        args.json,
+        lambda d: "\n".join(_kb_line(a) for a in d["articles"]) or "no articles",
+    )
+    return 0
+
+
+def _kb_article_args(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--title", required=required, help="the article's title")
+    body = parser.add_mutually_exclusive_group()
+    body.add_argument("--body", help="the article's text (Markdown)")
+    body.add_argument("--body-file", metavar="FILE", help="read the text (Markdown) from FILE")
+    parser.add_argument("--tags", metavar="A,B", help="comma-separated tags")
+    parser.add_argument("--versions", metavar="9.1,9.2", help="product versions it applies to")
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``vxassist desk ...``."""
     desk = sub.add_parser("desk", help="run and administer the desk service")
@@ -306,6 +389,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _common(hrevoke, config=True)
     hrevoke.add_argument("agent_id", metavar="AGENT_ID")
     hrevoke.set_defaults(func=_host_revoke)
+
+    kbp = cmds.add_parser("kb", help="knowledge-base articles (searchable without an account)")
+    kcmds = kbp.add_subparsers(dest="kb_command", metavar="COMMAND")
+    kadd = kcmds.add_parser("add", help="add an article")
+    _common(kadd)
+    _kb_article_args(kadd, required=True)
+    kadd.set_defaults(func=_kb_add)
+    kedit = kcmds.add_parser("edit", help="change an article's title, text, tags or versions")
+    _common(kedit)
+    kedit.add_argument("article_id", metavar="ID", type=int)
+    _kb_article_args(kedit, required=False)
+    kedit.set_defaults(func=_kb_edit)
+    klist = kcmds.add_parser("list", help="list articles")
+    _common(klist)
+    klist.set_defaults(func=_kb_list)
 
     from vxassist.desk.sessions.cli import register as register_sessions
 

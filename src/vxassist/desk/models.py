@@ -196,3 +196,22 @@ class IdempotencyRecord(Base):
 def table(model: type[Base]) -> Table:
     """The Core table of a model, for the hot paths that skip the ORM."""
     return cast(Table, model.__table__)
+
+
+class KbArticle(Base):
+    """A knowledge-base article: Markdown written by engineers, readable by anyone.
+
+    The full-text index lives beside it, kept by the database itself (migration
+    0005): an FTS5 table with triggers on SQLite, a generated ``tsvector`` column
+    with a GIN index on PostgreSQL (not mapped here: only searches read it).
+    """
+
+    __tablename__ = "kb_articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    versions: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -231,3 +231,30 @@ class CaseOut(BaseModel):
 
 class CaseList(BaseModel):
     cases: list[CaseOut]
+
+
+class KbHit(BaseModel):
+    """One search answer: where to read it and the passage that matched."""
+
+    id: int
+    title: str
+    snippet: str
+    tags: list[str]
+    url: str
+
+
+class KbSearchOut(BaseModel):
+    articles: list[KbHit]
+
+
+class KbArticleOut(BaseModel):
+    """An article with its Markdown body."""
+
+    id: int
+    title: str
+    body: str
+    tags: list[str]
+    versions: list[str]
+    created_at: datetime
+    updated_at: datetime
+    url: str

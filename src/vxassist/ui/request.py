@@ -849,7 +849,9 @@ class RequestSupportWindow(QtWidgets.QWidget):
         for article in articles[:8]:
             title = esc(article.get("title") or article.get("name") or self.tr("Article"))
             url = str(article.get("url") or article.get("link") or "")
-            summary = esc(article.get("summary") or article.get("excerpt") or "")
+            summary = esc(
+                article.get("summary") or article.get("snippet") or article.get("excerpt") or ""
+            )
             head = f'<a href="{esc(url)}">{title}</a>' if url else f"<b>{title}</b>"
             items.append(f"<li>{head}{' – ' + summary if summary else ''}</li>")
         self.kb_results.setText(

@@ -11,5 +11,6 @@ ROUTERS: tuple[str, ...] = (
     "vxassist.desk.routes.enroll",
     "vxassist.desk.routes.cases",
     "vxassist.desk.routes.engineer",
+    "vxassist.desk.routes.kb",
     "vxassist.desk.sessions.routes",
 )
