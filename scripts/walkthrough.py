@@ -171,6 +171,16 @@ def walk(out: Path, folder: Path) -> None:
             stack.engineer_env(),
             "log the engineer in",
         )
+        stack.run(
+            [
+                "desk", "kb", "add", "--db", stack.db_url,
+                "--title", "Call records missing after a PBX firmware update",
+                "--body", KB_ARTICLE,
+                "--tags", "smdr,import",
+            ],
+            stack.desk_env(),
+            "write a knowledge-base article",
+        )  # fmt: skip
         print(f"walkthrough: desk {stack.desk_url}, relay {stack.relay_label}")
         # the customer's computer: a fresh vxassist home with the vendor's support site
         os.environ.update({k: v for k, v in stack.host_env().items() if k.startswith("VXASSIST_")})
@@ -183,6 +193,13 @@ def walk(out: Path, folder: Path) -> None:
         customer(Camera(out), stack, issued["code"], dict(DEMO_CASE))
     finally:
         stack.stop()
+
+
+KB_ARTICLE = """\
+When call records stop appearing after the PBX's firmware was updated, the PBX
+often stopped sending the extension field in its SMDR output. Check the SMDR
+settings on the PBX, tick the extension field again, and restart the import.
+"""
 
 
 def customer(camera: Camera, stack: Any, code: str, case: dict[str, str]) -> None:
@@ -240,9 +257,9 @@ def customer(camera: Camera, stack: Any, code: str, case: dict[str, str]) -> Non
         request.kb_button.click()
         wait_until(
             lambda: (
-                request.kb_button.isEnabled() and "support.example.com" in request.kb_results.text()
+                request.kb_button.isEnabled() and "PBX firmware update" in request.kb_results.text()
             ),
-            "The knowledge base answer (the support site's link)",
+            "The knowledge base's answer from the desk",
         )
         camera.shoot("knowledge-base")
 
