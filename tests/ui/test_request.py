@@ -361,6 +361,7 @@ def test_knowledge_base_articles_are_links(qtbot: Any, bridge_for: Any) -> None:
     assert '<a href="https://kb.example.com/1">SMDR &lt;setup&gt;</a>' in text
     window._kb_answered([])
     assert "No article matches" in window.kb_results.text()
+    assert window.support.email in window.kb_results.text()  # another way to reach support
 
 
 def test_a_part_unticked_in_the_draft_stays_out_when_the_report_comes_late(

@@ -841,8 +841,8 @@ class RequestSupportWindow(QtWidgets.QWidget):
             self.kb_results.setText(
                 self.tr(
                     "No article matches those words. Try other words, or describe the "
-                    "problem in the form below."
-                )
+                    "problem in the form below. You can also reach support by {contact}."
+                ).format(contact=contact_html(self.support.phone, self.support.email))
             )
             return
         items = []
