@@ -11,10 +11,13 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -23,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -71,6 +75,9 @@ class Contract(Base):
     contact_phone: Mapped[str] = mapped_column(String(64))
     contact_email: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: whom an escalation briefs for this customer (else the desk-wide default)
+    manager_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    sales_manager_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
 
 
 class EnrollmentCode(Base):
@@ -108,6 +115,10 @@ class Engineer(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: scrypt hash for the web console; no console sign-in until one is set
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: managers also edit contracts and engineers in the console
+    is_manager: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Counter(Base):
@@ -160,6 +171,15 @@ class Case(Base):
     escalation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    #: the engineer working the case (a name: engineers can be removed, the case stays)
+    assignee: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    #: the first engineer response (a reply or a logged call), against ``response_due``
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_response_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: when the desk told engineers the deadline was near, and that it was missed
+    deadline_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    breach_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
 
 class CaseEvent(Base):
     """The history of a case: received, updates, escalation, status changes.
@@ -176,6 +196,114 @@ class CaseEvent(Base):
     author: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
     system_report: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    #: 'customer' (the host sees it) or 'internal' (engineers' notes)
+    visibility: Mapped[str] = mapped_column(
+        String(16), default="customer", server_default="customer"
+    )
+    #: who wrote it: 'host', 'engineer' or 'desk'
+    author_kind: Mapped[str] = mapped_column(String(16), default="desk", server_default="desk")
+
+
+class CaseAttachment(Base):
+    """A file that came with a case event (a log, a report), scrubbed and size-capped."""
+
+    __tablename__ = "case_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseEscalation(Base):
+    """An escalation to a manager; open until an engineer closes it."""
+
+    __tablename__ = "case_escalations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: 'host' (the customer asked), 'engineer' or 'desk' (a breach, as configured)
+    by_kind: Mapped[str] = mapped_column(String(16))
+    by_name: Mapped[str] = mapped_column(String(255))
+    #: 'manager' (Manager of Technical Support) or 'sales' (the local Sales Manager)
+    level: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(254))
+    reason: Mapped[str] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class UpdateRequest(Base):
+    """A customer's request for a patch or a version upgrade, and the answer."""
+
+    __tablename__ = "update_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.agent_id"), index=True)
+    contract_id: Mapped[str] = mapped_column(String(64), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    #: 'patch' or 'upgrade'
+    kind: Mapped[str] = mapped_column(String(16))
+    product_version: Mapped[str] = mapped_column(String(100))
+    target_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    description: Mapped[str] = mapped_column(Text)
+    requester_name: Mapped[str] = mapped_column(String(200))
+    requester_email: Mapped[str] = mapped_column(String(254))
+    #: 'requested', 'refused' (with ``reason``), 'answered', 'closed'
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    download_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class MailOutbox(Base):
+    """An e-mail the desk owes someone, written in the transaction that caused it.
+
+    ``key`` makes each notification once (the cause and the recipient); the sender
+    marks ``sent_at`` after the SMTP server took it, and backs off on failure.
+    """
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    to_addr: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ConsoleSession(Base):
+    """An engineer signed in to the web console (the cookie's token, hashed).
+
+    Deleted with the engineer: a removed engineer loses the console at once.
+    """
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    engineer_id: Mapped[int] = mapped_column(
+        ForeignKey("engineers.engineer_id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class IdempotencyRecord(Base):
