@@ -1,7 +1,8 @@
 """The broker's tables: each host's relay port and key, and the sessions themselves.
 
 Kept beside the desk's own tables (same ``Base``); the migration
-``0002_remote_sessions`` creates them, ``0003_session_extensions`` the extensions.
+``0002_remote_sessions`` creates them, ``0003_session_extensions`` the extensions, ``0007_relay_placement`` the
+relay a host is on and the engineer CA it trusts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class AgentRelay(Base):
     host_key: Mapped[str] = mapped_column(Text, index=True)
     host_certificate: Mapped[str] = mapped_column(Text)
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the relay the host is placed on (``[[relays]]`` name); None: the first one
+    relay: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    #: fingerprint of the user CA the host was told to trust; None: the original CA
+    user_ca: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class RemoteSession(Base):
