@@ -78,7 +78,16 @@ _CONTRACT_TERMS = Statement(
     )
 )
 _CASES = table(Case)
-_CASE_COLUMNS = tuple(c.key for c in _CASES.columns if c.key != "id")
+#: what intake writes; the rest (assignment, first response, notices) comes after
+_AFTER_INTAKE = {
+    "id",
+    "assignee",
+    "first_response_at",
+    "first_response_by",
+    "deadline_warned_at",
+    "breach_noticed_at",
+}
+_CASE_COLUMNS = tuple(c.key for c in _CASES.columns if c.key not in _AFTER_INTAKE)
 _INSERT_CASE = Statement(insert(_CASES).returning(_CASES.c.id), keys=_CASE_COLUMNS)
 _SET_GROUP = Statement(
     update(_CASES).where(_CASES.c.id == bindparam("case_id")).values(group_id=bindparam("group")),
@@ -86,7 +95,7 @@ _SET_GROUP = Statement(
 _EVENTS = table(CaseEvent)
 _INSERT_EVENT = Statement(
     insert(_EVENTS),
-    keys=tuple(c.key for c in _EVENTS.columns if c.key not in ("id", "system_report")),
+    keys=("case_id", "at", "kind", "author", "author_kind", "visibility", "text"),
 )
 _CONTRACT_CASE_BY_NUMBER = Statement(
     select(_CASES.c.id).where(
@@ -268,7 +277,15 @@ def create_cases(
             text += f" Split from {_label(first)} (one case per issue)."
         tx.run(
             _INSERT_EVENT,
-            {"case_id": row.id, "at": now, "kind": "received", "author": who.name, "text": text},
+            {
+                "case_id": row.id,
+                "at": now,
+                "kind": "received",
+                "author": who.name,
+                "author_kind": "host",
+                "visibility": "customer",
+                "text": text,
+            },
         )
     if original_id is not None:
         tx.run(
@@ -278,6 +295,8 @@ def create_cases(
                 "at": now,
                 "kind": "continued",
                 "author": who.name,
+                "author_kind": "host",
+                "visibility": "customer",
                 "text": f"Continued by {_label(first)}.",
             },
         )
