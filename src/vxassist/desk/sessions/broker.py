@@ -1,30 +1,53 @@
-"""Waking long polls when a session changes, in every desk worker.
+"""Waking long polls when something of a host changes, in every desk process.
 
-A waiting long poll re-reads the database at least every ``poll_interval_s``:
-that is the portable path, and it alone is correct with any number of workers.
-On top of it, a change made in this process wakes its own waiters at once, and
-on PostgreSQL each write sends ``NOTIFY vx_sessions`` (delivered at commit), which
-a ``LISTEN`` task in every worker turns into the same wake-up.
+A waiting long poll reads the database once when it starts, then sleeps on a
+future kept under its host's id (``host id -> set of futures``): no timer
+re-reads it, no thread and no database session is held while it waits. Changes
+are published per host (:mod:`vxassist.desk.hostevents`):
+
+- SQLite (one desk process): after the writing transaction commits, the broker
+  of this process is told which hosts changed, and only their polls re-read;
+- PostgreSQL: the writer's ``pg_notify('vx_hosts', 'ID,...')`` reaches one
+  ``LISTEN`` connection per desk process, which wakes those hosts' polls. When
+  that connection is lost and made again, every poll re-reads once (what was
+  missed meanwhile), never periodically.
+
+A host that polls again with nothing changed for it since its last read is
+answered from what that read found (no database work at all), until the first
+moment the answer may change by itself (a request or extension lapsing).
+
+The poll's own ``wait`` stays the cap of a wait: then the client gets its
+answer and polls again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import random
+import threading
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+
+from vxassist.desk import hostevents
+from vxassist.desk.errors import DeskError
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "vx_sessions"
+CHANNEL = hostevents.CHANNEL
 #: a host polling again later than this after its last answer gets everything at once
 REPOLL_GAP_S = 5.0
+#: longest a remembered answer stands without a re-read (a change some code did not
+#: publish is seen by then at the latest)
+CLEAN_MAX_S = 3600.0
+#: polls of this process reading the database at once; more wait for a turn
+DB_SLOTS = 16
+#: polls waiting for a turn beyond which new ones are turned away (503, Retry-After)
+MAX_QUEUED = 2000
 T = TypeVar("T")
 
 
@@ -33,10 +56,35 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-class Broker:
-    """Wake-ups for one desk process."""
+def _resolve_all(futs: list[asyncio.Future[None]]) -> None:
+    for fut in futs:
+        _resolve(fut)
 
-    def __init__(self, db_url: str, poll_interval_s: float) -> None:
+
+@dataclass
+class _Clean(Generic[T]):
+    """What a host's last read found, and until when it stands without a re-read."""
+
+    answer: T
+    until: float
+    epoch: int
+
+
+class Broker:
+    """Wake-ups for one desk process.
+
+    ``poll_interval_s`` is now only the pause before making a lost ``LISTEN``
+    connection again; nothing re-reads on an interval.
+    """
+
+    def __init__(
+        self,
+        db_url: str,
+        poll_interval_s: float,
+        *,
+        db_slots: int = DB_SLOTS,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         self.poll_interval_s = poll_interval_s
         url = make_url(db_url)
         self._pg_dsn = (
@@ -44,59 +92,188 @@ class Broker:
             if url.get_backend_name() == "postgresql"
             else None
         )
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._lock = threading.Lock()
+        #: host id (or None: only a wake of everyone) -> futures of its waiting polls
+        self._waiters: dict[str | None, set[asyncio.Future[None]]] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._listening = self._pg_dsn is None  # in-process wake-ups need no connection
         #: per host, what its long polls already returned (so they wait, not spin)
         self._delivered: dict[str, tuple[frozenset[str], float]] = {}
+        #: per host, its last read while nothing changed since (answered without a read)
+        self._clean: dict[str, _Clean[Any]] = {}
+        #: bumped by every wake of everyone: older remembered answers no longer stand
+        self._epoch = 0
+        self._db_slots = db_slots
+        self._slots: asyncio.Semaphore | None = None
+        self._queued = 0
+        self.max_queued = max_queued
         self.notifications_received = 0
+        #: database reads made by host polls (fleet tests count them)
+        self.reads: dict[str, int] = {}
+        self.reconnects = 0
+        hostevents.register(db_url, self)
 
     # -- publishing ------------------------------------------------------------
 
-    def publish(self, session: Session) -> None:
-        """Inside a writing transaction: tell other workers once it commits."""
-        if self._pg_dsn is not None:
-            session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+    def wake_hosts(self, agent_ids: Iterable[str] | None) -> None:
+        """Wake the polls of these hosts (None: every poll), from any thread."""
+        with self._lock:
+            if agent_ids is None:
+                self._epoch += 1
+                self._clean.clear()
+                futs = [f for group in self._waiters.values() for f in group]
+            else:
+                futs = []
+                for agent_id in agent_ids:
+                    self._clean.pop(agent_id, None)
+                    futs.extend(self._waiters.get(agent_id, ()))
+        self._resolve_anywhere(futs)
 
     def wake(self) -> None:
         """Wake every waiter of this process, whichever event loop it waits on."""
+        self.wake_hosts(None)
+
+    @staticmethod
+    def _resolve_anywhere(futs: list[asyncio.Future[None]]) -> None:
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        for fut in list(self._waiters):
-            loop = fut.get_loop()
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for fut in futs:
+            by_loop.setdefault(fut.get_loop(), []).append(fut)
+        for loop, group in by_loop.items():
             if loop is running:
-                _resolve(fut)
+                _resolve_all(group)
             elif not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, fut)
+                loop.call_soon_threadsafe(_resolve_all, group)
 
     # -- waiting ---------------------------------------------------------------
 
-    def _arm(self) -> asyncio.Future[None]:
+    def waiting(self) -> int:
+        """Polls waiting in this process now."""
+        with self._lock:
+            return sum(len(group) for group in self._waiters.values())
+
+    def _arm(self, key: str | None) -> asyncio.Future[None]:
         self._ensure_listener()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(fut)
+        with self._lock:
+            self._waiters.setdefault(key, set()).add(fut)
         return fut
+
+    def _disarm(self, key: str | None, fut: asyncio.Future[None]) -> None:
+        with self._lock:
+            group = self._waiters.get(key)
+            if group is not None:
+                group.discard(fut)
+                if not group:
+                    del self._waiters[key]
 
     async def long_poll(
         self,
         fetch: Callable[[], Awaitable[T]],
         ready: Callable[[T], bool],
         wait_s: float,
+        key: str | Callable[[T], str | None] | None = None,
     ) -> T:
-        """``fetch()`` until ``ready`` or ``wait_s`` has passed; re-read on wake or interval."""
+        """``fetch()`` until ``ready`` or ``wait_s`` has passed; re-read only when woken.
+
+        ``key`` is the host whose changes wake this poll (or a function of the first
+        answer naming it); without one, only a wake of everyone does.
+        """
         deadline = time.monotonic() + max(0.0, wait_s)
-        while True:
-            fut = self._arm()  # armed before reading: a change meanwhile still wakes us
-            try:
+        fixed = key if isinstance(key, str) or key is None else None
+        keyer = None if isinstance(key, str) or key is None else key
+        fut: asyncio.Future[None] | None = None
+        armed_key: str | None = fixed
+        if keyer is None:
+            fut = self._arm(fixed)  # armed before reading: a change meanwhile still wakes us
+        try:
+            while True:
                 result = await fetch()
+                if keyer is not None and fut is None:
+                    armed_key = keyer(result)
+                    fut = self._arm(armed_key)
+                    result = await fetch()  # what changed between the first read and arming
+                assert fut is not None
                 left = deadline - time.monotonic()
                 if ready(result) or left <= 0:
                     return result
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(fut, timeout=min(self.poll_interval_s, left))
-            finally:
-                self._waiters.discard(fut)
+                handle = asyncio.get_running_loop().call_later(left, _resolve, fut)
+                try:
+                    await fut
+                finally:
+                    handle.cancel()
+                self._disarm(armed_key, fut)
+                fut = self._arm(armed_key)
+        finally:
+            if fut is not None:
+                self._disarm(armed_key, fut)
+
+    async def host_poll(
+        self,
+        agent_id: str,
+        read: Callable[[], Awaitable[tuple[T, float | None]]],
+        ready: Callable[[T], bool],
+        wait_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> T:
+        """A host's long poll: ``read()`` gives the answer and the first moment (epoch
+        seconds of ``clock``) it may change by itself; a host with nothing new is
+        answered without a read."""
+
+        async def fetch() -> T:
+            with self._lock:
+                clean = self._clean.get(agent_id)
+                usable = (
+                    clean is not None
+                    and self._listening
+                    and clean.epoch == self._epoch
+                    and clock() < clean.until
+                )
+                epoch = self._epoch
+            if usable:
+                assert clean is not None
+                return clean.answer  # type: ignore[no-any-return]
+            answer, changes_at = await self._read_in_turn(read)
+            self.reads[agent_id] = self.reads.get(agent_id, 0) + 1
+            until = clock() + CLEAN_MAX_S
+            if changes_at is not None:
+                until = min(until, changes_at)
+            with self._lock:
+                if epoch == self._epoch:
+                    self._clean[agent_id] = _Clean(answer, until, epoch)
+            return answer
+
+        return await self.long_poll(fetch, ready, wait_s, agent_id)
+
+    def forget(self, agent_id: str) -> None:
+        """Drop a host's remembered answer (its next poll reads)."""
+        with self._lock:
+            self._clean.pop(agent_id, None)
+
+    async def _read_in_turn(self, read: Callable[[], Awaitable[T]]) -> T:
+        """Run ``read`` when one of this process's database slots is free; turn the
+        poll away (503, Retry-After) when too many already wait for one."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._db_slots)
+        if self._slots.locked() and self._queued >= self.max_queued:
+            raise DeskError(
+                503,
+                "desk_busy",
+                "The desk is busy; retry in a few seconds.",
+                headers={"Retry-After": str(random.randint(2, 10))},
+            )
+        self._queued += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._queued -= 1
+        try:
+            return await read()
+        finally:
+            self._slots.release()
 
     def fresh_for(self, agent_id: str, items: frozenset[str]) -> bool:
         """Whether ``items`` holds anything this host's polls have not returned yet.
@@ -110,9 +287,19 @@ class Broker:
         return bool(items - seen)
 
     def delivered(self, agent_id: str, items: frozenset[str]) -> None:
-        self._delivered[agent_id] = (items, time.monotonic())
+        if items or agent_id in self._delivered:
+            self._delivered[agent_id] = (items, time.monotonic())
 
     # -- PostgreSQL LISTEN -------------------------------------------------------
+
+    @property
+    def listening(self) -> bool:
+        """Whether wake-ups from other processes reach this one now."""
+        return self._listening
+
+    def start(self) -> None:
+        """Start listening now (else the first poll does)."""
+        self._ensure_listener()
 
     def _ensure_listener(self) -> None:
         if self._pg_dsn is None or (self._listener is not None and not self._listener.done()):
@@ -122,22 +309,32 @@ class Broker:
     async def _listen(self, dsn: str) -> None:
         import psycopg
 
+        first = True
         while True:
             try:
                 conn: Any = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
-                    log.info("listening for session changes on PostgreSQL")
-                    self.wake()  # anything missed while not listening is re-read now
-                    async for _note in conn.notifies():
+                    self._listening = True
+                    if not first:
+                        self.reconnects += 1
+                    first = False
+                    log.info("listening for host changes on PostgreSQL")
+                    self.wake()  # one catch-up: what was missed while not listening
+                    async for note in conn.notifies():
                         self.notifications_received += 1
-                        self.wake()
-            except psycopg.Error as exc:
-                log.warning("session LISTEN connection lost, polling meanwhile: %s", exc)
-                await asyncio.sleep(self.poll_interval_s)
+                        self.wake_hosts(hostevents.parse(note.payload))
+            except (psycopg.Error, OSError) as exc:
+                log.warning("host changes LISTEN connection lost; connecting again: %s", exc)
+            self._listening = False
+            with self._lock:
+                self._clean.clear()
+            await asyncio.sleep(min(self.poll_interval_s, 5.0))
 
     async def close(self) -> None:
+        hostevents.unregister(self)
         task, self._listener = self._listener, None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        self._listening = self._pg_dsn is None

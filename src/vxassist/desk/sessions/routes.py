@@ -188,6 +188,11 @@ class SessionRequestsOut(BaseModel):
     requests: list[SessionRequestOut]
     revoked: list[RevocationOut]
     extensions: list[ExtensionRequestOut] = []
+    case_cursor: int = Field(
+        0,
+        description="the newest customer-visible event of this host's cases: when it "
+        "moved, ask GET /api/v1/cases/changes?since=N",
+    )
 
 
 # -- wiring ---------------------------------------------------------------------
@@ -224,18 +229,17 @@ def _ok(body: Any, status: int = 200) -> JSONResponse:
 
 
 async def _write(request: Request, db: Database, work: Callable[[Session], T]) -> T:
-    """Run ``work`` in one writing transaction off the loop; wake waiters after commit."""
-    broker = _broker(request)
+    """Run ``work`` in one writing transaction off the loop.
+
+    The store names the hosts its change concerns (``hostevents.publish``); their
+    polls wake once this commits.
+    """
 
     def run() -> T:
         with db.writing() as session:
-            result = work(session)
-            broker.publish(session)
-            return result
+            return work(session)
 
-    result = await run_in_threadpool(run)
-    broker.wake()
-    return result
+    return await run_in_threadpool(run)
 
 
 async def _read(request: Request, db: Database, work: Callable[[Session], T]) -> T:
@@ -305,7 +309,7 @@ async def get_session(
         )
 
     answer, _pending = await _broker(request).long_poll(
-        fetch, lambda r: not r[1], _wait_s(request, wait)
+        fetch, lambda r: not r[1], _wait_s(request, wait), _host_of
     )
     return _ok(answer)
 
@@ -379,7 +383,7 @@ async def get_extension(
         )
 
     answer, _pending = await _broker(request).long_poll(
-        fetch, lambda r: not r[1], _wait_s(request, wait)
+        fetch, lambda r: not r[1], _wait_s(request, wait), _host_of
     )
     return _ok(answer)
 
@@ -391,12 +395,21 @@ async def get_extension(
     "/agent/session-requests", response_model=SessionRequestsOut, responses=errors(401, 403)
 )
 async def session_requests(
-    request: Request, who: AgentDep, db: DatabaseDep, wait: Wait = 0
+    request: Request,
+    who: AgentDep,
+    db: DatabaseDep,
+    wait: Wait = 0,
+    cursor: Annotated[
+        int | None,
+        Query(ge=0, description="the case_cursor the host last saw: a newer one answers at once"),
+    ] = None,
 ) -> JSONResponse:
     """Pending requests on this host's cases and revocations it must carry out.
 
     With ``wait``, returns at once when there is something this host has not been
-    given yet, else when something changes or the wait ends.
+    given yet, else when something of this host changes or the wait ends. A waiting
+    poll costs no database work: it reads when it starts (not even then when nothing
+    changed for this host since its last read) and when this host's data changes.
     """
     agent_id = _agent_id(who)
     broker = _broker(request)
@@ -408,11 +421,19 @@ async def session_requests(
             + [f"ext:{r['session_id']}:{r['number']}" for r in answer["extensions"]]
         )
 
-    async def fetch() -> dict[str, Any]:
-        return await _read(request, db, lambda s: store.poll_for_agent(s, agent_id, now(request)))
+    async def read() -> tuple[dict[str, Any], float | None]:
+        answer = await _read(request, db, lambda s: store.poll_for_agent(s, agent_id, now(request)))
+        return answer, _changes_at(answer)
 
-    answer = await broker.long_poll(
-        fetch, lambda a: broker.fresh_for(agent_id, keys(a)), _wait_s(request, wait)
+    answer = await broker.host_poll(
+        agent_id,
+        read,
+        lambda a: (
+            broker.fresh_for(agent_id, keys(a))
+            or (cursor is not None and a["case_cursor"] != cursor)
+        ),
+        _wait_s(request, wait),
+        clock=lambda: now(request).timestamp(),
     )
     broker.delivered(agent_id, keys(answer))
     return _ok(answer)
@@ -490,6 +511,25 @@ async def audit_head(request: Request, who: AgentDep, db: DatabaseDep) -> JSONRe
     """
     agent_id = _agent_id(who)
     return _ok(await _read(request, db, lambda s: store.audit_head_for_agent(s, agent_id)))
+
+
+def _host_of(result: tuple[dict[str, Any], bool]) -> str | None:
+    """The host whose changes wake an engineer waiting on one of its sessions."""
+    session_json = result[0].get("session", result[0])
+    alias = str(session_json.get("host_alias", ""))
+    return alias[3:] if alias.startswith("vx-") else None
+
+
+def _changes_at(answer: dict[str, Any]) -> float | None:
+    """The first moment a poll answer may change with no write (a request or an
+    extension lapsing), as epoch seconds; None when nothing in it lapses."""
+    moments: list[float] = []
+    for item in (*answer["requests"], *answer["extensions"]):
+        for field in ("expires_at", "not_after"):
+            value = item.get(field)
+            if value:
+                moments.append(datetime.fromisoformat(value).timestamp())
+    return min(moments) if moments else None
 
 
 def _agent_id(who: Caller) -> str:

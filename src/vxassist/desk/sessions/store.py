@@ -16,15 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vxassist.desk import hostevents
 from vxassist.desk.ca import BadPublicKey, CaError, CertificateAuthority, parse_public_key
 from vxassist.desk.errors import DeskError
 from vxassist.desk.models import Agent, Case, CaseEvent
+from vxassist.desk.sessions import placement
 from vxassist.desk.sessions import state as st
-from vxassist.desk.sessions.config import SessionsConfig
+from vxassist.desk.sessions.config import RelayConfig, SessionsConfig
 from vxassist.desk.sessions.tables import AgentRelay, RemoteSession, SessionExtension
 from vxassist.errors import VxError
 
@@ -93,7 +95,10 @@ def session_json(
 ) -> dict[str, Any]:
     """The Session object of the API."""
     status = st.effective_status(s, now)
-    cfg = rt.config.relay
+    try:
+        cfg: RelayConfig | None = placement.relay_of(rt.config, relay.relay if relay else None)
+    except placement.RelayGone:
+        cfg = None
     return {
         "session_id": s.session_id,
         "status": status.value,
@@ -109,7 +114,10 @@ def session_json(
         "not_before": s.not_before.isoformat() if s.not_before else None,
         "not_after": s.not_after.isoformat() if s.not_after else None,
         "certificate": s.certificate if status is st.SessionStatus.APPROVED else None,
-        "relay": {
+        "relay": None
+        if cfg is None
+        else {
+            "name": cfg.name,
             "host": cfg.host,
             "port": cfg.port,
             "user": cfg.engineer_user,
@@ -117,7 +125,8 @@ def session_json(
         },
         "listen_port": relay.listen_port if relay else None,
         "host_alias": f"vx-{s.agent_id}",
-        "host_ca_public_key": rt.ca.host_ca_public_key,
+        # every host CA engineers trust now: both while a rotation overlaps
+        "host_ca_public_key": rt.ca.host_ca_public_keys,
         "note": s.note,
         "end_reason": s.end_reason,
         "ended_at": s.ended_at.isoformat() if s.ended_at else None,
@@ -202,6 +211,7 @@ def _settle(session: Session, row: RemoteSession, now: datetime) -> st.SessionSt
         if session.info.get(READ_ONLY):
             raise NeedsWrite(row.session_id)
         _write_back(row, settled)
+        hostevents.publish(session, [row.agent_id])
     return settled
 
 
@@ -225,13 +235,18 @@ def enrollment_extra(rt: Runtime, session: Session, agent: Agent, at: datetime) 
         # enrollment still succeeds (cases need no relay); sessions will say what to do
         log.warning("host %s enrolled with an unusable host key: %s", agent.agent_id, exc.detail)
         return answer
-    _supersede(session, agent, key.line)
+    previous = _supersede(session, agent, key.line)
     principal = f"vx-{agent.agent_id}"
     certificate = rt.ca.sign_host_key(key.line, principal=principal, now=at)
-    port = _assign_port(session, rt.config, agent.agent_id, key.line, certificate, at)
-    relay = rt.config.relay
+    relay = placement.choose_relay(rt.config, _hosts_per_relay(session), previous)
+    # the host trusts the user CA of this answer: its sessions are signed by that one
+    trusted = rt.ca.user_ca_fingerprint
+    port = _assign_port(
+        session, rt.config, relay, agent.agent_id, key.line, certificate, at, trusted
+    )
     answer["host_certificate"] = certificate
     answer["relay"] = {
+        "name": relay.name,
         "host": relay.host,
         "port": relay.port,
         "user": relay.agent_user,
@@ -241,12 +256,21 @@ def enrollment_extra(rt: Runtime, session: Session, agent: Agent, at: datetime) 
     return answer
 
 
-def _supersede(session: Session, agent: Agent, key: str) -> None:
-    """One host key, one relay place: a host enrolling again gives up its old place.
+def _hosts_per_relay(session: Session) -> dict[str | None, int]:
+    counts: dict[str | None, int] = {}
+    for name in session.scalars(select(AgentRelay.relay)):
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _supersede(session: Session, agent: Agent, key: str) -> str | None:
+    """One host key, one relay place: a host enrolling again gives up its old place
+    (the name of its relay is returned, so it stays there).
 
     A host key already enrolled under another contract is refused: public keys are
     not secret, and a customer must not move another customer's host off its port.
     """
+    previous = ""
     for old in session.scalars(select(AgentRelay).where(AgentRelay.host_key == key)).all():
         contract = session.scalar(select(Agent.contract_id).where(Agent.agent_id == old.agent_id))
         if contract != agent.contract_id:
@@ -258,8 +282,10 @@ def _supersede(session: Session, agent: Agent, key: str) -> None:
                 detail=f"key of agent {old.agent_id}",
             )
         log.info("host key re-enrolled: agent %s replaces %s", agent.agent_id, old.agent_id)
+        previous = old.relay or ""
         session.delete(old)
     session.flush()
+    return previous or None
 
 
 def _relay_is_here(host: str) -> bool:
@@ -284,21 +310,28 @@ def _port_busy_here(port: int) -> bool:
 
 
 def _assign_port(
-    session: Session, cfg: SessionsConfig, agent_id: str, key: str, cert: str, at: datetime
+    session: Session,
+    cfg: SessionsConfig,
+    relay: RelayConfig,
+    agent_id: str,
+    key: str,
+    cert: str,
+    at: datetime,
+    user_ca: str | None = None,
 ) -> int:
     """The lowest free relay port; a unique index settles a race between workers.
 
     When the relay runs on this machine, a port something else listens on (another
     desk's host, as with two demos on one machine) is skipped too: the relay would
-    refuse that host's tunnel.
+    refuse that host's tunnel. Ports are unique across all relays (one index).
     """
-    here = _relay_is_here(cfg.relay.host)
+    here = _relay_is_here(relay.host)
     for _attempt in range(20):
         used = set(session.scalars(select(AgentRelay.listen_port)))
         port = next(
             (
                 p
-                for p in range(cfg.relay.port_min, cfg.relay.port_max + 1)
+                for p in range(relay.port_min, relay.port_max + 1)
                 if p not in used and not (here and _port_busy_here(p))
             ),
             None,
@@ -319,6 +352,8 @@ def _assign_port(
                         host_key=key,
                         host_certificate=cert,
                         assigned_at=at,
+                        relay=relay.name,
+                        user_ca=user_ca,
                     )
                 )
             return port
@@ -363,6 +398,15 @@ def create(
             "The host of this case has no place on the relay; it must enroll again "
             "(with its host key) before a session is possible.",
         )
+    try:
+        placement.relay_of(rt.config, relay.relay)
+    except placement.RelayGone as exc:
+        raise DeskError(
+            409,
+            "host_relay_gone",
+            f"The host of this case is on relay {relay.relay!r}, which the desk no longer "
+            "knows; the host must enroll again to get another relay.",
+        ) from exc
     _check_key_and_load(session, engineer, key.line, case.id, now)
     sid = st.new_session_id()
     s = st.SessionState(
@@ -399,6 +443,7 @@ def create(
         end_reason="",
     )
     session.add(row)
+    hostevents.publish(session, [case.agent_id])
     _event(
         session,
         case.id,
@@ -502,6 +547,7 @@ def revoke(
     after = st.revoke(before, by, reason or f"revoked by {by}", now)
     if after != before:
         _write_back(row, after)
+        hostevents.publish(session, [row.agent_id])
         _event(
             session,
             row.case_id,
@@ -556,13 +602,34 @@ def poll_for_agent(session: Session, agent_id: str, now: datetime) -> dict[str, 
         e = ext_to_state(ext_row)
         if holder is not None and st.extension_status(e, holder, now) is st.ExtensionStatus.PENDING:
             extensions.append(extension_request_json(e, holder))
-    return {"requests": requests, "revoked": revoked, "extensions": extensions}
+    return {
+        "requests": requests,
+        "revoked": revoked,
+        "extensions": extensions,
+        "case_cursor": case_cursor(session, agent_id),
+    }
 
 
-def _with_certificate(rt: Runtime, after: st.SessionState) -> st.SessionState:
+def case_cursor(session: Session, agent_id: str) -> int:
+    """The newest customer-visible event of this host's cases (0: none): the host asks
+    for its case changes only when this moved."""
+    newest = session.scalar(
+        select(func.max(CaseEvent.id))
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(Case.agent_id == agent_id, CaseEvent.visibility == "customer")
+    )
+    return int(newest or 0)
+
+
+def _with_certificate(
+    rt: Runtime, after: st.SessionState, session: Session | None = None
+) -> st.SessionState:
     """The approved session with the engineer's key signed for its whole window: the
-    session id as the only principal, so the certificate opens this grant and no other."""
+    session id as the only principal, so the certificate opens this grant and no other.
+    Signed by the user CA the host was told to trust (both are kept while a rotation
+    overlaps)."""
     assert after.not_before is not None and after.not_after is not None
+    place = session.get(AgentRelay, after.agent_id) if session is not None else None
     certificate = rt.ca.sign_user_key(
         after.public_key,
         key_id=after.key_id,
@@ -570,6 +637,7 @@ def _with_certificate(rt: Runtime, after: st.SessionState) -> st.SessionState:
         not_before=after.not_before,
         not_after=after.not_after,
         scopes=after.scopes,
+        ca=rt.ca.user_ca_for(place.user_ca if place else None),
     )
     return replace(after, certificate=certificate)
 
@@ -587,12 +655,13 @@ def decide(
     try:
         after = st.decide(before, decision, now)
         if after.status is st.SessionStatus.APPROVED:
-            after = _with_certificate(rt, after)
+            after = _with_certificate(rt, after, session)
     except st.SessionConflict as exc:
         raise _conflict(exc) from exc
     except (st.SessionError, CaError) as exc:
         raise _invalid(exc) from exc
     _write_back(row, after)
+    hostevents.publish(session, [row.agent_id])
     if after.status is st.SessionStatus.APPROVED:
         text = (
             f"Remote session {session_id} approved by the customer: "
@@ -624,6 +693,7 @@ def ended(
     except st.SessionConflict as exc:
         raise _conflict(exc) from exc
     _write_back(row, after)
+    hostevents.publish(session, [row.agent_id])
     _event(session, row.case_id, now, "session_summary", "host", summary_text(after))
     return session_json(after, session.get(AgentRelay, row.agent_id), rt, now)
 
@@ -742,6 +812,7 @@ def _settle_extension(
         if session.info.get(READ_ONLY):
             raise NeedsWrite(row.session_id)
         _ext_write_back(ext_row, settled)
+        hostevents.publish(session, [row.agent_id])
         _event(
             session,
             row.case_id,
@@ -795,6 +866,7 @@ def request_extension(
             note="",
         )
     )
+    hostevents.publish(session, [row.agent_id])
     why = f" Reason: {e.reason}" if e.reason else ""
     _event(
         session,
@@ -856,13 +928,14 @@ def decide_extension(
     try:
         after, decided = st.decide_extension(before, e, approved, not_after, note, now)
         if decided.status is st.ExtensionStatus.APPROVED:
-            after = _with_certificate(rt, after)
+            after = _with_certificate(rt, after, session)
     except st.SessionConflict as exc:
         raise _conflict(exc) from exc
     except (st.SessionError, CaError) as exc:
         raise _invalid(exc) from exc
     _write_back(row, after)
     _ext_write_back(ext_row, decided)
+    hostevents.publish(session, [row.agent_id])
     if decided.status is st.ExtensionStatus.APPROVED:
         text = (
             f"Extension {number} of remote session {session_id} approved by the customer: "
