@@ -19,6 +19,8 @@ DOORS = {
     "sqlalchemy": ("desk/",),
     "psutil": ("sysinfo/",),
     "uvloop": ("eventloop.py",),
+    "markdown_it": ("desk/markdown.py",),
+    "nh3": ("desk/markdown.py",),
 }
 
 
