@@ -488,6 +488,7 @@ class AgentRuntime:
             relay=lambda: relay,
             on_event=self._forward,
             max_grant_s=float(cap) if cap else None,
+            on_case_cursor=self._case_cursor_moved,
         )
         broker_ref.append(broker)
         return _Remote(desk, service, broker, str(enrollment.get("agent_id", "?")))
@@ -636,8 +637,16 @@ class AgentRuntime:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._case_check_every_s)
+            remote = self._remote
+            if remote is not None and remote.broker.case_cursor is not None:
+                continue  # the desk's long poll says when a case changed (its case_cursor)
             if not stop.is_set() and self._enrolled:
                 await self._check_cases()
+
+    def _case_cursor_moved(self, _cursor: int) -> None:
+        """The desk's long poll says a case of this host changed: look now."""
+        if self._enrolled:
+            self._spawn(self._check_cases())
 
     async def _check_cases(self) -> None:
         """One look at this host's cases; a ``case_changed`` event for each change."""

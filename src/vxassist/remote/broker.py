@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -211,6 +212,23 @@ def next_backoff(previous: float) -> float:
     return min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, previous * 2))
 
 
+def jittered(delay: float, rand: Callable[[], float] = random.random) -> float:
+    """``delay`` spread over its upper half: a fleet that lost the desk at one moment
+    (a desk restart) comes back spread out, not all in the same second."""
+    return delay * (0.5 + 0.5 * rand())
+
+
+def retry_delay(
+    exc: DeskUnavailable, previous: float, rand: Callable[[], float] = random.random
+) -> tuple[float, float]:
+    """(the next backoff step, the pause to take now) after ``exc``: the desk's
+    ``Retry-After`` is a floor, spread above it; else the doubling step, jittered."""
+    if exc.retry_after:
+        return exc.retry_after, exc.retry_after * (1.0 + 0.5 * rand())
+    step = next_backoff(previous)
+    return step, jittered(step, rand)
+
+
 class SessionBroker:
     """Turns the desk's session requests into prompts, grants and sessions.
 
@@ -236,6 +254,7 @@ class SessionBroker:
         poll_wait_s: int = POLL_WAIT_S,
         max_grant_s: float | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_case_cursor: Callable[[int], None] | None = None,
     ) -> None:
         self._desk = desk
         self._prompter = prompter
@@ -249,6 +268,8 @@ class SessionBroker:
         self._poll_wait_s = poll_wait_s
         self._max_grant_s = max_grant_s
         self._sleep = sleep
+        self._on_case_cursor = on_case_cursor
+        self._case_cursor: int | None = None
         #: session ids seen in a poll (handled or being handled): never prompt twice
         self._seen: set[str] = set()
         #: session ids whose end was reported (or is being reported) to the desk
@@ -294,12 +315,12 @@ class SessionBroker:
                 await self._call(method, path, json)
                 return
             except DeskUnavailable as exc:
-                delay = exc.retry_after or next_backoff(delay)
+                delay, pause = retry_delay(exc, delay)
                 log.warning(
                     "desk unavailable for %s %s (try %d): %s", method, path, attempt + 1, exc.detail
                 )
                 if attempt + 1 < attempts:
-                    await self._sleep(delay)
+                    await self._sleep(pause)
         raise DeskUnavailable(
             "The desk did not take the session report; it will be lost unless the desk comes back.",
             detail=f"{method} {path}",
@@ -312,19 +333,20 @@ class SessionBroker:
         self._report_leftovers()
         delay = 0.0
         while True:
+            cursor = "" if self._case_cursor is None else f"&cursor={self._case_cursor}"
             try:
                 answer = await self._call(
                     "GET",
-                    f"{API}/agent/session-requests?wait={self._poll_wait_s}",
+                    f"{API}/agent/session-requests?wait={self._poll_wait_s}{cursor}",
                     timeout_s=self._poll_wait_s + POLL_SLACK_S,
                 )
             except DeskUnavailable as exc:
-                delay = exc.retry_after or next_backoff(delay)
+                delay, pause = retry_delay(exc, delay)
                 if not self._desk_down:
                     self._desk_down = True
-                    self._emit("desk_unavailable", message=exc.message, retry_in=delay)
-                log.warning("desk unavailable, retrying in %.0f s: %s", delay, exc.detail)
-                await self._sleep(delay)
+                    self._emit("desk_unavailable", message=exc.message, retry_in=pause)
+                log.warning("desk unavailable, retrying in %.0f s: %s", pause, exc.detail)
+                await self._sleep(pause)
                 continue
             except DeskRejected as exc:
                 # a bad token or a removed enrollment: keep trying slowly, say why
@@ -336,9 +358,27 @@ class SessionBroker:
                 self._desk_down = False
                 self._emit("desk_available")
             delay = 0.0
+            self._note_cursor(answer.get("case_cursor"))
             self.dispatch(answer)
             # give spawned handlers a turn before the next long poll
             await asyncio.sleep(0)
+
+    def _note_cursor(self, value: Any) -> None:
+        """The desk's newest customer-visible case event of this host: when it moved,
+        the host's cases changed (a reply, a status) and ``on_case_cursor`` looks."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            return  # a desk that does not say: the runtime checks on its own schedule
+        before, self._case_cursor = self._case_cursor, value
+        if before is not None and value != before and self._on_case_cursor is not None:
+            try:
+                self._on_case_cursor(value)
+            except Exception:  # a hook must never stop the broker
+                log.exception("case cursor hook failed")
+
+    @property
+    def case_cursor(self) -> int | None:
+        """The last case cursor the desk gave (None: not yet, or a desk without one)."""
+        return self._case_cursor
 
     def _report_leftovers(self) -> None:
         """Sessions the service found live from a run that never ended them: report them."""
@@ -596,9 +636,9 @@ class SessionBroker:
             try:
                 return await self._call("POST", path, body)
             except DeskUnavailable as exc:
-                delay = exc.retry_after or next_backoff(delay)
+                delay, pause = retry_delay(exc, delay)
                 log.warning("decision not delivered, retrying: %s", exc.detail)
-                await self._sleep(delay)
+                await self._sleep(pause)
             except DeskRejected as exc:
                 # e.g. the request expired or was withdrawn meanwhile
                 log.warning("desk refused the decision on %s: %s", session_id, exc.detail)
