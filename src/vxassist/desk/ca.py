@@ -11,6 +11,15 @@ worker gets there first (an atomic link, so two workers never keep two CAs), mod
 0600. Scopes travel in the certificate as extensions: OpenSSH's ``permit-pty`` /
 ``permit-port-forwarding`` where they apply, plus one ``vx-scope-...@vxassist``
 extension per scope, which OpenSSH and asyncssh ignore and the agent may read.
+
+Rotation (``vxassist desk ca rotate user|host``) keeps the old key beside the
+new one as ``user_ca.previous`` / ``host_ca.previous``: the new key signs from
+then on, and the old one stays trusted until ``ca retire``. Engineers trust
+both host CAs during the overlap (every Session object carries both); a host
+keeps getting engineers' certificates from the user CA it was told to trust at
+enrollment (``trusted`` in :meth:`CertificateAuthority.user_ca_for`), so no
+enrolled host is cut off. Workers see a rotation at their next signature: the
+keys are read again whenever their files change.
 """
 
 from __future__ import annotations
@@ -150,25 +159,70 @@ def scopes_from_extensions(extensions: Sequence[str]) -> tuple[str, ...]:
     )
 
 
+#: the two kinds of CA, as ``ca rotate`` / ``ca retire`` name them
+CA_KINDS = ("user", "host")
+PREVIOUS_SUFFIX = ".previous"
+
+
+class UnknownUserCa(CaError):
+    """A host trusts a user CA this desk no longer has (retired)."""
+
+
+def fingerprint(key: asyncssh.SSHKey) -> str:
+    """The SHA256 fingerprint of a CA key, as ``ssh-keygen -l`` prints it."""
+    return str(key.get_fingerprint("sha256"))
+
+
 class CertificateAuthority:
     """The user CA and the host CA of one desk, kept in ``folder``."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._user: asyncssh.SSHKey | None = None
-        self._host: asyncssh.SSHKey | None = None
+        # file name -> ((inode, mtime, size), key): read again when the file changes
+        self._cache: dict[str, tuple[tuple[int, int, int], asyncssh.SSHKey]] = {}
+
+    def _key(self, name: str, create: bool) -> asyncssh.SSHKey | None:
+        path = self.folder / name
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._cache.pop(name, None)
+            if not create:
+                return None
+            key = _load_or_create(path)
+            st = path.stat()
+            self._cache[name] = ((st.st_ino, st.st_mtime_ns, st.st_size), key)
+            return key
+        except OSError as exc:
+            raise CaError(
+                f"The CA key {path} cannot be read; restore it from the desk's backup.",
+                detail=repr(exc),
+            ) from exc
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        key = _load_or_create(path)
+        self._cache[name] = (stamp, key)
+        return key
 
     @property
     def user_ca(self) -> asyncssh.SSHKey:
-        if self._user is None:
-            self._user = _load_or_create(self.folder / "user_ca")
-        return self._user
+        """The user CA that signs engineers' certificates for hosts enrolled since it came."""
+        key = self._key("user_ca", create=True)
+        assert key is not None
+        return key
 
     @property
     def host_ca(self) -> asyncssh.SSHKey:
-        if self._host is None:
-            self._host = _load_or_create(self.folder / "host_ca")
-        return self._host
+        """The host CA that signs hosts' certificates from now on."""
+        key = self._key("host_ca", create=True)
+        assert key is not None
+        return key
+
+    def previous(self, kind: str) -> asyncssh.SSHKey | None:
+        """The CA of ``kind`` that a rotation replaced and no retire removed yet."""
+        return self._key(f"{kind}_ca{PREVIOUS_SUFFIX}", create=False)
 
     @property
     def user_ca_public_key(self) -> str:
@@ -177,6 +231,84 @@ class CertificateAuthority:
     @property
     def host_ca_public_key(self) -> str:
         return _public_line(self.host_ca, "vxassist-host-ca")
+
+    @property
+    def host_ca_public_keys(self) -> str:
+        """Every host CA engineers must trust now, one line each (the new one first)."""
+        lines = [self.host_ca_public_key]
+        old = self.previous("host")
+        if old is not None:
+            lines.append(_public_line(old, "vxassist-host-ca-previous"))
+        return "\n".join(lines)
+
+    @property
+    def user_ca_fingerprint(self) -> str:
+        return fingerprint(self.user_ca)
+
+    def user_ca_for(self, trusted: str | None) -> asyncssh.SSHKey:
+        """The user CA a host trusts: ``trusted`` is the fingerprint it was given at
+        enrollment; None is a host enrolled before any rotation (the previous CA while
+        one is kept, else the only one)."""
+        current = self.user_ca
+        old = self.previous("user")
+        if trusted is None:
+            return old or current
+        for key in (current, old):
+            if key is not None and fingerprint(key) == trusted:
+                return key
+        raise UnknownUserCa(
+            "This host trusts an engineer CA the desk has retired; the host must enroll "
+            "again (`vxassist enroll`) before a session is possible.",
+            detail=trusted,
+        )
+
+    def rotate(self, kind: str) -> asyncssh.SSHKey:
+        """Make a new CA of ``kind`` the signing one, keeping the old as ``.previous``.
+
+        Refused while a previous one is still kept: retire it first, so a host is
+        never more than one rotation behind.
+        """
+        if kind not in CA_KINDS:
+            raise CaError(f"Name the CA to rotate: one of {', '.join(CA_KINDS)}.")
+        path = self.folder / f"{kind}_ca"
+        previous = self.folder / f"{kind}_ca{PREVIOUS_SUFFIX}"
+        if previous.exists():
+            raise CaError(
+                f"The {kind} CA was rotated already and its previous key is still trusted; "
+                f"run `vxassist desk ca retire {kind}` first.",
+            )
+        _load_or_create(path)  # a desk that never signed anything still has one to keep
+        key = asyncssh.generate_private_key("ssh-ed25519", comment=path.name)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key.export_private_key())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(path, previous)  # fails if another rotation got there first
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return key
+
+    def retire(self, kind: str) -> asyncssh.SSHKey | None:
+        """Stop trusting the previous CA of ``kind``; the key retired (None: none kept).
+
+        The file is renamed ``retired-<kind>_ca-<time>`` in the CA folder, not
+        deleted: certificates it signed are no longer accepted, but an operator
+        may still want to read them.
+        """
+        if kind not in CA_KINDS:
+            raise CaError(f"Name the CA to retire: one of {', '.join(CA_KINDS)}.")
+        old = self.previous(kind)
+        if old is None:
+            return None
+        previous = self.folder / f"{kind}_ca{PREVIOUS_SUFFIX}"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        os.replace(previous, self.folder / f"retired-{kind}_ca-{stamp}")
+        self._cache.pop(previous.name, None)
+        return old
 
     def sign_user_key(
         self,
@@ -187,11 +319,13 @@ class CertificateAuthority:
         not_before: datetime,
         not_after: datetime,
         scopes: Sequence[str],
+        ca: asyncssh.SSHKey | None = None,
     ) -> str:
         """An OpenSSH user certificate line for ``public_key``, valid for the grant window.
 
-        ``valid_after`` is ``not_before`` minus 30 s for clock skew; no agent, X11 or
-        user-rc permission and no ``source-address`` (through the tunnel the peer
+        Signed by ``ca`` (what :meth:`user_ca_for` gave for the host), else the
+        current user CA. ``valid_after`` is ``not_before`` minus 30 s for clock skew;
+        no agent, X11 or user-rc permission and no ``source-address`` (through the tunnel the peer
         address is empty).
         """
         key = parse_public_key(public_key)
@@ -201,7 +335,7 @@ class CertificateAuthority:
                 detail=f"{not_before} .. {not_after}",
             )
         blob = _encode_certificate(
-            self.user_ca,
+            ca or self.user_ca,
             base64.b64decode(key.blob_b64),
             key.key_type,
             cert_type=_CERT_TYPE_USER,

@@ -57,8 +57,35 @@ def _serve(ctx: Context, args: argparse.Namespace) -> int:
     from vxassist.desk.server import serve
 
     config = _config(args)
+    if args.workers < 1:
+        raise UsageError("--workers must be 1 or more.")
+    if args.workers > 1:
+        from vxassist.desk.db import upgrade
+        from vxassist.desk.server import serve_workers
+
+        url = _db_url(ctx, args)
+        upgrade(url)  # once, before the workers start (each would also check)
+        serve_workers(
+            url,
+            args.host,
+            args.port,
+            args.workers,
+            config_path=getattr(args, "config", None),
+            relay=getattr(args, "relay", None),
+            relay_host_key=getattr(args, "relay_host_key", None),
+            forwarded_allow_ips=args.forwarded_allow_ips,
+        )
+        return 0
     with contextlib.suppress(KeyboardInterrupt):
-        eventloop.run(serve(_db_url(ctx, args), args.host, args.port, config))
+        eventloop.run(
+            serve(
+                _db_url(ctx, args),
+                args.host,
+                args.port,
+                config,
+                forwarded_allow_ips=args.forwarded_allow_ips,
+            )
+        )
     return 0
 
 
@@ -331,6 +358,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _common(serve, config=True)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8740, help="port (0 = any free port)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default 1; PostgreSQL for more)"
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        metavar="ADDRS",
+        help="proxies whose X-Forwarded-For is believed (comma-separated; default: %(default)s)",
+    )
     serve.set_defaults(func=_serve)
 
     migrate = cmds.add_parser("migrate", help="upgrade the database to the newest schema")

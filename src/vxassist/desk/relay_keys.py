@@ -9,6 +9,9 @@ prints at most one authorized_keys line:
   holds a live grant for: ``restrict,port-forwarding,permitopen="127.0.0.1:PORT"``
   (one ``permitopen`` per port, on one line, since sshd uses the first line that
   matches a key);
+- with ``--relay NAME`` (a desk with several relays): only hosts placed on that
+  relay, and only sessions of such hosts (hosts placed before relays had names
+  count as on every relay: they know only the one they enrolled with);
 - otherwise nothing, and exit 0: an unknown user or key, a certificate, an
   expired, revoked or ended session, a closed case. Deny by default.
 
@@ -131,22 +134,34 @@ def _as_utc(value: Any) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-class DbLookup:
-    """Reads ``agent_relays`` / ``remote_sessions`` through a DB-API connection."""
+_ON_RELAY = " AND ({col} = {p} OR {col} IS NULL)"
 
-    def __init__(self, conn: Any, placeholder: str) -> None:
+
+class DbLookup:
+    """Reads ``agent_relays`` / ``remote_sessions`` through a DB-API connection;
+    with ``relay``, only what is placed on that relay."""
+
+    def __init__(self, conn: Any, placeholder: str, relay: str = "") -> None:
         self._conn = conn
         self._p = placeholder
+        self._relay = relay
+
+    def _where_relay(
+        self, sql: str, col: str, args: tuple[str, ...]
+    ) -> tuple[str, tuple[str, ...]]:
+        if not self._relay:
+            return sql.format(p=self._p), args
+        return (sql + _ON_RELAY).format(p=self._p, col=col), (*args, self._relay)
 
     def agent_port(self, key: str) -> int | None:
         cur = self._conn.cursor()
-        cur.execute(_AGENT_SQL.format(p=self._p), (key,))
+        cur.execute(*self._where_relay(_AGENT_SQL, "relay", (key,)))
         row = cur.fetchone()
         return int(row[0]) if row else None
 
     def engineer_grants(self, key: str) -> list[EngineerGrant]:
         cur = self._conn.cursor()
-        cur.execute(_ENGINEER_SQL.format(p=self._p), (key,))
+        cur.execute(*self._where_relay(_ENGINEER_SQL, "r.relay", (key,)))
         return [
             EngineerGrant(int(port), _as_utc(nb), _as_utc(na), str(status))
             for port, nb, na, status in cur.fetchall()
@@ -188,23 +203,26 @@ def connect(url: str) -> tuple[Any, str, type[Exception]]:
     )
 
 
-def lookup_lines(url: str, user: str, key_type: str, key_b64: str, now: datetime) -> list[str]:
+def lookup_lines(
+    url: str, user: str, key_type: str, key_b64: str, now: datetime, relay: str = ""
+) -> list[str]:
     """The lines for one login attempt, read from the desk database at ``url``."""
     if user not in (AGENT_USER, ENGINEER_USER) or normalized_key(key_type, key_b64) is None:
         return []
     conn, placeholder, driver_error = connect(url)
     try:
-        return authorized_lines(user, key_type, key_b64, DbLookup(conn, placeholder), now)
+        lookup = DbLookup(conn, placeholder, relay)
+        return authorized_lines(user, key_type, key_b64, lookup, now)
     except driver_error as exc:
         raise RelayKeysError("The desk database could not be read.", repr(exc)) from exc
     finally:
         conn.close()
 
 
-def run(url: str, user: str, key_type: str, key_b64: str) -> int:
+def run(url: str, user: str, key_type: str, key_b64: str, relay: str = "") -> int:
     """Print the lines; on any failure print nothing (sshd then refuses) and say why on stderr."""
     try:
-        lines = lookup_lines(url, user, key_type, key_b64, datetime.now(UTC))
+        lines = lookup_lines(url, user, key_type, key_b64, datetime.now(UTC), relay)
     except (RelayKeysError, OSError, ValueError) as exc:
         detail = exc.detail if isinstance(exc, RelayKeysError) else repr(exc)
         print(f"vxassist relay-keys: refused: {exc} ({detail})", file=sys.stderr)
@@ -215,7 +233,7 @@ def run(url: str, user: str, key_type: str, key_b64: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m vxassist.desk.relay_keys [--db URL] USER KEYTYPE KEY``.
+    """``python -m vxassist.desk.relay_keys [--db URL] [--relay NAME] USER KEYTYPE KEY``.
 
     The same as ``vxassist desk relay-keys`` without loading the rest of the
     command line (about a quarter of the start-up time): for busy relays.
@@ -224,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="vxassist-relay-keys", description=main.__doc__)
     parser.add_argument("--db", metavar="URL", default="")
+    parser.add_argument("--relay", metavar="NAME", default="")
     parser.add_argument("user")
     parser.add_argument("key_type")
     parser.add_argument("key")
@@ -233,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vxassist.paths import Paths
 
         url = f"sqlite:///{Paths.from_env().data_dir / 'desk.sqlite3'}"
-    return run(url, args.user, args.key_type, args.key)
+    return run(url, args.user, args.key_type, args.key, args.relay)
 
 
 if __name__ == "__main__":

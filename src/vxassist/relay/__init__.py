@@ -33,8 +33,16 @@ def _check_filled(text: str) -> str:
     return text
 
 
-def render(*, desk_db_url: str, port: int, listen: str, etc: str, vxassist: str) -> str:
-    """The relay's sshd_config for a machine: the template with its placeholders filled."""
+def render(
+    *, desk_db_url: str, port: int, listen: str, etc: str, vxassist: str, relay: str = ""
+) -> str:
+    """The relay's sshd_config for a machine: the template with its placeholders filled.
+
+    ``relay`` names this relay when the desk has several (``[[relays]]`` ``name``):
+    its key lookup then answers only for hosts placed on it.
+    """
+    if relay and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", relay):
+        raise RelayConfigError("A relay name is 1-64 letters, digits, '-' or '_'.")
     for name, value in (("desk database URL", desk_db_url), ("vxassist path", vxassist)):
         if not value or any(c in value for c in " \t\n%"):
             raise RelayConfigError(
@@ -51,7 +59,10 @@ def render(*, desk_db_url: str, port: int, listen: str, etc: str, vxassist: str)
         "@ETC@": etc.rstrip("/"),
     }
     # every placeholder is one of these (an unknown one is a KeyError)
-    return _PLACEHOLDER.sub(lambda m: values[m.group(0)], TEMPLATE.read_text())
+    text = _PLACEHOLDER.sub(lambda m: values[m.group(0)], TEMPLATE.read_text())
+    if relay:
+        text = text.replace(" desk relay-keys --db ", f" desk relay-keys --relay {relay} --db ")
+    return text
 
 
 def render_local(

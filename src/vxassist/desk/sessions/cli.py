@@ -24,7 +24,7 @@ def _db_url(ctx: Context, args: argparse.Namespace) -> str:
 def _relay_keys(ctx: Context, args: argparse.Namespace) -> int:
     from vxassist.desk.relay_keys import run
 
-    return run(_db_url(ctx, args), args.user, args.key_type, args.key)
+    return run(_db_url(ctx, args), args.user, args.key_type, args.key, args.relay or "")
 
 
 def _relay_config(ctx: Context, args: argparse.Namespace) -> int:
@@ -36,6 +36,7 @@ def _relay_config(ctx: Context, args: argparse.Namespace) -> int:
         listen=args.listen,
         etc=args.etc,
         vxassist=args.vxassist,
+        relay=args.relay or "",
     )
     print(text, end="")
     return 0
@@ -182,6 +183,9 @@ def register(cmds: argparse._SubParsersAction[Any]) -> None:
         description="Print the authorized_keys line for a relay login, or nothing (refused).",
     )
     keys.add_argument("--db", metavar="URL", help="database URL (default: embedded SQLite)")
+    keys.add_argument(
+        "--relay", metavar="NAME", help="answer only for hosts placed on this relay ([[relays]])"
+    )
     keys.add_argument("user", metavar="USER")
     keys.add_argument("key_type", metavar="KEYTYPE")
     keys.add_argument("key", metavar="KEY")
@@ -195,6 +199,11 @@ def register(cmds: argparse._SubParsersAction[Any]) -> None:
     )
     conf.add_argument("--db", metavar="URL", help="database URL (default: embedded SQLite)")
     conf.add_argument("--port", type=int, default=2222, help="the relay's port (default 2222)")
+    conf.add_argument(
+        "--relay",
+        metavar="NAME",
+        help="this relay's name in the desk's [[relays]] (a desk with several relays)",
+    )
     conf.add_argument("--listen", default="0.0.0.0", help="its address (default 0.0.0.0)")
     conf.add_argument(
         "--etc", default="/etc/vxassist-relay", help="folder of its host key (default: %(default)s)"
