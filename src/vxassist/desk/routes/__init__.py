@@ -13,4 +13,5 @@ ROUTERS: tuple[str, ...] = (
     "vxassist.desk.routes.engineer",
     "vxassist.desk.routes.kb",
     "vxassist.desk.sessions.routes",
+    "vxassist.desk.console",
 )
