@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-xkb1 libxkbcommon-x11-0
   libxcb-render-util0 libxcb-image0 libxcb-shape0 libegl1 libgl1 libfontconfig1 libdbus-1-3
   postgresql                                     # the desk's production store, for its tests
+  nginx openssl                                  # the desk's reverse proxy, for the deploy tests
   sqlite3 python3-venv
   asciinema                                      # plays the session recordings (README.md)
 )

@@ -61,7 +61,9 @@ def _ca_show(ctx: Context, args: argparse.Namespace) -> int:
     data = {
         "user_ca_public_key": ca.user_ca_public_key,
         "host_ca_public_key": ca.host_ca_public_key,
-        "known_hosts_line": f"@cert-authority vx-* {ca.host_ca_public_key}",
+        "known_hosts_line": "\n".join(
+            f"@cert-authority vx-* {line}" for line in ca.host_ca_public_keys.splitlines()
+        ),
     }
     emit(
         data,
@@ -71,6 +73,94 @@ def _ca_show(ctx: Context, args: argparse.Namespace) -> int:
             f"{d['user_ca_public_key']}\n"
             "# hosts' certificates (engineers' known_hosts)\n"
             f"{d['known_hosts_line']}"
+        ),
+    )
+    return 0
+
+
+def _ca_rotate(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk.ca import CaError, fingerprint
+
+    ca = _ca(ctx, args)
+    try:
+        new = ca.rotate(args.kind)
+    except CaError as exc:
+        raise UsageError(exc.message, exc.detail) from exc
+    old = ca.previous(args.kind)
+    data = {
+        "kind": args.kind,
+        "signing": fingerprint(new),
+        "still_trusted": fingerprint(old) if old is not None else None,
+    }
+    emit(
+        data,
+        args.json,
+        lambda d: (
+            f"{d['kind']} CA rotated: new certificates are signed by {d['signing']}; "
+            f"{d['still_trusted']} stays trusted until `vxassist desk ca retire {d['kind']}`"
+        ),
+    )
+    return 0
+
+
+def holding_previous(session: Any, ca: Any, kind: str) -> list[str]:
+    """Hosts that still need the previous CA of ``kind``: retiring it would cut them off.
+
+    user: hosts told to trust it at enrollment (or enrolled before any rotation);
+    host: hosts whose host certificate it signed.
+    """
+    from sqlalchemy import select
+
+    from vxassist.desk.ca import CaError, fingerprint, inspect_certificate
+    from vxassist.desk.sessions.tables import AgentRelay
+
+    old = ca.previous(kind)
+    if old is None:
+        return []
+    rows = session.scalars(select(AgentRelay)).all()
+    if kind == "user":
+        current = fingerprint(ca.user_ca)
+        return sorted(r.agent_id for r in rows if r.user_ca != current)
+    old_line = " ".join(old.export_public_key().decode().split()[:2])
+    held = []
+    for r in rows:
+        try:
+            signer = inspect_certificate(r.host_certificate).signing_key
+        except CaError:
+            continue
+        if signer == old_line:
+            held.append(r.agent_id)
+    return sorted(held)
+
+
+def _ca_retire(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk.ca import fingerprint
+
+    db, rt = _admin(ctx, args)
+    try:
+        with db.writing() as session:
+            held = holding_previous(session, rt.ca, args.kind)
+    finally:
+        db.dispose()
+    if held and not args.force:
+        raise UsageError(
+            f"{len(held)} enrolled host(s) still depend on the previous {args.kind} CA "
+            f"(e.g. {', '.join(held[:3])}); have them enroll again, or retire with --force "
+            "to cut them off.",
+        )
+    retired = rt.ca.retire(args.kind)
+    data = {
+        "kind": args.kind,
+        "retired": fingerprint(retired) if retired is not None else None,
+        "hosts_cut_off": held,
+    }
+    emit(
+        data,
+        args.json,
+        lambda d: (
+            f"{d['kind']} CA {d['retired']} retired"
+            if d["retired"]
+            else f"no previous {d['kind']} CA to retire"
         ),
     )
     return 0
@@ -216,12 +306,32 @@ def register(cmds: argparse._SubParsersAction[Any]) -> None:
     )
     conf.set_defaults(func=_relay_config)
 
-    ca = cmds.add_parser("ca", help="the desk's certificate authorities")
+    ca = cmds.add_parser("ca", help="the desk's certificate authorities (show, rotate, retire)")
     ca_cmds = ca.add_subparsers(dest="ca_command", metavar="COMMAND")
     show = ca_cmds.add_parser("show", help="print the user CA and host CA public keys")
     show.add_argument("--config", metavar="FILE", help="desk configuration (TOML)")
     add_json_flag(show)
     show.set_defaults(func=_ca_show)
+    rotate = ca_cmds.add_parser(
+        "rotate",
+        help="a new user or host CA signs from now on; the old one stays trusted",
+        description="Make a new CA the signing one and keep the old one trusted beside it "
+        "until `ca retire`: enrolled hosts and engineers keep working.",
+    )
+    retire = ca_cmds.add_parser(
+        "retire",
+        help="stop trusting the CA a rotation replaced",
+        description="Stop trusting the previous CA. Refused while enrolled hosts still depend "
+        "on it (they must enroll again), unless --force.",
+    )
+    for parser in (rotate, retire):
+        parser.add_argument("kind", choices=("user", "host"), help="which CA")
+        parser.add_argument("--config", metavar="FILE", help="desk configuration (TOML)")
+        add_json_flag(parser)
+    rotate.set_defaults(func=_ca_rotate)
+    retire.add_argument("--db", metavar="URL", help="database URL (default: embedded SQLite)")
+    retire.add_argument("--force", action="store_true", help="retire even if hosts depend on it")
+    retire.set_defaults(func=_ca_retire)
 
     sess = cmds.add_parser("session", help="remote sessions brokered by the desk")
     s_cmds = sess.add_subparsers(dest="session_command", metavar="COMMAND")
