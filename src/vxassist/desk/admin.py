@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database
 from vxassist.desk.errors import DeskAdminError
 from vxassist.desk.intake import contract_active, local_date
-from vxassist.desk.models import Agent, Contract, Engineer, EnrollmentCode
+from vxassist.desk.models import Agent, Case, ConsoleSession, Contract, Engineer, EnrollmentCode
+from vxassist.desk.passwords import hash_password, password_problem
 from vxassist.desk.tokens import (
     ENGINEER_PREFIX,
     new_enrollment_code,
@@ -37,6 +38,9 @@ class NewContract:
     contact_name: str
     contact_phone: str
     contact_email: str
+    #: whom an escalation briefs (None: the desk-wide default)
+    manager_email: str | None = None
+    sales_manager_email: str | None = None
 
 
 def _contract_json(c: Contract, now: datetime, config: DeskConfig) -> dict[str, Any]:
@@ -48,7 +52,18 @@ def _contract_json(c: Contract, now: datetime, config: DeskConfig) -> dict[str, 
         "contact_name": c.contact_name,
         "contact_phone": c.contact_phone,
         "contact_email": c.contact_email,
+        "manager_email": c.manager_email,
+        "sales_manager_email": c.sales_manager_email,
     }
+
+
+def _optional_email(value: str | None, flag: str) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if "@" not in value or len(value) > 254 or any(ch.isspace() for ch in value):
+        raise DeskAdminError(f"{flag} must be an e-mail address; fix it and try again.")
+    return value
 
 
 def add_contract(
@@ -60,6 +75,8 @@ def add_contract(
             raise DeskAdminError(f"{flag} must not be empty; give a value and try again.")
     if "@" not in new.contact_email:
         raise DeskAdminError("--contact-email must be an e-mail address; fix it and try again.")
+    manager_email = _optional_email(new.manager_email, "--manager-email")
+    sales_manager_email = _optional_email(new.sales_manager_email, "--sales-manager-email")
     try:
         with db.writing() as session:
             contract = Contract(
@@ -70,6 +87,8 @@ def add_contract(
                 contact_phone=new.contact_phone.strip(),
                 contact_email=new.contact_email.strip(),
                 created_at=now,
+                manager_email=manager_email,
+                sales_manager_email=sales_manager_email,
             )
             session.add(contract)
             session.flush()
@@ -108,6 +127,24 @@ def expire_contract(
         return _contract_json(contract, now, config)
 
 
+def set_contract_managers(
+    db: Database,
+    contract_id: str,
+    manager_email: str | None,
+    sales_manager_email: str | None,
+    now: datetime,
+    config: DeskConfig,
+) -> dict[str, Any]:
+    """Whom an escalation of this customer's cases briefs (empty: the desk-wide default)."""
+    manager = _optional_email(manager_email, "The manager's e-mail")
+    sales = _optional_email(sales_manager_email, "The sales manager's e-mail")
+    with db.writing() as session:
+        contract = _contract(session, contract_id)
+        contract.manager_email = manager
+        contract.sales_manager_email = sales
+        return _contract_json(contract, now, config)
+
+
 def new_code(
     db: Database, contract_id: str, now: datetime, config: DeskConfig, days: int | None = None
 ) -> dict[str, Any]:
@@ -134,9 +171,25 @@ def new_code(
     }
 
 
-def add_engineer(db: Database, name: str, now: datetime) -> dict[str, Any]:
-    """Register an engineer; the token is returned here once and never again."""
+def add_engineer(
+    db: Database,
+    name: str,
+    now: datetime,
+    *,
+    password: str | None = None,
+    manager: bool = False,
+) -> dict[str, Any]:
+    """Register an engineer; the token is returned here once and never again.
+
+    ``password``: the engineer may sign in to the web console (else not until one is set).
+    """
     name = name.strip()
+    password_hash = None
+    if password is not None:
+        problem = password_problem(password)
+        if problem:
+            raise DeskAdminError(problem)
+        password_hash = hash_password(password)
     if not name or len(name) > 100 or any(ch.isspace() for ch in name):
         raise DeskAdminError(
             "An engineer name must be one word of at most 100 characters, e.g. jdoe."
@@ -144,19 +197,57 @@ def add_engineer(db: Database, name: str, now: datetime) -> dict[str, Any]:
     token = new_token(ENGINEER_PREFIX)
     try:
         with db.writing() as session:
-            session.add(Engineer(name=name, token_hash=token_hash(token), created_at=now))
+            session.add(
+                Engineer(
+                    name=name,
+                    token_hash=token_hash(token),
+                    created_at=now,
+                    password_hash=password_hash,
+                    is_manager=manager,
+                )
+            )
     except IntegrityError as exc:
         raise DeskAdminError(
             f"An engineer named {name} already exists; choose another name.", detail=str(exc)
         ) from exc
-    return {"name": name, "token": token}
+    return {"name": name, "token": token, "console": password_hash is not None, "manager": manager}
+
+
+def set_password(
+    db: Database, name: str, password: str, now: datetime, *, manager: bool | None = None
+) -> dict[str, Any]:
+    """Give an engineer a (new) console password; their console sessions end."""
+    problem = password_problem(password)
+    if problem:
+        raise DeskAdminError(problem)
+    hashed = hash_password(password)
+    with db.writing() as session:
+        engineer = session.scalar(select(Engineer).where(Engineer.name == name.strip()))
+        if engineer is None:
+            raise DeskAdminError(
+                f"There is no engineer named {name}; see `vxassist desk engineer list`."
+            )
+        engineer.password_hash = hashed
+        if manager is not None:
+            engineer.is_manager = manager
+        # a changed password signs out every browser that used the old one
+        session.execute(
+            delete(ConsoleSession).where(ConsoleSession.engineer_id == engineer.engineer_id)
+        )
+        log.warning("console password of engineer %s set by the operator", engineer.name)
+        return {"name": engineer.name, "console": True, "manager": bool(engineer.is_manager)}
 
 
 def list_engineers(db: Database) -> list[dict[str, Any]]:
     with db.reading() as session:
         rows = session.scalars(select(Engineer).order_by(Engineer.name)).all()
         return [
-            {"name": e.name, "created_at": e.created_at.isoformat().replace("+00:00", "Z")}
+            {
+                "name": e.name,
+                "created_at": e.created_at.isoformat().replace("+00:00", "Z"),
+                "console": e.password_hash is not None,
+                "manager": bool(e.is_manager),
+            }
             for e in rows
         ]
 
@@ -247,6 +338,11 @@ def remove_engineer(db: Database, name: str, now: datetime, rt: Any) -> dict[str
             f"engineer {engineer.name} was removed from the desk",
             now,
         )
+        from vxassist.desk.casework import unassign_engineer
+
+        unassigned = unassign_engineer(session, engineer.name)
+        # the cases stay; nobody holds them now (they show as unassigned in the queue)
+        session.execute(update(Case).where(Case.assignee == engineer.name).values(assignee=None))
         session.delete(engineer)
         log.warning("engineer %s removed by the operator", engineer.name)
-        return {"name": engineer.name, "revoked_sessions": revoked}
+        return {"name": engineer.name, "revoked_sessions": revoked, "unassigned_cases": unassigned}

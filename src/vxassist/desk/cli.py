@@ -170,11 +170,52 @@ def _enroll_code(ctx: Context, args: argparse.Namespace) -> int:
 def _engineer_add(ctx: Context, args: argparse.Namespace) -> int:
     from vxassist.desk import admin
 
-    data = admin.add_engineer(_open(ctx, args), args.name, _now())
+    password = _read_password(args, args.name) if args.password_stdin else None
+    data = admin.add_engineer(
+        _open(ctx, args), args.name, _now(), password=password, manager=args.manager
+    )
     emit(
         data,
         args.json,
-        lambda d: f"{d['token']}\n(the token of engineer {d['name']}; it is shown only once)",
+        lambda d: (
+            f"{d['token']}\n(the token of engineer {d['name']}; it is shown only once"
+            + ("; they can sign in to the web console" if d["console"] else "")
+            + ")"
+        ),
+    )
+    return 0
+
+
+def _read_password(args: argparse.Namespace, name: str) -> str:
+    """The new password: one line on stdin with --password-stdin, else asked twice."""
+    import sys
+
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise UsageError("No terminal to ask for the password; pipe it in with --password-stdin.")
+    first = getpass.getpass(f"Console password for {name}: ")
+    if getpass.getpass("Again: ") != first:
+        raise UsageError("The two passwords differ; run the command again.")
+    return first
+
+
+def _engineer_set_password(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import admin
+
+    password = _read_password(args, args.name)
+    manager = True if args.manager else (False if args.no_manager else None)
+    data = admin.set_password(_open(ctx, args), args.name, password, _now(), manager=manager)
+    emit(
+        data,
+        args.json,
+        lambda d: (
+            f"engineer {d['name']} can sign in to the web console"
+            + (" (manager)" if d["manager"] else "")
+            + "; their earlier console sessions ended"
+        ),
     )
     return 0
 
@@ -187,7 +228,12 @@ def _engineer_list(ctx: Context, args: argparse.Namespace) -> int:
         {"engineers": rows},
         args.json,
         lambda d: (
-            "\n".join(f"{e['name']}  since {e['created_at']}" for e in d["engineers"])
+            "\n".join(
+                f"{e['name']}  since {e['created_at']}"
+                + ("  manager" if e.get("manager") else "")
+                + ("" if e.get("console") else "  (no console password)")
+                for e in d["engineers"]
+            )
             or "no engineers"
         ),
     )
@@ -403,7 +449,23 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     eadd = ecmds.add_parser("add", help="add an engineer and print their token once")
     _common(eadd)
     eadd.add_argument("name", metavar="NAME")
+    eadd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a web-console password from the first line of stdin",
+    )
+    eadd.add_argument("--manager", action="store_true", help="may edit contracts and engineers")
     eadd.set_defaults(func=_engineer_add)
+    epass = ecmds.add_parser(
+        "set-password", help="set an engineer's web-console password (asked, or --password-stdin)"
+    )
+    _common(epass)
+    epass.add_argument("name", metavar="NAME")
+    epass.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    role = epass.add_mutually_exclusive_group()
+    role.add_argument("--manager", action="store_true", help="make them a manager too")
+    role.add_argument("--no-manager", action="store_true", help="no longer a manager")
+    epass.set_defaults(func=_engineer_set_password)
     elist = ecmds.add_parser("list", help="list engineers")
     _common(elist)
     elist.set_defaults(func=_engineer_list)
