@@ -9,6 +9,7 @@ reads but never writes; ``VXASSIST_POLICY`` names it explicitly.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,21 @@ import platformdirs
 
 APP_NAME = "vxassist"
 APP_AUTHOR = "Communicado"
+
+
+#: the machine policy on Linux and the BSDs, where the Debian package installs it
+LINUX_POLICY_FILE = Path("/etc/xdg/vxassist/policy.toml")
+
+
+def machine_policy_file(platform: str = sys.platform) -> Path:
+    """Where an administrator's machine policy lives on this system.
+
+    On Linux one fixed path, the one the package installs: the XDG search path
+    (``XDG_CONFIG_DIRS``) is the session's to set, and the policy is not.
+    """
+    if platform.startswith("linux") or "bsd" in platform:
+        return LINUX_POLICY_FILE
+    return Path(platformdirs.site_config_dir(APP_NAME, APP_AUTHOR)) / "policy.toml"
 
 
 @dataclass(frozen=True)
@@ -66,13 +82,12 @@ class Paths:
                 policy_file=Path(policy) if policy else root / "policy.toml",
             )
         dirs = platformdirs.PlatformDirs(APP_NAME, APP_AUTHOR)
-        site = Path(platformdirs.site_config_dir(APP_NAME, APP_AUTHOR))
         return cls(
             config_dir=Path(dirs.user_config_dir),
             data_dir=Path(dirs.user_data_dir),
             log_dir=Path(dirs.user_log_dir),
             cache_dir=Path(dirs.user_cache_dir),
-            policy_file=Path(policy) if policy else site / "policy.toml",
+            policy_file=Path(policy) if policy else machine_policy_file(),
         )
 
     def ensure(self) -> Paths:

@@ -149,3 +149,72 @@ def test_cli_mistakes_are_sentences(
     code, _, err = _cli(capsys, "desk", "kb", *argv, "--db", desk.url)
     assert code != 0
     assert sentence in err and "Traceback" not in err
+
+
+def _suggest(desk: Desk, q: str) -> list[dict[str, Any]]:
+    answer = desk.client.get("/api/v1/kb/suggest", params={"q": q})
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["articles"])
+
+
+def test_suggestions_for_a_brief_being_typed_are_short_and_link_the_page(desk: Desk) -> None:
+    smdr = _add(desk, SMDR)
+    for n in range(5):
+        _add(desk, kb.ArticleIn(title=f"Calls report {n}", body="Administrators reconfiguring telecommunications " * 40))
+    found = _suggest(desk, "calls not recor")
+    assert len(found) == kb.SUGGEST_LIMIT
+    assert smdr["id"] in [hit["id"] for hit in found]
+    for hit in found:
+        assert set(hit) == {"id", "title", "snippet", "url"}
+        assert hit["url"] == f"/kb/{hit['id']}"
+        assert len(hit["snippet"]) <= kb.SUGGEST_SNIPPET_MAX
+    assert any(hit["snippet"].endswith("…") for hit in found[1:])
+    # nothing typed yet, or nothing but signs: no suggestion and no error
+    assert _suggest(desk, "") == []
+    assert _suggest(desk, "  ?! ") == []
+    assert desk.client.get("/api/v1/kb/suggest").json() == {"articles": []}
+    too_long = desk.client.get("/api/v1/kb/suggest", params={"q": "x" * 501})
+    assert too_long.status_code == 422
+
+
+def test_suggest_search_and_list_are_in_the_document(desk: Desk) -> None:
+    paths = desk.client.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/kb/suggest", "/api/v1/kb/search", "/api/v1/kb/articles"):
+        assert "get" in paths[path], path
+        assert "security" not in paths[path]["get"], path  # readable without an account
+    assert "tag" in [p["name"] for p in paths["/api/v1/kb/search"]["get"]["parameters"]]
+
+
+def test_tags_filter_search_and_list(desk: Desk) -> None:
+    smdr = _add(desk, SMDR)
+    export = _add(desk, EXPORT)
+    assert [a["id"] for a in _search(desk, "calls", tag="reports")] == [export["id"]]
+    assert [a["id"] for a in _search(desk, "calls", tag="SMDR")] == [smdr["id"]]
+    assert _search(desk, "calls", tag="nosuchtag") == []
+    listed = desk.client.get("/api/v1/kb/articles", params={"tag": "Recording"})
+    assert [a["id"] for a in listed.json()["articles"]] == [smdr["id"]]
+    everything = desk.client.get("/api/v1/kb/articles").json()["articles"]
+    assert [a["id"] for a in everything] == [smdr["id"], export["id"]]
+    assert "body" not in everything[0]
+    with desk.db.reading() as session:
+        assert kb.tags_in_use(session) == [("recording", 1), ("reports", 1), ("smdr", 1)]
+        assert kb.list_articles(session, "a\x00b") == []
+    # a tag with quotes or JSON-looking text is only a word to compare
+    assert _search(desk, "calls", tag='"] OR 1=1 --') == []
+
+
+def test_a_removed_article_is_no_longer_found(
+    desk: Desk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    smdr = _add(desk, SMDR)
+    export = _add(desk, EXPORT)
+    code, gone, err = _cli(
+        capsys, "desk", "kb", "remove", str(smdr["id"]), "--db", desk.url, "--json"
+    )
+    assert code == 0, err
+    assert gone["id"] == smdr["id"] and gone["title"] == SMDR.title
+    assert [a["id"] for a in _search(desk, "calls")] == [export["id"]]
+    assert _suggest(desk, "SMDR serial") == []
+    assert desk.client.get(f"/api/v1/kb/articles/{smdr['id']}").status_code == 404
+    code, _, err = _cli(capsys, "desk", "kb", "remove", str(smdr["id"]), "--db", desk.url)
+    assert code != 0 and f"no article {smdr['id']}" in err and "Traceback" not in err

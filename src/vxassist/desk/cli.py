@@ -375,7 +375,7 @@ def _kb_list(ctx: Context, args: argparse.Namespace) -> int:
     db = _open(ctx, args)
     try:
         with db.reading() as session:
-            rows = kb.list_articles(session)
+            rows = kb.list_articles(session, args.tag)
     finally:
         db.dispose()
     emit(
@@ -383,6 +383,21 @@ def _kb_list(ctx: Context, args: argparse.Namespace) -> int:
         args.json,
         lambda d: "\n".join(_kb_line(a) for a in d["articles"]) or "no articles",
     )
+    return 0
+
+
+def _kb_remove(ctx: Context, args: argparse.Namespace) -> int:
+    from vxassist.desk import kb
+
+    db = _open(ctx, args)
+    try:
+        with db.writing() as session:
+            gone = kb.delete_article(session, args.article_id)
+    finally:
+        db.dispose()
+    if gone is None:
+        raise UsageError(f"There is no article {args.article_id}; see vxassist desk kb list.")
+    emit(gone, args.json, lambda a: f"removed {a['id']}  {a['title']}")
     return 0
 
 
@@ -503,6 +518,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _common(klist)
     klist.set_defaults(func=_kb_list)
 
+    kremove = kcmds.add_parser("remove", help="remove an article (it is no longer found)")
+    _common(kremove)
+    kremove.add_argument("article_id", metavar="ID", type=int)
+    kremove.set_defaults(func=_kb_remove)
     from vxassist.desk.sessions.cli import register as register_sessions
 
     register_sessions(cmds)

@@ -10,6 +10,7 @@ matching any word is found, those matching more and rarer words first.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,13 @@ BODY_MAX = 200_000
 #: at most this many words of a query are searched (the rest are ignored)
 QUERY_WORDS_MAX = 16
 ARTICLE_PATH = "/api/v1/kb/articles/{id}"
+#: the article as a page a person reads (the public knowledge base)
+PAGE_PATH = "/kb/{id}"
+#: the suggestions the tray shows while the customer types the brief
+SUGGEST_LIMIT = 3
+#: a suggestion's passage is cut to this many characters
+SUGGEST_SNIPPET_MAX = 160
+TAG_MAX = 64
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -49,8 +57,10 @@ def _clean_list(values: list[str], flag: str) -> list[str]:
         item = value.strip()
         if not item:
             continue
-        if len(item) > 64:
-            raise KbInputError(f"Each of {flag} must be at most 64 characters; shorten {item!r}.")
+        if len(item) > TAG_MAX:
+            raise KbInputError(
+                f"Each of {flag} must be at most {TAG_MAX} characters; shorten {item!r}."
+            )
         if item not in out:
             out.append(item)
     return out
@@ -128,14 +138,56 @@ def edit_article(
     return article_json(article)
 
 
+def delete_article(session: Session, article_id: int) -> dict[str, Any] | None:
+    """Remove an article (the index follows in the same transaction); the article as
+    it was, or None when there is no such article."""
+    article = session.get(KbArticle, article_id)
+    if article is None:
+        return None
+    gone = article_json(article, with_body=False)
+    session.delete(article)
+    session.flush()
+    return gone
+
+
 def get_article(session: Session, article_id: int) -> dict[str, Any] | None:
     article = session.get(KbArticle, article_id)
     return None if article is None else article_json(article)
 
 
-def list_articles(session: Session) -> list[dict[str, Any]]:
-    rows = session.scalars(select(KbArticle).order_by(KbArticle.id))
+def _has_tag(dialect: str, article: str = "a") -> str:
+    """SQL true when the article row ``article`` carries the tag ``:tag`` (any case)."""
+    if dialect == "sqlite":
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({article}.tags) t WHERE lower(t.value) = lower(:tag))"
+        )
+    return (
+        f"EXISTS (SELECT 1 FROM json_array_elements_text({article}.tags) t(value) "
+        "WHERE lower(t.value) = lower(:tag))"
+    )
+
+
+def list_articles(session: Session, tag: str | None = None) -> list[dict[str, Any]]:
+    """Every article (without its body) in order of number; only those carrying
+    ``tag`` when one is given."""
+    statement = select(KbArticle).order_by(KbArticle.id)
+    if tag is not None and "\x00" in tag:
+        return []  # no tag holds one (PostgreSQL text cannot)
+    if tag is not None:
+        dialect = session.get_bind().dialect.name
+        has_tag = text(_has_tag(dialect, KbArticle.__tablename__)).bindparams(tag=tag.strip())
+        statement = statement.where(has_tag)
+    rows = session.scalars(statement)
     return [article_json(a, with_body=False) for a in rows]
+
+
+def tags_in_use(session: Session) -> list[tuple[str, int]]:
+    """Each tag with the number of articles carrying it, the most used first."""
+    counts: dict[str, int] = {}
+    for tags in session.scalars(select(KbArticle.tags)):
+        for tag in _tags(tags):
+            counts[tag] = counts.get(tag, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
 
 
 def query_words(query: str) -> list[str]:
@@ -143,38 +195,53 @@ def query_words(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:QUERY_WORDS_MAX]
 
 
-_SQLITE_SEARCH = text(
-    "SELECT a.id, a.title, a.tags, "
-    "snippet(kb_articles_fts, 1, '', '', '…', 24) AS snippet, "
-    "bm25(kb_articles_fts, 5.0, 1.0) AS rank "
-    "FROM kb_articles_fts JOIN kb_articles a ON a.id = kb_articles_fts.rowid "
-    "WHERE kb_articles_fts MATCH :match ORDER BY rank, a.id LIMIT :limit"
-)
+def _search_sql(dialect: str, tagged: bool) -> str:
+    tag = f" AND {_has_tag(dialect)}" if tagged else ""
+    if dialect == "sqlite":
+        return (
+            "SELECT a.id, a.title, a.tags, "
+            "snippet(kb_articles_fts, 1, '', '', '…', 24) AS snippet, "
+            "bm25(kb_articles_fts, 5.0, 1.0) AS rank "
+            "FROM kb_articles_fts JOIN kb_articles a ON a.id = kb_articles_fts.rowid "
+            f"WHERE kb_articles_fts MATCH :match{tag} ORDER BY rank, a.id LIMIT :limit"
+        )
+    return (
+        "SELECT a.id, a.title, a.tags, "
+        "ts_headline('english', a.body, q, "
+        '\'StartSel="", StopSel="", MaxWords=30, MinWords=12, ShortWord=2\') AS snippet, '
+        "ts_rank_cd(a.search, q) AS rank "
+        "FROM kb_articles a, to_tsquery('english', :match) q "
+        f"WHERE a.search @@ q{tag} ORDER BY rank DESC, a.id LIMIT :limit"
+    )
 
-_POSTGRES_SEARCH = text(
-    "SELECT a.id, a.title, a.tags, "
-    "ts_headline('english', a.body, q, "
-    '\'StartSel="", StopSel="", MaxWords=30, MinWords=12, ShortWord=2\') AS snippet, '
-    "ts_rank_cd(a.search, q) AS rank "
-    "FROM kb_articles a, to_tsquery('english', :match) q "
-    "WHERE a.search @@ q ORDER BY rank DESC, a.id LIMIT :limit"
-)
+
+_STATEMENTS = {
+    (dialect, tagged): text(_search_sql(dialect, tagged))
+    for dialect in ("sqlite", "postgresql")
+    for tagged in (False, True)
+}
 
 
-def search(session: Session, query: str, limit: int) -> list[dict[str, Any]]:
+def search(
+    session: Session, query: str, limit: int, tag: str | None = None
+) -> list[dict[str, Any]]:
     """Articles matching ``query``, best first: ``id``, ``title``, ``snippet``, ``tags``,
-    ``url``. A query without any word finds nothing."""
+    ``url``; only those carrying ``tag`` when one is given. A query without any word
+    finds nothing."""
     words = query_words(query)
-    if not words:
+    if not words or (tag is not None and "\x00" in tag):
         return []
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         match = " OR ".join(f'"{w}"*' for w in words)
-        statement = _SQLITE_SEARCH
     else:
+        dialect = "postgresql"
         match = " | ".join(f"{w}:*" for w in words)
-        statement = _POSTGRES_SEARCH
-    rows = session.execute(statement, {"match": match, "limit": limit}).all()
+    params: dict[str, Any] = {"match": match, "limit": limit}
+    if tag is not None:
+        params["tag"] = tag.strip()
+    statement = _STATEMENTS[(dialect, tag is not None)]
+    rows = session.execute(statement, params).all()
     return [
         {
             "id": row.id,
@@ -187,9 +254,32 @@ def search(session: Session, query: str, limit: int) -> list[dict[str, Any]]:
     ]
 
 
+def suggest(session: Session, query: str, limit: int = SUGGEST_LIMIT) -> list[dict[str, Any]]:
+    """A few articles for text being typed (a case's brief): ``id``, ``title``, a
+    short ``snippet`` and ``url``, the article's readable page."""
+    found = search(session, query, limit)
+    return [
+        {
+            "id": hit["id"],
+            "title": hit["title"],
+            "snippet": _shorten(hit["snippet"], SUGGEST_SNIPPET_MAX),
+            "url": PAGE_PATH.format(id=hit["id"]),
+        }
+        for hit in found
+    ]
+
+
+def _shorten(passage: str, most: int) -> str:
+    if len(passage) <= most:
+        return passage
+    cut = passage[: most - 1]
+    space = cut.rfind(" ")
+    if space > most // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:…") + "…"
+
+
 def _tags(raw: Any) -> list[str]:
     if isinstance(raw, str):
-        import json
-
         raw = json.loads(raw)
     return [str(t) for t in raw or []]

@@ -258,3 +258,32 @@ class KbArticleOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     url: str
+class KbSuggestion(BaseModel):
+    """An article that may answer what is being typed; ``url`` is its readable page."""
+
+    id: int
+    title: str
+    snippet: str
+    url: str
+
+
+class KbSuggestOut(BaseModel):
+    articles: list[KbSuggestion]
+
+
+class KbListed(BaseModel):
+    """An article without its body."""
+
+    id: int
+    title: str
+    tags: list[str]
+    versions: list[str]
+    created_at: datetime
+    updated_at: datetime
+    url: str
+
+
+class KbListOut(BaseModel):
+    articles: list[KbListed]
+
+

@@ -12,12 +12,21 @@ from vxassist.desk.auth import DatabaseDep
 from vxassist.desk.errors import DeskError
 from vxassist.desk.idempotency import dump
 from vxassist.desk.routes.common import errors, json_response
-from vxassist.desk.schemas import KbArticleOut, KbSearchOut
+from vxassist.desk.schemas import KbArticleOut, KbListOut, KbSearchOut, KbSuggestOut
 
 router = APIRouter(prefix="/api/v1/kb", tags=["kb"])
 
 #: an article id fits the databases' integer column
 ArticleId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the article's number")]
+Tag = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=kb.TAG_MAX,
+        pattern=r"\S",
+        description="only articles carrying this tag (any letter case)",
+    ),
+]
 
 
 @router.get("/search", response_model=KbSearchOut)
@@ -33,11 +42,37 @@ def search(
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=50, description="at most this many articles")] = 10,
+    tag: Tag = None,
 ) -> Response:
     """Articles for the words in ``q``, the best match first, each with the passage that
-    matched. No account needed."""
+    matched; only those with ``tag`` when one is given. No account needed."""
     with db.reading() as session:
-        found = kb.search(session, q, limit)
+        found = kb.search(session, q, limit, tag)
+    return json_response(200, dump({"articles": found}))
+
+
+@router.get("/suggest", response_model=KbSuggestOut)
+def suggest(
+    db: DatabaseDep,
+    q: Annotated[
+        str,
+        Query(max_length=500, description="the text being typed (e.g. a case's brief)"),
+    ] = "",
+) -> Response:
+    """Up to three articles for text still being typed: number, title, a short passage
+    and the link to the article's page. Text without a word finds nothing. No account
+    needed."""
+    with db.reading() as session:
+        found = kb.suggest(session, q)
+    return json_response(200, dump({"articles": found}))
+
+
+@router.get("/articles", response_model=KbListOut)
+def articles(db: DatabaseDep, tag: Tag = None) -> Response:
+    """Every article without its body, in order of number; only those with ``tag``
+    when one is given. No account needed."""
+    with db.reading() as session:
+        found = kb.list_articles(session, tag)
     return json_response(200, dump({"articles": found}))
 
 
