@@ -516,12 +516,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     kedit.set_defaults(func=_kb_edit)
     klist = kcmds.add_parser("list", help="list articles")
     _common(klist)
+    klist.add_argument("--tag", help="only articles carrying this tag")
     klist.set_defaults(func=_kb_list)
-
     kremove = kcmds.add_parser("remove", help="remove an article (it is no longer found)")
     _common(kremove)
     kremove.add_argument("article_id", metavar="ID", type=int)
     kremove.set_defaults(func=_kb_remove)
+
     from vxassist.desk.sessions.cli import register as register_sessions
 
     register_sessions(cmds)

@@ -258,6 +258,8 @@ class KbArticleOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     url: str
+
+
 class KbSuggestion(BaseModel):
     """An article that may answer what is being typed; ``url`` is its readable page."""
 
@@ -285,5 +287,3 @@ class KbListed(BaseModel):
 
 class KbListOut(BaseModel):
     articles: list[KbListed]
-
-
