@@ -214,9 +214,12 @@ def test_engineer_queue_and_status_changes(desk: Desk) -> None:
     assert [c["case_number"] for c in queue] == [low]
     shown = desk.client.get(f"/api/v1/cases/{high}", headers=eng).json()
     assert shown["events"][-1] == {
+        "id": shown["events"][-1]["id"],
         "at": shown["events"][-1]["at"],
         "kind": "status",
         "author": "jdoe",
+        "author_kind": "engineer",
+        "visibility": "customer",
         "text": "open -> waiting_customer: Asked for the SMDR log.",
     }
     # the customer's answer puts it back in the queue

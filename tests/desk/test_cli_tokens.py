@@ -47,7 +47,7 @@ def test_host_revoke_and_engineer_remove(
     code, _, err = run(capsys, "desk", "host", "revoke", "nope", *config)
     assert code != 0 and "There is no host nope" in err
     code, removed, _ = run(capsys, "desk", "engineer", "remove", "jdoe", *config, "--json")
-    assert code == 0 and removed == {"name": "jdoe", "revoked_sessions": []}
+    assert code == 0 and removed == {"name": "jdoe", "revoked_sessions": [], "unassigned_cases": 0}
     code, engineers, _ = run(capsys, "desk", "engineer", "list", *config, "--json")
     assert engineers == {"engineers": []}
     db = Database(url)

@@ -25,11 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vxassist import __version__
 from vxassist.cases.fields import Priority
 from vxassist.cases.sla import response_due
+from vxassist.desk import notify
 from vxassist.desk.auth import CallerCache
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database, upgrade
+from vxassist.desk.deadlines import DeadlineWatcher
 from vxassist.desk.errors import DeskError
 from vxassist.desk.jsonbody import JsonGuard
+from vxassist.desk.mailout import MailSender, warn_if_off
 from vxassist.desk.routes import ROUTERS
 from vxassist.desk.throttle import FailureThrottle
 
@@ -203,10 +206,25 @@ def create_app(
     # Load the support calendar (its holidays) now, not in the first customer's request.
     response_due(max(Priority), clock(), config.calendar)
 
+    notify.configure(db_url, config)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        db.dispose()
+        # E-mail notifications: the outbox's sender and the deadline watcher, off the
+        # requests; without [mail] one warning now, and no mail is written.
+        sender = MailSender(db, config.mail, clock) if warn_if_off(config.mail) else None
+        watcher = DeadlineWatcher(db, config, clock)
+        app.state.mail_sender, app.state.deadline_watcher = sender, watcher
+        if sender is not None:
+            sender.start()
+        watcher.start()
+        try:
+            yield
+        finally:
+            await watcher.stop()
+            if sender is not None:
+                await sender.stop()
+            db.dispose()
 
     app = FastAPI(
         title="vxassist desk",

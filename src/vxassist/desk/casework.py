@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from vxassist.desk import notify
 from vxassist.desk.models import Case, CaseEvent
 
 Visibility = Literal["customer", "internal"]
@@ -45,4 +46,5 @@ def record(
     session.add(event)
     case.updated_at = now
     session.flush()
+    notify.on_case_event(session, case, event, now)
     return event

@@ -27,6 +27,9 @@ default from the support policy, so a desk runs with no file at all::
 
     [contracts]
     expired_host_days = 30              # unset: hosts of an expired contract keep filing
+
+    [mail], [escalation], [deadlines], [desk] public_url: e-mail notifications
+    (desk/mailconfig.py)
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ from pathlib import Path
 from typing import Any
 
 from vxassist.cases.sla import DEFAULT_RESPONSE_MINUTES, SupportCalendar
+from vxassist.desk.mailconfig import (
+    DeadlineConfig,
+    EscalationConfig,
+    MailConfig,
+    deadline_config_from_mapping,
+    escalation_config_from_mapping,
+    mail_config_from_mapping,
+    public_url_from_mapping,
+)
 from vxassist.desk.sessions.config import SessionsConfig, sessions_config_from_mapping
 from vxassist.errors import ConfigError
 from vxassist.settings import SupportContact
@@ -63,6 +75,13 @@ class DeskConfig:
     #: failed enrollment attempts one source may make per window before a 429
     enrollment_failures: int = 10
     enrollment_window_s: float = 600.0
+    #: notifications by e-mail ([mail]; off without smtp_host), escalation recipients and
+    #: breach policy ([escalation]), deadline notices ([deadlines]): see desk/mailconfig.py
+    mail: MailConfig = field(default_factory=MailConfig)
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)
+    deadlines: DeadlineConfig = field(default_factory=DeadlineConfig)
+    #: the desk's address as engineers reach it ([desk] public_url), for links in mails
+    public_url: str = ""
 
 
 def _time(value: Any, key: str, where: Path) -> time:
@@ -114,6 +133,10 @@ def config_from_mapping(data: Mapping[str, Any], where: Path) -> DeskConfig:
             enrollment_window_s=float(enrollment.get("failure_window_s", 600.0)),
             max_body_bytes=int(data.get("max_body_bytes", DeskConfig.max_body_bytes)),
             sessions=sessions_config_from_mapping(data, where),
+            mail=mail_config_from_mapping(data, where),
+            escalation=escalation_config_from_mapping(data, where),
+            deadlines=deadline_config_from_mapping(data, where),
+            public_url=public_url_from_mapping(data),
         )
     except ConfigError:
         raise

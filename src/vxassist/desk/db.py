@@ -180,9 +180,13 @@ class _Compiled:
 class DriverTransaction:
     """A writing transaction on the driver's connection: run ``Statement``s in it."""
 
-    def __init__(self, connection: Any, dialect: Dialect) -> None:
+    def __init__(self, connection: Any, dialect: Dialect, url: Any = None) -> None:
         self.connection = connection
         self.dialect = dialect
+        #: the database's URL (whose transaction this is)
+        self.url = url
+        #: called once the transaction has committed (e.g. to wake the mail sender)
+        self.after_commit: list[Callable[[], None]] = []
 
     def run(
         self, statement: Statement, values: Mapping[str, Any] | None = None
@@ -278,10 +282,11 @@ class Database:
             else:
                 fairy = self.engine.raw_connection()
             driver = fairy.driver_connection
+            tx = DriverTransaction(driver, self.engine.dialect, self.engine.url)
             try:
                 if self.dialect == "sqlite":
                     driver.execute("BEGIN IMMEDIATE")
-                yield DriverTransaction(driver, self.engine.dialect)
+                yield tx
                 driver.commit()
             except BaseException:
                 try:
@@ -294,6 +299,8 @@ class Database:
             finally:
                 if self.dialect != "sqlite":
                     fairy.close()
+        for callback in tx.after_commit:
+            callback()
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking database ``work`` from async code.

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from vxassist.cases.fields import FIELD_NAMES, Priority
 from vxassist.cases.sla import SupportCalendar, response_due
+from vxassist.desk import notify
 from vxassist.desk.auth import Caller
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import DriverTransaction, Statement
@@ -300,6 +301,7 @@ def create_cases(
                 "text": f"Continued by {_label(first)}.",
             },
         )
+    notify.on_new_cases(tx, rows, config, now)
     return 201, render(first, rows[1:])
 
 

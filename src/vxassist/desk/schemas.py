@@ -112,6 +112,16 @@ class CaseIn(_In):
     also: Annotated[list[AlsoIssue], Field(max_length=20)] = []
 
 
+class AttachmentIn(_In):
+    """A log or text file sent with an update; scrubbed of secrets and size-capped."""
+
+    filename: Annotated[str, *_text(255)]
+    content_base64: Annotated[
+        str,
+        Field(max_length=8 * 1024 * 1024, description="the file's bytes in base64"),
+    ]
+
+
 class UpdateIn(_In):
     """More information on a case; optionally a new priority and a fresh system report."""
 
@@ -122,11 +132,30 @@ class UpdateIn(_In):
         description="a fresh system report of the host, as on a new case; "
         "kept with a 'report' event in the case history",
     )
+    attachments: Annotated[list[AttachmentIn], Field(max_length=5)] = Field(
+        default=[], description="log files; secrets are removed before they are kept"
+    )
 
 
 class EscalateIn(_In):
     to: EscalationTarget
     reason: Reason
+
+
+class TextIn(_In):
+    """A reply, an internal note or a logged call."""
+
+    text: LongText
+
+
+class AssignIn(_In):
+    """The engineer to give the case to, by name; null to take it from whoever has it."""
+
+    engineer: Annotated[str, *_text(100)] | None
+
+
+class CloseEscalationIn(_In):
+    note: Note | None = None
 
 
 class StatusIn(_In):
@@ -181,16 +210,48 @@ class Escalation(BaseModel):
     at: datetime
 
 
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
 class Event(BaseModel):
+    """One entry of a case's thread."""
+
+    id: int | None = None
     at: datetime
     kind: str
     author: str
+    author_kind: Literal["host", "engineer", "desk"] | None = None
+    #: 'internal' events (engineers' notes) never reach a host
+    visibility: Literal["customer", "internal"] | None = None
     text: str
+    attachments: list[AttachmentOut] | None = None
     system_report: dict[str, Any] | None = Field(
         default=None,
         description="the system report attached with an update (kind 'report'); "
         "only in GET /cases/{number}",
     )
+
+
+class Deadline(BaseModel):
+    state: Literal["met", "due", "breached", "none"]
+    text: str
+
+
+class EscalationRecord(BaseModel):
+    id: int
+    at: datetime
+    by_kind: Literal["host", "engineer", "desk"]
+    by_name: str
+    to: EscalationTarget
+    recipient: str
+    reason: str
+    closed_at: datetime | None
+    closed_by: str | None
 
 
 class CaseOut(BaseModel):
@@ -220,6 +281,16 @@ class CaseOut(BaseModel):
     third_party_app: str | None
     third_party_version: str | None
     escalation: Escalation | None
+    escalated: bool = Field(default=False, description="an escalation is open")
+    assignee: str | None = None
+    first_response_at: datetime | None = None
+    first_response_by: str | None = None
+    deadline: Deadline | None = Field(
+        default=None, description="the response deadline's state: met, due in, breached"
+    )
+    escalations: list[EscalationRecord] | None = Field(
+        default=None, description="every escalation, open and closed; engineers only"
+    )
     related: list[CaseOut]
     events: list[Event] | None = Field(
         default=None, description="the case history; only in GET /cases/{number}"
@@ -231,6 +302,13 @@ class CaseOut(BaseModel):
 
 class CaseList(BaseModel):
     cases: list[CaseOut]
+
+
+class CaseChanges(BaseModel):
+    """What changed on a host's cases since its last look."""
+
+    cursor: int = Field(description="the newest event the host may see; send it as since")
+    cases: list[int] = Field(description="the numbers of the cases with something new")
 
 
 class KbHit(BaseModel):
@@ -245,19 +323,6 @@ class KbHit(BaseModel):
 
 class KbSearchOut(BaseModel):
     articles: list[KbHit]
-
-
-class KbArticleOut(BaseModel):
-    """An article with its Markdown body."""
-
-    id: int
-    title: str
-    body: str
-    tags: list[str]
-    versions: list[str]
-    created_at: datetime
-    updated_at: datetime
-    url: str
 
 
 class KbSuggestion(BaseModel):
@@ -287,3 +352,16 @@ class KbListed(BaseModel):
 
 class KbListOut(BaseModel):
     articles: list[KbListed]
+
+
+class KbArticleOut(BaseModel):
+    """An article with its Markdown body."""
+
+    id: int
+    title: str
+    body: str
+    tags: list[str]
+    versions: list[str]
+    created_at: datetime
+    updated_at: datetime
+    url: str

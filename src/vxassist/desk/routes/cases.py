@@ -1,17 +1,28 @@
-"""Case intake for enrolled hosts: create, list, show, update, escalate."""
+"""Cases for enrolled hosts: create, list, show the thread, update, escalate, changes."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+import binascii
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from sqlalchemy.orm import Session
 
-from vxassist.desk import intake
+from vxassist.desk import casework, intake
 from vxassist.desk.auth import AgentDep, CallerDep, DatabaseDep
 from vxassist.desk.errors import DeskError
 from vxassist.desk.idempotency import dump, request_hash, run_once, run_once_on_driver
 from vxassist.desk.routes.common import config, errors, json_response, now
-from vxassist.desk.schemas import CaseIn, CaseList, CaseOut, EscalateIn, UpdateIn
+from vxassist.desk.schemas import (
+    AttachmentIn,
+    CaseChanges,
+    CaseIn,
+    CaseList,
+    CaseOut,
+    EscalateIn,
+    UpdateIn,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -73,23 +84,54 @@ async def create_case(
 
 
 @router.get("/cases", response_model=CaseList, responses=errors(401, 403))
-def list_cases(who: AgentDep, db: DatabaseDep) -> Response:
+def list_cases(request: Request, who: AgentDep, db: DatabaseDep) -> Response:
     """This host's cases, newest first."""
+    at = now(request)
     with db.reading() as session:
-        return json_response(200, dump(intake.list_for_agent(session, who)))
+        return json_response(200, dump(casework.list_for_agent(session, who, at)))
+
+
+@router.get("/cases/changes", response_model=CaseChanges, responses=errors(401, 403))
+def case_changes(
+    who: AgentDep,
+    db: DatabaseDep,
+    since: Annotated[
+        int, Query(ge=0, le=2**53, description="the cursor of the host's last look; 0 at first")
+    ] = 0,
+) -> Response:
+    """Which of this host's cases have something new it may read since ``since``."""
+    with db.reading() as session:
+        return json_response(200, dump(casework.changes(session, who, since)))
 
 
 @router.get("/cases/{number}", response_model=CaseOut, responses=errors(401, 404))
-def show_case(number: CaseIdent, who: CallerDep, db: DatabaseDep) -> Response:
-    """One case with its history (a host sees only its own)."""
+def show_case(number: CaseIdent, request: Request, who: CallerDep, db: DatabaseDep) -> Response:
+    """One case with its thread (a host sees only its own, without engineers' notes)."""
+    at = now(request)
     with db.reading() as session:
-        return json_response(200, dump(intake.show(session, number, who)))
+        return json_response(200, dump(casework.show(session, number, who, at)))
+
+
+def uploads(files: list[AttachmentIn]) -> list[casework.Upload]:
+    """The files of an update, decoded; a sentence for one that is not base64."""
+    decoded = []
+    for item in files:
+        try:
+            data = base64.b64decode(item.content_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise DeskError(
+                422,
+                "attachment_encoding",
+                f"The file {item.filename[:100]} is not base64 encoded; send its bytes in base64.",
+            ) from exc
+        decoded.append(casework.Upload(filename=item.filename, data=data))
+    return decoded
 
 
 @router.post(
     "/cases/{number}/updates",
     response_model=CaseOut,
-    responses=errors(401, 403, 404, 409),
+    responses=errors(401, 403, 404, 409, 413, 415),
 )
 def update_case(
     number: CaseIdent,
@@ -99,19 +141,31 @@ def update_case(
     db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Add to a case: more detail, optionally a new priority and a fresh system report."""
+    """Add to a case: more detail, optionally a new priority, a fresh system report and
+    log files (scrubbed of secrets, size-capped). A resolved case, or one waiting on
+    the customer, goes back to New."""
     at = now(request)
     cfg = config(request)
     assert who.agent_id is not None
+    files = uploads(body.attachments)
     fingerprint = request_hash(f"/cases/{number}/updates", body.model_dump(mode="json"))
-    status, answer = run_once(
-        db,
-        who.agent_id,
-        idempotency_key,
-        fingerprint,
-        at,
-        lambda session: intake.add_update(session, number, who, body, at, cfg),
-    )
+
+    def work(session: Session) -> tuple[int, dict[str, Any]]:
+        case = casework.find_case(session, number, who)
+        casework.customer_update(
+            session,
+            case,
+            who,
+            body.text,
+            at,
+            cfg,
+            priority=body.priority,
+            system_report=body.system_report,
+            files=files,
+        )
+        return 200, intake.render(case, casework.related(session, case), now=at)
+
+    status, answer = run_once(db, who.agent_id, idempotency_key, fingerprint, at, work)
     return json_response(status, answer)
 
 
@@ -125,13 +179,13 @@ def escalate_case(
 ) -> Response:
     """Ask that a case go to the Manager of Technical Support or the local Sales Manager."""
     at = now(request)
+    cfg = config(request)
     assert who.agent_id is not None
-    status, answer = run_once(
-        db,
-        who.agent_id,
-        None,
-        "",
-        at,
-        lambda session: intake.escalate(session, number, who, body, at),
-    )
+
+    def work(session: Session) -> tuple[int, dict[str, Any]]:
+        case = casework.find_case(session, number, who)
+        casework.escalate(session, case, who, body.to, body.reason, at, cfg)
+        return 200, intake.render(case, casework.related(session, case), now=at)
+
+    status, answer = run_once(db, who.agent_id, None, "", at, work)
     return json_response(status, answer)

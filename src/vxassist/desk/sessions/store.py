@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vxassist.desk import hostevents
+from vxassist.desk import hostevents, notify
 from vxassist.desk.ca import BadPublicKey, CaError, CertificateAuthority, parse_public_key
 from vxassist.desk.errors import DeskError
 from vxassist.desk.models import Agent, Case, CaseEvent
@@ -151,8 +151,12 @@ def request_json(s: st.SessionState, brief: str) -> dict[str, Any]:
     }
 
 
-def _event(session: Session, case_id: int, at: datetime, kind: str, author: str, text: str) -> None:
-    session.add(CaseEvent(case_id=case_id, at=at, kind=kind, author=author, text=text))
+def _event(
+    session: Session, case_id: int, at: datetime, kind: str, author: str, text: str
+) -> CaseEvent:
+    event = CaseEvent(case_id=case_id, at=at, kind=kind, author=author, text=text)
+    session.add(event)
+    return event
 
 
 def _not_found() -> DeskError:
@@ -694,7 +698,8 @@ def ended(
         raise _conflict(exc) from exc
     _write_back(row, after)
     hostevents.publish(session, [row.agent_id])
-    _event(session, row.case_id, now, "session_summary", "host", summary_text(after))
+    told = _event(session, row.case_id, now, "session_summary", "host", summary_text(after))
+    notify.session_summary(session, row.case_id, told, now)  # the summary, mailed
     return session_json(after, session.get(AgentRelay, row.agent_id), rt, now)
 
 

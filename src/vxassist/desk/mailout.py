@@ -1,0 +1,299 @@
+"""The desk's mail sender: the outbox's rows to the SMTP server, each once.
+
+:class:`MailSender` runs in the desk's lifespan. A round (:meth:`MailSender.send_due`,
+in a worker thread, never on a request):
+
+1. **claim** due rows (``sent_at IS NULL AND next_attempt_at <= now``) in one short
+   writing transaction: their ``next_attempt_at`` moves a lease ahead and
+   ``attempts`` counts the try. On PostgreSQL the rows are picked ``FOR UPDATE SKIP
+   LOCKED``, so several desk processes each claim different rows; on SQLite the
+   transaction is ``BEGIN IMMEDIATE`` (one writer at a time);
+2. **send** them over one SMTP connection, outside any transaction;
+3. **mark** each: ``sent_at`` when the server took it, or the error and the next
+   attempt after an exponential backoff (capped). A recipient the server refuses
+   for good (5xx) is kept with its error and not tried again. Rows are never deleted.
+
+A row written in this process wakes the sender as soon as its transaction commits
+(:func:`vxassist.desk.notify.add_waker`); a slow timer picks up retries and rows
+written by other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import smtplib
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from sqlalchemy import select, update
+
+from vxassist.desk import notify
+from vxassist.desk.db import Database
+from vxassist.desk.mailconfig import MailConfig
+from vxassist.desk.models import MailOutbox, table
+
+_OUTBOX = table(MailOutbox)
+
+log = logging.getLogger(__name__)
+
+#: how long a claimed row is left to the process that claimed it before another may retry
+LEASE = timedelta(minutes=5)
+#: a row refused for good is parked this far ahead (never deleted, never retried)
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)
+BATCH = 50
+#: after a wake, wait this long for more rows (a burst of cases: one round, not one each)
+DEBOUNCE_S = 0.2
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    key: str
+    to_addr: str
+    subject: str
+    body: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: int
+    error: str | None = None
+    permanent: bool = False
+
+
+def backoff(attempts: int, config: MailConfig) -> timedelta:
+    """The wait after the ``attempts``-th failed try: doubling from the base, capped."""
+    exponent = max(0, min(attempts - 1, 30))
+    return timedelta(seconds=min(config.retry_cap_s, config.retry_base_s * 2**exponent))
+
+
+def claim(db: Database, now: datetime, limit: int = BATCH) -> list[Claimed]:
+    """Take up to ``limit`` due rows for this process (see the module's docstring)."""
+    due = (
+        select(_OUTBOX.c.id)
+        .where(_OUTBOX.c.sent_at.is_(None), _OUTBOX.c.next_attempt_at <= now)
+        .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=now + LEASE, attempts=_OUTBOX.c.attempts + 1)
+        .returning(
+            _OUTBOX.c.id,
+            _OUTBOX.c.key,
+            _OUTBOX.c.to_addr,
+            _OUTBOX.c.subject,
+            _OUTBOX.c.body,
+            _OUTBOX.c.attempts,
+        )
+    )
+    with db.writing_connection() as conn:
+        rows = conn.execute(statement).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+def mark(
+    db: Database, claimed: list[Claimed], outcomes: list[Outcome], now: datetime, config: MailConfig
+) -> None:
+    """Write what became of each claimed row, in one transaction."""
+    attempts = {c.id: c.attempts for c in claimed}
+    with db.writing_connection() as conn:
+        for outcome in outcomes:
+            if outcome.error is None:
+                conn.execute(
+                    update(_OUTBOX)
+                    .where(_OUTBOX.c.id == outcome.id, _OUTBOX.c.sent_at.is_(None))
+                    .values(sent_at=now, last_error=None)
+                )
+                continue
+            later = NEVER if outcome.permanent else now + backoff(attempts[outcome.id], config)
+            conn.execute(
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id == outcome.id, _OUTBOX.c.sent_at.is_(None))
+                .values(next_attempt_at=later, last_error=outcome.error[:2000])
+            )
+
+
+def message(row: Claimed, config: MailConfig, now: datetime) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = config.from_addr
+    msg["To"] = row.to_addr
+    msg["Subject"] = row.subject
+    msg["Date"] = format_datetime(now)
+    # one id per notification: a receiver that sees a retry again can tell
+    digest = hashlib.sha256(row.key.encode()).hexdigest()[:32]
+    msg["Message-ID"] = make_msgid(idstring=digest, domain="vxassist.desk")
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(row.body)
+    return msg
+
+
+def _connect(config: MailConfig) -> smtplib.SMTP:
+    if config.ssl:
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            config.smtp_host,
+            config.smtp_port,
+            timeout=config.timeout_s,
+            context=ssl.create_default_context(),
+        )
+    else:
+        smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=config.timeout_s)
+    try:
+        smtp.ehlo()
+        if config.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if config.user:
+            smtp.login(config.user, config.password)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            smtp.close()
+        raise
+    return smtp
+
+
+def _refused_for_good(exc: smtplib.SMTPException) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _msg in exc.recipients.values())
+    code = getattr(exc, "smtp_code", None)
+    return isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError) and bool(
+        code and 500 <= code < 600 and code != 552
+    )
+
+
+def deliver(rows: list[Claimed], config: MailConfig, now: datetime) -> list[Outcome]:
+    """Send ``rows`` over one connection; an outcome for each (never raises for SMTP)."""
+    try:
+        smtp = _connect(config)
+    except (OSError, smtplib.SMTPException) as exc:
+        error = f"cannot reach the SMTP server {config.smtp_host}:{config.smtp_port}: {exc}"
+        return [Outcome(r.id, error) for r in rows]
+    outcomes: list[Outcome] = []
+    try:
+        for index, row in enumerate(rows):
+            try:
+                smtp.send_message(message(row, config, now))
+            except smtplib.SMTPServerDisconnected as exc:
+                error = f"the SMTP server went away: {exc}"
+                outcomes += [Outcome(r.id, error) for r in rows[index:]]
+                break
+            except (smtplib.SMTPException, ValueError) as exc:
+                permanent = isinstance(exc, ValueError) or _refused_for_good(exc)
+                outcomes.append(Outcome(row.id, f"{type(exc).__name__}: {exc}", permanent))
+            except OSError as exc:
+                error = f"the connection to the SMTP server failed: {exc}"
+                outcomes += [Outcome(r.id, error) for r in rows[index:]]
+                break
+            else:
+                outcomes.append(Outcome(row.id))
+    finally:
+        with contextlib.suppress(Exception):
+            smtp.quit()
+    return outcomes
+
+
+class MailSender:
+    """Sends the outbox; woken by new rows, and every ``config.poll_s`` for retries."""
+
+    def __init__(
+        self,
+        db: Database,
+        config: MailConfig,
+        clock: Callable[[], datetime],
+        *,
+        debounce_s: float = DEBOUNCE_S,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.debounce_s = debounce_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        #: one round at a time in this process
+        self._round = threading.Lock()
+
+    # -- one round, blocking (a worker thread; tests may call it directly) -------------
+
+    def send_due(self) -> int:
+        """Claim, send and mark the due rows until none is left; how many were sent."""
+        sent = 0
+        with self._round:
+            while True:
+                rows = claim(self.db, self.clock())
+                if not rows:
+                    return sent
+                outcomes = deliver(rows, self.config, self.clock())
+                mark(self.db, rows, outcomes, self.clock(), self.config)
+                failed = [o for o in outcomes if o.error is not None]
+                sent += len(outcomes) - len(failed)
+                for outcome in failed:
+                    log.warning("mail %s not sent (retried later): %s", outcome.id, outcome.error)
+                if failed:
+                    return sent  # the server is in trouble: the backoff decides the next try
+
+    # -- the service ------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Thread-safe: run a round soon (a row was written)."""
+        loop, event = self._loop, self._event
+        if loop is None or event is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(event.set)
+
+    def start(self) -> None:
+        """Start sending on the running loop (the desk's lifespan)."""
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        notify.add_waker(self.db.url, self.wake)
+        self._task = asyncio.create_task(self._run(), name="vxassist-desk-mailout")
+        self._event.set()  # rows left from before the start
+
+    async def stop(self) -> None:
+        notify.remove_waker(self.wake)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # a round already in its thread finishes before the database closes
+        await asyncio.to_thread(self._round.acquire)
+        self._round.release()
+
+    async def _run(self) -> None:
+        assert self._event is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout=self.config.poll_s)
+                await asyncio.sleep(self.debounce_s)
+            self._event.clear()
+            try:
+                await asyncio.to_thread(self.send_due)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # a database hiccup: the next round tries again
+                log.exception("the mail sender's round failed; retrying later")
+
+
+def warn_if_off(config: MailConfig) -> bool:
+    """At start: one warning when notifications are off. True when they are on."""
+    if config.enabled:
+        return True
+    log.warning(
+        "E-mail notifications are off: the desk configuration has no [mail] smtp_host "
+        "and from; add them to send replies, escalations and deadline notices."
+    )
+    return False
