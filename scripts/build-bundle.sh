@@ -45,6 +45,7 @@ run() {  # a command of the bundle; its output is shown only when it fails
 }
 run --help
 run agent --help
+run -m vxassist --version
 run sysinfo --json
 run -c 'import PySide6.QtWidgets, pyte, uvloop, asyncssh, keyring, holidays, zoneinfo; zoneinfo.ZoneInfo("America/Los_Angeles")'
 

@@ -44,7 +44,12 @@ class NoNotifier:
 
 
 def launch_command() -> list[str]:
-    """How a login item starts the tray agent: this interpreter running vxassist."""
+    """How a login item starts the tray agent: this interpreter running vxassist.
+
+    In the bundle (PyInstaller) the program itself is vxassist.
+    """
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
     return [sys.executable, "-m", "vxassist"]
 
 
