@@ -15,10 +15,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from vxassist import __version__
 from vxassist.cliutil import Context
 from vxassist.errors import VxError
 from vxassist.paths import Paths
+from vxassist.version import VersionAction
 
 log = logging.getLogger(__name__)
 # before the log file is set up, an error is said once on stderr, not twice
@@ -33,6 +33,7 @@ AREAS = (
     "vxassist.desk.cli",
     "vxassist.demo",
     "vxassist.selftest",
+    "vxassist.version",
 )
 
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vxassist",
         description="Remote assistance and support cases for VXTracker hosts.",
     )
-    parser.add_argument("--version", action="version", version=f"vxassist {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in AREAS:

@@ -399,6 +399,14 @@ def check_desk(
     return ok(f"the desk at {client.base_url} answers and knows this host as {name}.")
 
 
+def check_version(paths: Paths, settings: Settings, timeout_s: float) -> Outcome:
+    """Information, never a failure: this version and whether the desk knows a newer one."""
+    from vxassist.version import ask_desk
+
+    report = ask_desk(paths, settings, timeout_s=timeout_s)
+    return ok(f"vxassist {report.version}; {report.sentence}")
+
+
 def check_relay(enrollment: Mapping[str, Any], timeout_s: float) -> Outcome:
     """The relay named at enrollment accepts a TCP connection."""
     if not enrollment:
@@ -464,6 +472,9 @@ def default_checks(
         Check("ssh", lambda: check_ssh_crypto(clock())),
         Check("policy", lambda: check_policy(paths.policy_file)),
         Check("desk", desk, 3 * NET_TIMEOUT_S + 5),
+        Check(
+            "version", lambda: check_version(paths, settings(), NET_TIMEOUT_S), 2 * NET_TIMEOUT_S
+        ),
         Check("relay", lambda: check_relay(_read_enrollment(paths), NET_TIMEOUT_S)),
     ]
 

@@ -30,7 +30,19 @@ from vxassist.selftest import (
     run_checks,
 )
 
-NAMES = ["qt", "secrets", "system", "outbox", "audit", "drafts", "ssh", "policy", "desk", "relay"]
+NAMES = [
+    "qt",
+    "secrets",
+    "system",
+    "outbox",
+    "audit",
+    "drafts",
+    "ssh",
+    "policy",
+    "desk",
+    "version",
+    "relay",
+]
 
 
 def vxassist(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -115,7 +127,7 @@ def test_an_enrolled_host_passes_every_check_against_a_real_desk(
     lines = done.stdout.splitlines()
     assert [line.split()[1] for line in lines[:-1]] == NAMES
     assert all(line.startswith("ok ") for line in lines[:-1]), done.stdout
-    assert "all 10 checks passed" in lines[-1]
+    assert "all 11 checks passed" in lines[-1]
     assert f"the desk at {shared_desk.url} answers" in done.stdout
     assert f"the relay at {relay.host}:{relay.port} answers." in done.stdout
     # the tests' conftest chose offscreen: that counts as the plugin loading
@@ -143,6 +155,8 @@ def test_not_enrolled_is_a_note_not_a_failure() -> None:
     for name in ("desk", "relay"):
         assert checks[name]["status"] == "ok"
         assert checks[name]["sentence"].startswith("not enrolled:")
+    assert checks["version"]["status"] == "ok"
+    assert "not enrolled: there is no desk to ask" in checks["version"]["sentence"]
 
 
 def test_a_desk_that_is_down_fails_its_check_and_the_others_still_run(
@@ -169,7 +183,7 @@ def test_a_group_writable_policy_fails_its_check_and_the_exit_status(vx_home: Pa
     assert line.startswith("fail")
     assert f"the machine policy {policy} can be changed by others than administrators" in line
     assert "writable by group or others" in line
-    assert "1 of 10 checks failed" in done.stdout
+    assert "1 of 11 checks failed" in done.stdout
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="root must own the policy")

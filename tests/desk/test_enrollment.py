@@ -50,6 +50,7 @@ def test_enrollment_gives_a_token_that_is_stored_only_hashed(desk: Desk) -> None
         "agent_id": data["agent_id"],
         "contract_id": "C-1001",
         "company": "Acme Telecom",
+        "updates": None,  # the desk's operator names no newer agent version ([updates])
     }
 
 
@@ -140,6 +141,7 @@ def test_engineer_token_identifies_the_engineer(desk: Desk) -> None:
         "agent_id": None,
         "contract_id": None,
         "company": None,
+        "updates": None,
     }
 
 

@@ -33,6 +33,7 @@ from vxassist.desk.deadlines import DeadlineWatcher
 from vxassist.desk.errors import DeskError
 from vxassist.desk.jsonbody import JsonGuard
 from vxassist.desk.mailout import MailSender, warn_if_off
+from vxassist.desk.release import enrollment_extra
 from vxassist.desk.routes import ROUTERS
 from vxassist.desk.throttle import FailureThrottle
 
@@ -243,7 +244,7 @@ def create_app(
     app.state.callers = CallerCache()
     app.state.config = config
     app.state.clock = clock
-    app.state.enrollment_extras = []
+    app.state.enrollment_extras = [enrollment_extra(config.updates)]
     app.state.enrollment_throttle = FailureThrottle(
         config.enrollment_failures, config.enrollment_window_s
     )

@@ -30,6 +30,11 @@ default from the support policy, so a desk runs with no file at all::
 
     [mail], [escalation], [deadlines], [desk] public_url: e-mail notifications
     (desk/mailconfig.py)
+
+    [updates]                           # told to agents; see desk/release.py
+    latest_version = "0.2.0"
+    download_url = "https://downloads.example.com/vxassist/"
+    notes = ""
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from vxassist.cases.sla import DEFAULT_RESPONSE_MINUTES, SupportCalendar
+from vxassist.desk.release import ReleaseNotice, release_notice_from_mapping
 from vxassist.desk.mailconfig import (
     DeadlineConfig,
     EscalationConfig,
@@ -75,6 +81,8 @@ class DeskConfig:
     #: failed enrollment attempts one source may make per window before a 429
     enrollment_failures: int = 10
     enrollment_window_s: float = 600.0
+    #: the newest agent version, told to agents at enrollment and whoami ([updates])
+    updates: ReleaseNotice = field(default_factory=ReleaseNotice)
     #: notifications by e-mail ([mail]; off without smtp_host), escalation recipients and
     #: breach policy ([escalation]), deadline notices ([deadlines]): see desk/mailconfig.py
     mail: MailConfig = field(default_factory=MailConfig)
@@ -133,6 +141,7 @@ def config_from_mapping(data: Mapping[str, Any], where: Path) -> DeskConfig:
             enrollment_window_s=float(enrollment.get("failure_window_s", 600.0)),
             max_body_bytes=int(data.get("max_body_bytes", DeskConfig.max_body_bytes)),
             sessions=sessions_config_from_mapping(data, where),
+            updates=release_notice_from_mapping(data.get("updates"), where),
             mail=mail_config_from_mapping(data, where),
             escalation=escalation_config_from_mapping(data, where),
             deadlines=deadline_config_from_mapping(data, where),

@@ -185,6 +185,14 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class UpdateNotice(BaseModel):
+    """The newest agent version the desk knows of; installing it is the administrator's act."""
+
+    latest_version: str
+    download_url: str
+    notes: str
+
+
 class EnrollOut(BaseModel):
     """The enrollment answer; later desk versions add keys (kept verbatim by the agent)."""
 
@@ -194,6 +202,8 @@ class EnrollOut(BaseModel):
     token: str
     contract_id: str
     company: str
+    #: null or absent when the desk's operator set no ``[updates] latest_version``
+    updates: UpdateNotice | None = None
 
 
 class WhoAmI(BaseModel):
@@ -202,6 +212,8 @@ class WhoAmI(BaseModel):
     agent_id: str | None
     contract_id: str | None
     company: str | None
+    #: null or absent when the desk's operator set no ``[updates] latest_version``
+    updates: UpdateNotice | None = None
 
 
 class Escalation(BaseModel):

@@ -1,5 +1,8 @@
 """Settings: the desk and enrollment, notifications, start at login, and what policy locks.
 
+The "This app" box also shows this version and whether the desk names a newer
+one (asked apart from the rest, so a slow desk never holds the window back).
+
 The files behind this window (settings, policy, enrollment, the login item) are
 read and written on the agent's thread, never on the GUI thread.
 """
@@ -147,6 +150,13 @@ def load_view(ctx: Any) -> SettingsView:
     )
 
 
+def _ask_version(ctx: Any) -> str:
+    """Blocking (asks the desk): whether it names a newer version, as one sentence."""
+    from vxassist.version import ask_desk
+
+    return ask_desk(ctx.paths, ctx.settings).sentence
+
+
 def _set_autostart(on: bool) -> bool:
     from vxassist.ui.platform import autostart
 
@@ -190,7 +200,13 @@ class SettingsWindow(QtWidgets.QWidget):
         self.app_status.setObjectName("app-status")
         self.app_status.setWordWrap(True)
         self.app_status.setVisible(False)
+        self.version_label = QtWidgets.QLabel(self._version_text(self.tr("asking the desk…")))
+        self.version_label.setObjectName("version")
+        self.version_label.setWordWrap(True)
+        self.version_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.version_label.setAccessibleName(self.tr("Version and updates"))
         app_layout = QtWidgets.QVBoxLayout(app_box)
+        app_layout.addWidget(self.version_label)
         app_layout.addWidget(self.notifications)
         app_layout.addWidget(self.autostart)
         app_layout.addWidget(self.app_status)
@@ -234,6 +250,18 @@ class SettingsWindow(QtWidgets.QWidget):
             lambda _rt: asyncio.to_thread(load_view, ctx),
             on_done=self.show_view,
             on_error=self._load_failed,
+        )
+        self._app.bridge.submit(
+            lambda _rt: asyncio.to_thread(_ask_version, ctx),
+            on_done=lambda sentence: self.version_label.setText(self._version_text(sentence)),
+            on_error=lambda exc: self.version_label.setText(self._version_text(str(exc))),
+        )
+
+    def _version_text(self, sentence: str) -> str:
+        from vxassist import __version__
+
+        return self.tr("vxassist {version}: {sentence}").format(
+            version=__version__, sentence=sentence
         )
 
     def show_view(self, view: SettingsView) -> None:

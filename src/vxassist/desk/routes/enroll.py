@@ -21,7 +21,7 @@ from vxassist.desk.errors import DeskError
 from vxassist.desk.idempotency import dump
 from vxassist.desk.models import Agent, Contract, EnrollmentCode
 from vxassist.desk.routes.common import errors, json_response, now
-from vxassist.desk.schemas import EnrollIn, EnrollOut, WhoAmI
+from vxassist.desk.schemas import EnrollIn, EnrollOut, UpdateNotice, WhoAmI
 from vxassist.desk.throttle import FailureThrottle
 from vxassist.desk.tokens import AGENT_PREFIX, new_agent_id, new_token, normalize_code, token_hash
 
@@ -132,12 +132,14 @@ def _enroll(body: EnrollIn, request: Request, db: DatabaseDep, at: datetime) -> 
 
 
 @router.get("/whoami", response_model=WhoAmI, responses=errors(401))
-def whoami(who: CallerDep) -> WhoAmI:
-    """Who the desk takes the caller's token for."""
+def whoami(who: CallerDep, request: Request) -> WhoAmI:
+    """Who the desk takes the caller's token for, and the newest agent version it knows."""
+    notice = request.app.state.config.updates.answer()
     return WhoAmI(
         kind="agent" if who.is_agent else "engineer",
         name=who.name,
         agent_id=who.agent_id,
         contract_id=who.contract_id,
         company=who.company,
+        updates=UpdateNotice(**notice) if notice else None,
     )
