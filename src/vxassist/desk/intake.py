@@ -8,14 +8,13 @@ time passed in; the routes decide transactions, this module decides cases.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
 
 from vxassist.cases.fields import FIELD_NAMES, Priority
 from vxassist.cases.sla import SupportCalendar, response_due
@@ -25,7 +24,7 @@ from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import DriverTransaction, Statement
 from vxassist.desk.errors import DeskError
 from vxassist.desk.models import Case, CaseEvent, Contract, Counter, table
-from vxassist.desk.schemas import CaseIn, EscalateIn, StatusIn, UpdateIn
+from vxassist.desk.schemas import CaseIn
 from vxassist.desk.tokens import new_reference
 
 #: a stored case, or the values of one just inserted
@@ -34,12 +33,6 @@ CaseRow = Case | SimpleNamespace
 ContractTerms = Any
 
 REFERENCE_RE = re.compile(r"^R-[A-Z0-9]{6}$")
-ESCALATION_LABELS = {
-    "technical_support_manager": "the Manager of Technical Support",
-    "sales_manager": "the local Sales Manager",
-}
-FINAL_STATUSES = frozenset({"closed"})
-_MAX_LISTED = 500
 #: how many of an attached report's section names its history line lists, and how long
 _MAX_NAMED = 40
 _MAX_NAME = 64
@@ -135,27 +128,6 @@ def _message(case: CaseRow, contract: ContractTerms | None, config: DeskConfig) 
     )
 
 
-def _event(
-    session: Session,
-    case: Case,
-    at: datetime,
-    kind: str,
-    author: str,
-    text: str,
-    system_report: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=at,
-            kind=kind,
-            author=author,
-            text=text,
-            system_report=system_report,
-        )
-    )
-
-
 def report_text(report: dict[str, Any]) -> str:
     """The history line of a report attached to an update: which sections it holds."""
     sections = report.get("sections")
@@ -176,9 +148,14 @@ def report_text(report: dict[str, Any]) -> str:
 
 
 def render(
-    case: CaseRow, related: Sequence[CaseRow] = (), events: Sequence[CaseEvent] | None = None
+    case: CaseRow,
+    related: Sequence[CaseRow] = (),
+    events: Sequence[CaseEvent] | None = None,
+    *,
+    now: datetime | None = None,
+    attachments: Mapping[int, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """The Case object of the API."""
+    """The Case object of the API (with the deadline's state when ``now`` is given)."""
     data: dict[str, Any] = {
         "case_number": case.case_number,
         "reference": case.reference,
@@ -201,21 +178,37 @@ def render(
         if case.escalated_to and case.escalated_at is not None
         else None
     )
-    data["related"] = [render(other) for other in related]
+    data["escalated"] = data["escalation"] is not None
+    data["assignee"] = getattr(case, "assignee", None)
+    first = getattr(case, "first_response_at", None)
+    data["first_response_at"] = None if first is None else _iso(first)
+    data["first_response_by"] = getattr(case, "first_response_by", None)
+    if now is not None:
+        from vxassist.desk.casework import deadline_state
+
+        state = deadline_state(case, now)
+        data["deadline"] = {"state": state.state, "text": state.text}
+    data["related"] = [render(other, now=now) for other in related]
     if events is not None:
-        data["events"] = [_render_event(e) for e in events]
+        files = attachments or {}
+        data["events"] = [_render_event(e, files.get(e.id, [])) for e in events]
     return data
 
 
-def _render_event(event: CaseEvent) -> dict[str, Any]:
+def _render_event(event: CaseEvent, files: list[dict[str, Any]]) -> dict[str, Any]:
     data: dict[str, Any] = {
+        "id": event.id,
         "at": _iso(event.at),
         "kind": event.kind,
         "author": event.author,
+        "author_kind": event.author_kind,
+        "visibility": event.visibility,
         "text": event.text,
     }
     if event.system_report is not None:
         data["system_report"] = event.system_report
+    if files:
+        data["attachments"] = files
     return data
 
 
@@ -275,7 +268,7 @@ def create_cases(
     for row in rows:
         text = f"Received from {who.name} at priority {row.priority}."
         if row is not first:
-            text += f" Split from {_label(first)} (one case per issue)."
+            text += f" Split from {case_label(first)} (one case per issue)."
         tx.run(
             _INSERT_EVENT,
             {
@@ -298,7 +291,7 @@ def create_cases(
                 "author": who.name,
                 "author_kind": "host",
                 "visibility": "customer",
-                "text": f"Continued by {_label(first)}.",
+                "text": f"Continued by {case_label(first)}.",
             },
         )
     notify.on_new_cases(tx, rows, config, now)
@@ -308,175 +301,29 @@ def create_cases(
 def _contract_case_id(tx: DriverTransaction, ident: str, who: Caller) -> int:
     """The id of the case ``ident`` (number or reference) under the caller's contract; 404."""
     values: dict[str, Any] = {"contract_id": who.contract_id}
-    if _is_number(ident):
+    if is_number(ident):
         found = tx.run(_CONTRACT_CASE_BY_NUMBER, {**values, "number": int(ident)})
     elif REFERENCE_RE.match(ident):
         found = tx.run(_CONTRACT_CASE_BY_REFERENCE, {**values, "reference": ident})
     else:
-        raise _unknown(ident[:40])
+        raise unknown_case(ident[:40])
     if not found:
-        raise _unknown(ident)
+        raise unknown_case(ident)
     return int(found[0][0])
 
 
-def _is_number(ident: str) -> bool:
+def is_number(ident: str) -> bool:
     """ASCII digits of a case number in range (``str.isdigit`` also takes ``²`` and ``١``)."""
     return ident.isascii() and ident.isdigit() and 0 < int(ident) < 2**31
 
 
-def _label(case: CaseRow) -> str:
+def case_label(case: CaseRow) -> str:
     return f"case {case.case_number}" if case.case_number else f"request {case.reference}"
 
 
-def _unknown(ident: str) -> DeskError:
+def unknown_case(ident: str) -> DeskError:
     return DeskError(
         404,
         "case_unknown",
         f"There is no case {ident} for you; check the case number, or list your cases.",
     )
-
-
-def _find(session: Session, ident: str, who: Caller) -> Case:
-    """The case named by number or reference that ``who`` may see; 404 otherwise."""
-    query = select(Case)
-    if _is_number(ident):
-        query = query.where(Case.case_number == int(ident))
-    elif REFERENCE_RE.match(ident):
-        query = query.where(Case.reference == ident)
-    else:
-        raise _unknown(ident[:40])
-    if who.is_agent:
-        query = query.where(Case.agent_id == who.agent_id)
-    case = session.scalar(query)
-    if case is None:
-        raise _unknown(ident)
-    return case
-
-
-def _related(session: Session, case: Case) -> list[Case]:
-    if case.group_id is None:
-        return []
-    rows = session.scalars(
-        select(Case).where(Case.group_id == case.group_id, Case.id != case.id).order_by(Case.id)
-    )
-    return list(rows)
-
-
-def show(session: Session, ident: str, who: Caller) -> dict[str, Any]:
-    case = _find(session, ident, who)
-    events = session.scalars(
-        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
-    ).all()
-    data = render(case, _related(session, case), events)
-    data["system_report"] = case.system_report
-    return data
-
-
-def list_for_agent(session: Session, who: Caller) -> dict[str, Any]:
-    rows = session.scalars(
-        select(Case)
-        .where(Case.agent_id == who.agent_id)
-        .order_by(Case.id.desc())
-        .limit(_MAX_LISTED)
-    ).all()
-    return {"cases": [render(c) for c in rows]}
-
-
-def list_for_engineer(session: Session, status: str | None) -> dict[str, Any]:
-    query = select(Case)
-    if status is not None:
-        query = query.where(Case.status == status)
-    rows = session.scalars(query.order_by(Case.response_due, Case.id).limit(_MAX_LISTED)).all()
-    return {"cases": [render(c) for c in rows]}
-
-
-def _refuse_closed(case: Case, action: str) -> None:
-    if case.status in FINAL_STATUSES:
-        raise DeskError(
-            409,
-            "case_closed",
-            f"{_label(case).capitalize()} is closed, so it cannot be {action}; open a new case "
-            f"that continues it.",
-        )
-
-
-def add_update(
-    session: Session, ident: str, who: Caller, body: UpdateIn, now: datetime, config: DeskConfig
-) -> tuple[int, dict[str, Any]]:
-    case = _find(session, ident, who)
-    _refuse_closed(case, "updated")
-    _event(session, case, now, "update", who.name, body.text)
-    if body.system_report is not None:
-        _event(
-            session,
-            case,
-            now,
-            "report",
-            who.name,
-            report_text(body.system_report),
-            system_report=body.system_report,
-        )
-    if body.priority is not None and body.priority != case.priority:
-        old = case.priority
-        case.priority = body.priority
-        if case.status != "no_contract":
-            case.response_due = min(
-                case.response_due, response_due(body.priority, now, config.calendar)
-            )
-        _event(
-            session,
-            case,
-            now,
-            "priority",
-            who.name,
-            f"Priority changed from {old} to {body.priority} ({Priority(body.priority).label}).",
-        )
-    if case.status == "waiting_customer":
-        case.status = "open"
-        _event(session, case, now, "status", who.name, "waiting_customer -> open (customer update)")
-    case.updated_at = now
-    session.flush()
-    return 200, render(case, _related(session, case))
-
-
-def escalate(
-    session: Session, ident: str, who: Caller, body: EscalateIn, now: datetime
-) -> tuple[int, dict[str, Any]]:
-    case = _find(session, ident, who)
-    _refuse_closed(case, "escalated")
-    case.escalated_to = body.to
-    case.escalation_reason = body.reason
-    case.escalated_at = now
-    case.updated_at = now
-    _event(
-        session,
-        case,
-        now,
-        "escalated",
-        who.name,
-        f"Escalation to {ESCALATION_LABELS[body.to]} asked: {body.reason}",
-    )
-    session.flush()
-    return 200, render(case, _related(session, case))
-
-
-def set_status(
-    session: Session, ident: str, who: Caller, body: StatusIn, now: datetime
-) -> dict[str, Any]:
-    case = _find(session, ident, who)
-    if case.status == "no_contract":
-        raise DeskError(
-            409,
-            "case_without_contract",
-            f"Request {case.reference} has no case number (no active maintenance contract); "
-            "renew the contract before working on it.",
-        )
-    old = case.status
-    case.status = body.status
-    case.updated_at = now
-    text = f"{old} -> {body.status}"
-    if body.note:
-        text += f": {body.note}"
-    _event(session, case, now, "status", who.name, text)
-    session.flush()
-    return render(case, _related(session, case))
