@@ -138,6 +138,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add_json_flag(esc)
     esc.set_defaults(func=cmd_case_escalate)
 
+    from vxassist.cases.update_requests import register as register_update_requests
+
+    register_update_requests(case_sub)
+
     outbox = sub.add_parser("outbox", help="requests waiting to be sent")
     outbox.add_argument(
         "--flush", action="store_true", help="try to send every waiting request now"

@@ -12,7 +12,11 @@ import importlib
 from typing import Any
 
 #: modules with ``register_commands(group)``, in ``--help`` order
-FEATURES: tuple[str, ...] = ("vxassist.engineer.cases", "vxassist.engineer.session_cli")
+FEATURES: tuple[str, ...] = (
+    "vxassist.engineer.cases",
+    "vxassist.engineer.session_cli",
+    "vxassist.engineer.update_requests",
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

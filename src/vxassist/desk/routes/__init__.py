@@ -12,6 +12,7 @@ ROUTERS: tuple[str, ...] = (
     "vxassist.desk.routes.cases",
     "vxassist.desk.routes.engineer",
     "vxassist.desk.routes.kb",
+    "vxassist.desk.routes.updates",
     "vxassist.desk.sessions.routes",
     "vxassist.desk.console",
 )
