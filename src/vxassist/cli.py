@@ -81,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + 13
     except Exception as exc:  # no command ever ends in a traceback
+        if isinstance(exc, ModuleNotFoundError) and _is_desk_part(exc.name):
+            log.error("the desk is not installed here (%s missing)", exc.name)
+            print(f"vxassist: {DESK_NOT_INSTALLED}", file=sys.stderr)
+            return 1
         log.critical("unexpected error in %s", args.command or "the agent", exc_info=True)
         print(
             f"vxassist: an unexpected error stopped this command ({type(exc).__name__}); "
@@ -88,6 +92,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+#: what the desk adds to the agent: the agent's installers (the bundle) leave it out
+DESK_PARTS = (
+    "fastapi",
+    "uvicorn",
+    "starlette",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "vxassist.desk",
+)
+DESK_NOT_INSTALLED = (
+    "this command needs the desk, which this installation of the agent does not include; "
+    "run it where the desk is installed (pip install 'vxassist[desk]')."
+)
+
+
+def _is_desk_part(module: str | None) -> bool:
+    return bool(module) and any(
+        module == part or str(module).startswith(part + ".") for part in DESK_PARTS
+    )
 
 
 def _log_path() -> str:
