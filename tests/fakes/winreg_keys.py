@@ -7,7 +7,10 @@ class FakeWinreg:
     """The slice of winreg the Run key uses: keys as dicts (the thin edge on Linux)."""
 
     HKEY_CURRENT_USER = "HKCU"
+    HKEY_LOCAL_MACHINE = "HKLM"
     REG_SZ = 1
+    KEY_READ = 0x20019
+    KEY_WOW64_64KEY = 0x0100
 
     def __init__(self) -> None:
         self.values: dict[str, dict[str, object]] = {}
@@ -22,7 +25,9 @@ class FakeWinreg:
         def __exit__(self, *exc: object) -> None:
             return None
 
-    def OpenKey(self, root: str, path: str) -> FakeWinreg._Key:
+    def OpenKey(
+        self, root: str, path: str, _reserved: int = 0, _access: int = 0
+    ) -> FakeWinreg._Key:
         if f"{root}|{path}" not in self.values:
             raise FileNotFoundError(path)
         return self._Key(self.values[f"{root}|{path}"])

@@ -64,6 +64,8 @@ class SettingsView:
     autostart_supported: bool
     autostart_on: bool
     policy: PolicyView
+    #: the per-machine install starts vxassist at every user's login (Windows HKLM Run)
+    autostart_machine_wide: bool = False
 
 
 def _tr(text: str) -> str:
@@ -139,6 +141,7 @@ def load_view(ctx: Any) -> SettingsView:
     except VxError:
         enrollment = {}
     login = autostart()
+    machine_wide = getattr(login, "machine_wide", None)
     return SettingsView(
         desk_url=settings.desk_url,
         agent_id=str(enrollment.get("agent_id") or ""),
@@ -147,6 +150,7 @@ def load_view(ctx: Any) -> SettingsView:
         autostart_supported=login.supported,
         autostart_on=login.supported and login.enabled(),
         policy=describe_policy(ctx.paths, settings.remote),
+        autostart_machine_wide=bool(login.supported and machine_wide and machine_wide()),
     )
 
 
@@ -286,9 +290,16 @@ class SettingsWindow(QtWidgets.QWidget):
             box.setChecked(value)
             box.blockSignals(False)
         self.notifications.setEnabled(True)
-        self.autostart.setEnabled(view.autostart_supported)
+        self.autostart.setEnabled(view.autostart_supported and not view.autostart_machine_wide)
         if not view.autostart_supported:
             self.autostart.setToolTip(self.tr("Start at login is not offered on this system."))
+        elif view.autostart_machine_wide:
+            self.autostart.setToolTip(
+                self.tr(
+                    "Your administrator starts vxassist at every login for all users of this "
+                    "computer; only the administrator can turn that off."
+                )
+            )
         while self.policy_form.rowCount():
             self.policy_form.removeRow(0)
         for name, text in view.policy.rows:
