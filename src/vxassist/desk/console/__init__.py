@@ -19,6 +19,7 @@ from vxassist.desk.console.auth import install_auth
 CONSOLE_ROUTERS: tuple[str, ...] = (
     "vxassist.desk.console.signin",
     "vxassist.desk.console.pages",
+    "vxassist.desk.console.case",
     "vxassist.desk.console.manage",
     "vxassist.desk.console.kb",
 )

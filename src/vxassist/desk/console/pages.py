@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from vxassist.desk.console import auth
+from vxassist.desk.console import auth, dashboard
 from vxassist.desk.console.queue import OPEN_STATUSES, QueueFilter, queue
 from vxassist.desk.console.render import page
 from vxassist.desk.db import Database
@@ -40,4 +40,18 @@ def queue_page(request: Request, me: auth.Me) -> Response:
         now=now,
         statuses=OPEN_STATUSES,
         engineers=engineers,
+    )
+
+
+@router.get("/dashboard")
+def dashboard_page(request: Request, me: auth.Me) -> Response:
+    now = request.app.state.clock()
+    with _db(request).reading() as session:
+        found = dashboard.figures(session, now, request.app.state.config.calendar)
+    return page(
+        request,
+        "dashboard.html",
+        d=found,
+        median=dashboard.duration_text(found.median_first_response),
+        median_days=dashboard.MEDIAN_DAYS,
     )

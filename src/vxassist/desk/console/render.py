@@ -10,15 +10,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
+
+from vxassist.cases.fields import PRIORITY_LABELS
+
+FLASH_COOKIE = "vx_console_flash"
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-PRIORITY_NAMES = {1: "P1 critical", 2: "P2 major", 3: "P3 minor", 4: "P4 request"}
+PRIORITY_NAMES = {int(p): f"P{int(p)} {label}" for p, label in PRIORITY_LABELS.items()}
 STATUS_NAMES = {
     "open": "new",
     "new": "new",
@@ -61,6 +66,7 @@ def _markdown(text: str) -> Markup:
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
+        extensions=["jinja2.ext.do"],
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -80,10 +86,12 @@ ENV = _environment()
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render ``template`` for ``request`` (the signed-in engineer, if any, as ``me``)."""
     context.setdefault("me", getattr(request.state, "console_engineer", None))
-    context.setdefault("flash", request.query_params.get("done", ""))
+    flash = _read_flash(request)
+    context.setdefault("flash", flash[0])
+    context.setdefault("problem", flash[1])
     context["request"] = request
     html = ENV.get_template(template).render(**context)
-    return HTMLResponse(
+    response = HTMLResponse(
         html,
         status_code=status_code,
         headers={
@@ -97,3 +105,37 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
             ),
         },
     )
+    if FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE, path="/console")
+    return response
+
+
+def _read_flash(request: Request) -> tuple[str, str]:
+    """The sentence the last action left for the next page: (done, problem)."""
+    raw = request.cookies.get(FLASH_COOKIE, "")
+    kind, _, text = unquote(raw).partition(":")
+    text = text[:1000]
+    return (text, "") if kind == "done" else ("", text) if kind == "problem" else ("", "")
+
+
+def redirect(
+    request: Request, target: str, *, done: str = "", problem: str = ""
+) -> RedirectResponse:
+    """See ``target`` (POST, then GET), with a sentence about what just happened.
+
+    The sentence travels in a short-lived cookie, not the address: a link cannot
+    make the console say something it did not.
+    """
+    response = RedirectResponse(target, 303)
+    if done or problem:
+        value = ("problem:" + problem) if problem else ("done:" + done)
+        response.set_cookie(
+            FLASH_COOKIE,
+            quote(value[:1000], safe=""),
+            max_age=60,
+            path="/console",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+    return response

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from vxassist.desk.console import auth
-from vxassist.desk.console.render import page
+from vxassist.desk.console.render import page, redirect
 from vxassist.desk.db import Database
 from vxassist.desk.models import Engineer
 from vxassist.desk.passwords import DUMMY_HASH, verify_password
@@ -131,6 +131,6 @@ def signout(request: Request, me: auth.Me, form: auth.Form) -> Response:
     db: Database = request.app.state.db
     with db.writing() as session:
         auth.end_session(session, me.token_hash)
-    response = RedirectResponse("/console/signin?done=Signed+out.", 303)
+    response = redirect(request, "/console/signin", done="Signed out.")
     auth.clear_cookie(response)
     return response
