@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vxassist.cliutil import Context, add_json_flag, emit
-from vxassist.errors import VxError
+from vxassist.errors import UsageError, VxError
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -148,7 +148,14 @@ def _register_session(sub: argparse._SubParsersAction[Any]) -> None:
     end = verbs.add_parser(
         "end", help="end one session now: every channel closes, the agent keeps running"
     )
-    end.add_argument("session_id", metavar="ID", help="the session id (see `session list`)")
+    end.add_argument(
+        "session_id", metavar="ID", nargs="?", help="the session id (see `session list`)"
+    )
+    end.add_argument(
+        "--all",
+        action="store_true",
+        help="end every live session (installers run this before an upgrade or removal)",
+    )
     add_json_flag(end)
     end.set_defaults(func=_session_end)
 
@@ -186,6 +193,10 @@ def _session_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _session_end(ctx: Context, args: argparse.Namespace) -> int:
+    if args.all == bool(args.session_id):
+        raise UsageError("Give one session id, or --all to end every live session.")
+    if args.all:
+        return _session_end_all(ctx, args)
     answer = _ask_agent(ctx, "end", session_id=args.session_id)
     data = dict(answer) if isinstance(answer, dict) else {"session_id": args.session_id}
     emit(
@@ -194,3 +205,34 @@ def _session_end(ctx: Context, args: argparse.Namespace) -> int:
         lambda d: f"Session {d.get('session_id')} ended: every channel is closed.",
     )
     return 0
+
+
+def _session_end_all(ctx: Context, args: argparse.Namespace) -> int:
+    """End every live session of this account's agent, one after the other."""
+    sessions = _ask_agent(ctx, "sessions")
+    ids = [
+        str(s["session_id"])
+        for s in (sessions if isinstance(sessions, list) else [])
+        if isinstance(s, dict) and s.get("session_id")
+    ]
+    ended: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
+    for session_id in ids:
+        try:
+            answer = _ask_agent(ctx, "end", session_id=session_id)
+        except AgentNotRunning:
+            raise
+        except VxError as exc:  # one that will not end does not keep the others open
+            failed.append({"session_id": session_id, "error": exc.message})
+            continue
+        ended.append(dict(answer) if isinstance(answer, dict) else {"session_id": session_id})
+
+    def human(data: dict[str, Any]) -> str:
+        lines = [
+            f"Session {d.get('session_id')} ended: every channel is closed." for d in data["ended"]
+        ]
+        lines += [f"Session {d['session_id']} did not end: {d['error']}" for d in data["failed"]]
+        return "\n".join(lines) or "No live sessions."
+
+    emit({"ended": ended, "failed": failed}, args.json, human)
+    return 1 if failed else 0
