@@ -299,6 +299,33 @@ class DeskClient:
             json={"status": status, "note": note},
         )
 
+    def engineer_queue(self, **filters: str | int | bool | None) -> list[dict[str, Any]]:
+        """The queue with filters (status, priority, company, assignee, escalated, breached)."""
+        params = {
+            name: (str(value).lower() if isinstance(value, bool) else str(value))
+            for name, value in filters.items()
+            if value is not None
+        }
+        return _cases(self.request("GET", f"{API}/engineer/cases", params=params or None))
+
+    def engineer_post(self, number: int, action: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One change to a case (``replies``, ``notes``, ``calls``, ``assign``, ``escalations``);
+        the desk answers the case with its thread."""
+        return self.request("POST", f"{API}/engineer/cases/{int(number)}/{action}", json=dict(body))
+
+    def engineer_close_escalation(
+        self, number: int, escalation_id: int, note: str | None
+    ) -> dict[str, Any]:
+        return self.request(
+            "POST",
+            f"{API}/engineer/cases/{int(number)}/escalations/{int(escalation_id)}/close",
+            json={"note": note},
+        )
+
+    def case_changes(self, since: int) -> dict[str, Any]:
+        """Which of this host's cases moved since the cursor ``since``: ``{cursor, cases}``."""
+        return self.request("GET", f"{API}/cases/changes", params={"since": str(int(since))})
+
 
 def update_body(
     text: str, priority: int | None, system_report: Mapping[str, Any] | None = None

@@ -115,8 +115,8 @@ def test_cases_and_status_changes(
         capsys,
         "engineer",
         "case",
+        "status",
         str(number),
-        "--status",
         "in_progress",
         "--note",
         "Called Bob, looking at the SMDR link",
@@ -124,7 +124,7 @@ def test_cases_and_status_changes(
     assert code == 0, err
     assert changed["status"] == "in_progress"
 
-    code, shown, err = vx(capsys, "engineer", "case", str(number))
+    code, shown, err = vx(capsys, "engineer", "case", "show", str(number))
     assert code == 0, err
     assert shown["status"] == "in_progress"
     assert any("SMDR link" in str(e.get("text")) for e in shown["events"])
@@ -141,12 +141,12 @@ def test_bad_input_and_unknown_cases(
     code, _, err = vx(capsys, "engineer", "cases")
     assert code == 1 and "engineer login" in err
     assert vx(capsys, "engineer", "login", "--desk", shared_desk.url, "--token", engineer)[0] == 0
-    code, _, err = vx(capsys, "engineer", "case", "99999999")
+    code, _, err = vx(capsys, "engineer", "case", "show", "99999999")
     assert code == 1 and err.startswith("vxassist: ")
-    code, _, err = vx(capsys, "engineer", "case", "12", "--note", "no status")
-    assert code == 2 and "--status" in err
+    code, _, err = vx(capsys, "engineer", "case", "escalate", "12", "--to", "manager")
+    assert code == 2 and "--reason" in err
     with pytest.raises(SystemExit):
-        main(["engineer", "case", "12", "--status", "done"])
+        main(["engineer", "case", "status", "12", "done"])
     capsys.readouterr()
 
 

@@ -365,9 +365,17 @@ def _case_text(case: dict[str, Any]) -> str:
             )
     for event in case.get("events") or []:
         if isinstance(event, dict):
+            if event.get("visibility") == "internal":
+                continue  # the desk never sends these to a host; never print one anyway
+            # what support wrote stands out from the host's own entries
+            engineer = event.get("author_kind") == "engineer" and event.get("kind") in (
+                "reply",
+                "call",
+            )
+            who = f"{event.get('author', '')}{' (support)' if engineer else ''}"
             lines.append(
-                f"  {local_time(event.get('at'))} {event.get('kind', '')} "
-                f"{event.get('author', '')}: {event.get('text', '')}"
+                f"  {'>>' if engineer else '  '} {local_time(event.get('at'))} "
+                f"{event.get('kind', '')} {who}: {event.get('text', '')}"
             )
     return "\n".join(lines)
 

@@ -28,6 +28,9 @@ default from the support policy, so a desk runs with no file at all::
     [contracts]
     expired_host_days = 30              # unset: hosts of an expired contract keep filing
 
+    [cases]
+    attachment_max_bytes = 2097152      # the largest log file a host may attach
+
     [mail], [escalation], [deadlines], [desk] public_url: e-mail notifications
     (desk/mailconfig.py)
 
@@ -47,7 +50,6 @@ from pathlib import Path
 from typing import Any
 
 from vxassist.cases.sla import DEFAULT_RESPONSE_MINUTES, SupportCalendar
-from vxassist.desk.release import ReleaseNotice, release_notice_from_mapping
 from vxassist.desk.mailconfig import (
     DeadlineConfig,
     EscalationConfig,
@@ -57,6 +59,7 @@ from vxassist.desk.mailconfig import (
     mail_config_from_mapping,
     public_url_from_mapping,
 )
+from vxassist.desk.release import ReleaseNotice, release_notice_from_mapping
 from vxassist.desk.sessions.config import SessionsConfig, sessions_config_from_mapping
 from vxassist.errors import ConfigError
 from vxassist.settings import SupportContact
@@ -81,8 +84,6 @@ class DeskConfig:
     #: failed enrollment attempts one source may make per window before a 429
     enrollment_failures: int = 10
     enrollment_window_s: float = 600.0
-    #: the newest agent version, told to agents at enrollment and whoami ([updates])
-    updates: ReleaseNotice = field(default_factory=ReleaseNotice)
     #: notifications by e-mail ([mail]; off without smtp_host), escalation recipients and
     #: breach policy ([escalation]), deadline notices ([deadlines]): see desk/mailconfig.py
     mail: MailConfig = field(default_factory=MailConfig)
@@ -90,6 +91,10 @@ class DeskConfig:
     deadlines: DeadlineConfig = field(default_factory=DeadlineConfig)
     #: the desk's address as engineers reach it ([desk] public_url), for links in mails
     public_url: str = ""
+    #: the largest log file a host may attach to an update, in bytes ([cases])
+    attachment_max_bytes: int = 2 * 1024 * 1024
+    #: the newest agent version, told to agents at enrollment and whoami ([updates])
+    updates: ReleaseNotice = field(default_factory=ReleaseNotice)
 
 
 def _time(value: Any, key: str, where: Path) -> time:
@@ -141,11 +146,14 @@ def config_from_mapping(data: Mapping[str, Any], where: Path) -> DeskConfig:
             enrollment_window_s=float(enrollment.get("failure_window_s", 600.0)),
             max_body_bytes=int(data.get("max_body_bytes", DeskConfig.max_body_bytes)),
             sessions=sessions_config_from_mapping(data, where),
-            updates=release_notice_from_mapping(data.get("updates"), where),
             mail=mail_config_from_mapping(data, where),
             escalation=escalation_config_from_mapping(data, where),
             deadlines=deadline_config_from_mapping(data, where),
             public_url=public_url_from_mapping(data),
+            attachment_max_bytes=int(
+                data.get("cases", {}).get("attachment_max_bytes", DeskConfig.attachment_max_bytes)
+            ),
+            updates=release_notice_from_mapping(data.get("updates"), where),
         )
     except ConfigError:
         raise
