@@ -23,6 +23,12 @@ that died is worthless to anyone who later binds that port, since the next
 start makes a new one; the client also checks that the pid in the file still
 runs (POSIX) and refuses a file that other accounts could read.
 
+One agent per account: the running agent holds an OS lock on ``agent.lock`` in
+the data folder for its whole life (``AgentLock``, through ``filelock``: flock on
+POSIX, LockFileEx on Windows). The system drops it with the process, even after
+kill -9, so two agents started in the same instant cannot both run, and a
+crashed one never blocks the next.
+
 Every wait is bounded; a malformed, oversized, late or unauthorised request is
 answered with an error line (when the peer still listens) and never stops the
 agent.
@@ -45,6 +51,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import filelock
+
 from vxassist.errors import VxError
 from vxassist.paths import Paths
 
@@ -66,6 +74,30 @@ MAX_CLIENTS = 16
 ASK_TIMEOUT_S = 10.0
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+class AgentLock:
+    """The lock the running agent of an account holds (see the module's docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = filelock.FileLock(path, timeout=0)
+
+    def acquire(self) -> bool:
+        """Take the lock now, or say that another agent holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def one_agent_lock(paths: Paths) -> AgentLock:
+    return AgentLock(paths.data_dir / "agent.lock")
 
 
 class ControlError(VxError):

@@ -190,6 +190,7 @@ class AgentRuntime:
         self._remote: _Remote | None = None
         self._remote_lock: asyncio.Lock | None = None
         self._control: Any = None
+        self._instance: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._report: Report | None = None
         self._report_at = 0.0
@@ -344,14 +345,17 @@ class AgentRuntime:
     async def _start_control(self) -> None:
         from vxassist import control
 
-        try:
-            other = await self._in_thread(
-                lambda: control.ask(self._ctx.paths, "ping", timeout_s=3.0)
-            )
-        except control.ControlError as exc:
-            log.warning("control file of an earlier agent not usable: %s", exc.detail or exc)
-            other = None
-        if other is not None:
+        # The lock decides (two agents started in the same instant cannot both pass);
+        # the control channel only names the one that holds it.
+        self._instance = instance = control.one_agent_lock(self._ctx.paths)
+        if not instance.acquire():
+            try:
+                other = await self._in_thread(
+                    lambda: control.ask(self._ctx.paths, "ping", timeout_s=3.0)
+                )
+            except control.ControlError as exc:
+                log.warning("control file of the running agent not usable: %s", exc.detail or exc)
+                other = None
             pid = other.get("pid", "?") if isinstance(other, dict) else "?"
             raise AgentAlreadyRunning(
                 f"Another vxassist agent is already running for this account (pid {pid}); "
@@ -374,6 +378,9 @@ class AgentRuntime:
         server, self._control = self._control, None
         if server is not None:
             await server.close()
+        instance, self._instance = self._instance, None
+        if instance is not None:
+            instance.release()
 
     async def _control_command(self, command: str, args: dict[str, Any]) -> Any:
         if command == "ping":

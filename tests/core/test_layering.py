@@ -19,6 +19,7 @@ DOORS = {
     "sqlalchemy": ("desk/",),
     "psutil": ("sysinfo/",),
     "uvloop": ("eventloop.py",),
+    "filelock": ("control.py",),
     "markdown_it": ("desk/markdown.py",),
     "nh3": ("desk/markdown.py",),
 }

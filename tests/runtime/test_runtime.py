@@ -237,6 +237,26 @@ async def test_a_second_agent_refuses_to_start_and_show_reaches_the_first(
     assert running.event("show_requested")
 
 
+async def test_two_agents_started_in_the_same_instant_one_runs(vx_home: Path) -> None:
+    # Both pass "does one answer on the control channel?" before either listens; the
+    # lock lets only one through.
+    first = AgentRuntime(Context.create(), DenyPrompter(), lambda e: None)
+    second = AgentRuntime(Context.create(), DenyPrompter(), lambda e: None)
+    runs = [asyncio.ensure_future(first.run()), asyncio.ensure_future(second.run())]
+    done, _ = await asyncio.wait(runs, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    assert len(done) == 1
+    loser = done.pop()
+    with pytest.raises(AgentAlreadyRunning, match="already running"):
+        loser.result()
+    winner = runs[1] if loser is runs[0] else runs[0]
+    (first if winner is runs[0] else second).stop()
+    assert await asyncio.wait_for(winner, 60) == 0
+    # the lock goes with the agent: the next one starts
+    third = AgentRuntime(Context.create(), DenyPrompter(), lambda e: None)
+    third.stop()
+    assert await asyncio.wait_for(third.run(), 60) == 0
+
+
 async def test_stop_before_run_returns_at_once(vx_home: Path) -> None:
     runtime = AgentRuntime(Context.create(), DenyPrompter(), lambda e: None)
     runtime.stop()
