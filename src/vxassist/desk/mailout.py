@@ -238,8 +238,12 @@ class MailSender:
                 mark(self.db, rows, outcomes, self.clock(), self.config)
                 failed = [o for o in outcomes if o.error is not None]
                 sent += len(outcomes) - len(failed)
-                for outcome in failed:
-                    log.warning("mail %s not sent (retried later): %s", outcome.id, outcome.error)
+                if failed:  # one line per round, not one per mail
+                    log.warning(
+                        "%d mail(s) not sent, retried later with backoff: %s",
+                        len(failed),
+                        failed[0].error,
+                    )
                 if failed:
                     return sent  # the server is in trouble: the backoff decides the next try
 

@@ -381,7 +381,16 @@ def _after_rollback(session: Session) -> None:
 # -- writers: in the caller's transaction -------------------------------------------
 
 _OUTBOX = table(MailOutbox)
-_ROW_KEYS = ("key", "to_addr", "subject", "body", "case_id", "created_at", "next_attempt_at")
+_ROW_KEYS = (
+    "key",
+    "to_addr",
+    "subject",
+    "body",
+    "case_id",
+    "created_at",
+    "attempts",
+    "next_attempt_at",
+)
 _INSERT_MAIL = Statement(insert(_OUTBOX), keys=_ROW_KEYS)
 
 
@@ -393,6 +402,7 @@ def _row(mail: Mail, now: datetime) -> dict[str, Any]:
         "body": mail.body,
         "case_id": mail.case_id,
         "created_at": now,
+        "attempts": 0,
         "next_attempt_at": now,
     }
 
