@@ -24,7 +24,7 @@ command -v dpkg-deb >/dev/null || {
   exit 1
 }
 
-VERSION=$("$BUNDLE/vxassist" --version | awk '{print $2}')
+VERSION=$("$BUNDLE/vxassist" --version | awk 'NR == 1 {print $2}')
 ARCH=$(dpkg --print-architecture)
 STAGE=$ROOT/build/deb/vxassist
 OUT=$ROOT/dist/vxassist_${VERSION}_${ARCH}.deb
