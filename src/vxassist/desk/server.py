@@ -175,6 +175,10 @@ def serve_workers(
         raise DeskServeError(
             f"The desk could not listen on {host}:{port}; choose another --port.",
         ) from exc
+    # listening now, not when the first worker is up: a connection made while the
+    # workers start waits in the backlog instead of being refused (a proxy would
+    # take the refusal for a dead upstream and answer 502 for a while)
+    sock.listen(config.backlog)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(
