@@ -215,3 +215,33 @@ def test_continue_with_a_fresh_report_reaches_the_desk(
     assert report["manifest"] == expected["manifest"]
     for name in expected["sections"]:
         assert name in stored["events"][2]["text"]
+
+
+def test_support_replies_stand_out_and_internal_notes_never_show(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk
+) -> None:
+    host = enroll_host(shared_desk)
+    bridge = bridge_for(host)
+    number = file_case(qtbot, bridge, "Reports are empty since the upgrade")
+    from vxassist.deskclient import DeskClient
+
+    name = f"r{number}"
+    with DeskClient(shared_desk.url, shared_desk.add_engineer(name), timeout=10) as c:
+        c.engineer_post(number, "notes", {"text": "Internal: customer skipped 7.3."})
+        c.engineer_post(number, "replies", {"text": "Please send <b>the</b> export log."})
+
+    window = MyCasesWindow(bridge, host.ctx.settings.support)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.case is not None, timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: "Please send <b>the</b> export log." in window.history.toPlainText(), timeout=WAIT
+    )
+    text = window.history.toPlainText()
+    assert f"{name} (support)" in text and "reply from support" in text
+    assert "Internal: customer skipped" not in text
+    html = window.history_html(window.case or {})
+    # the reply sits in the highlighted block; the customer's own entries do not
+    reply_at = html.index("export log")
+    assert html.rfind("background-color:#e8f1fb", 0, reply_at) > html.rfind("received", 0, reply_at)
+    assert "&lt;b&gt;the&lt;/b&gt;" in html

@@ -51,6 +51,14 @@ COLUMNS = (
     str(QtCore.QT_TRANSLATE_NOOP("MyCasesWindow", "Last change")),
 )
 _EVENT_HTML = "<p style='margin-bottom:8px'><b>{at}</b> · {who} · <i>{kind}</i><br>{text}</p>"
+#: what support wrote to the customer stands out from the rest of the history
+_REPLY_HTML = (
+    "<table width='100%' cellpadding='6' style='margin-bottom:8px; background-color:#e8f1fb;"
+    " border-left:3px solid #2a6fb5'><tr><td><b>{at}</b> · <b>{who}</b> · <i>{kind}</i>"
+    "<br>{text}</td></tr></table>"
+)
+#: events support writes to the customer
+_FROM_SUPPORT = frozenset({"reply", "call"})
 _NUMBER = Qt.ItemDataRole.UserRole + 1
 _CASE = Qt.ItemDataRole.UserRole + 3
 _SORT = Qt.ItemDataRole.UserRole + 2
@@ -473,11 +481,18 @@ class MyCasesWindow(QtWidgets.QWidget):
             return "<p>" + esc(self.tr("No history yet.")) + "</p>"
         rows = []
         for event in events:
+            if event.get("visibility") == "internal":
+                continue  # the desk never sends engineers' notes to a host; never show one
+            kind = str(event.get("kind", ""))
+            support = kind in _FROM_SUPPORT and event.get("author_kind") == "engineer"
+            who = esc(event.get("author", ""))
+            if support:
+                who = esc(self.tr("{name} (support)").format(name=event.get("author", "")))
             rows.append(
-                _EVENT_HTML.format(
+                (_REPLY_HTML if support else _EVENT_HTML).format(
                     at=esc(short_time(event.get("at"))),
-                    who=esc(event.get("author", "")),
-                    kind=esc(self._kind_text(str(event.get("kind", "")))),
+                    who=who,
+                    kind=esc(self._kind_text(kind)),
                     text=esc(event.get("text", "")).replace("\n", "<br>"),
                 )
             )
@@ -492,6 +507,10 @@ class MyCasesWindow(QtWidgets.QWidget):
             "escalated": self.tr("escalated"),
             "status": self.tr("status changed"),
             "continued": self.tr("continued by another case"),
+            "reply": self.tr("reply from support"),
+            "call": self.tr("telephone call"),
+            "attachment": self.tr("file attached"),
+            "escalation_closed": self.tr("escalation closed"),
         }
         return words.get(kind, kind)
 
