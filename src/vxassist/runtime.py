@@ -57,6 +57,8 @@ CASE_CHECK_EVERY_S = 180.0
 STOP_REPORT_TIMEOUT_S = 2.0
 #: the desk's knowledge-base search (a desk without one answers 404)
 KB_SEARCH_PATH = "/api/v1/kb/search"
+#: a few articles for a brief being typed (an older desk answers 404)
+KB_SUGGEST_PATH = "/api/v1/kb/suggest"
 
 #: case fields whose change is worth telling the customer about
 _CASE_WATCHED = ("status", "priority", "response_due", "escalation", "updated_at", "last_event_at")
@@ -785,6 +787,14 @@ class AgentRuntime:
         None also when the host is not enrolled: the face then links to the
         support site from the settings instead.
         """
+        return await self._kb_articles(KB_SEARCH_PATH, query)
+
+    async def kb_suggest(self, text: str) -> list[dict[str, Any]] | None:
+        """Up to three articles for a brief being typed, each with a link to its page;
+        None when the desk offers no suggestions or the host is not enrolled."""
+        return await self._kb_articles(KB_SUGGEST_PATH, text)
+
+    async def _kb_articles(self, path: str, query: str) -> list[dict[str, Any]] | None:
         from vxassist.cases.intake import NotEnrolled
         from vxassist.deskclient import DeskRejected
 
@@ -793,7 +803,7 @@ class AgentRuntime:
             return []
 
         def search(client: DeskClient) -> dict[str, Any]:
-            answer = client.request("GET", KB_SEARCH_PATH, params={"q": query})
+            answer = client.request("GET", path, params={"q": query})
             # the desk names its articles by path; the face needs a link it can open
             for found in answer.get("articles") or []:
                 url = found.get("url") if isinstance(found, dict) else None

@@ -86,6 +86,10 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 MULTILINE = frozenset({"details", "steps_taken"})
 #: how long after the last keystroke the field is checked and the draft saved
 CHECK_DELAY_MS = 400
+#: the pause in typing the brief after which articles are suggested
+SUGGEST_DELAY_MS = 400
+#: at most this many suggestions under the brief
+SUGGEST_MAX = 3
 DRAFT_DELAY_MS = 800
 
 FORM_PAGE, REVIEW_PAGE, RESULT_PAGE = 0, 1, 2
@@ -262,6 +266,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
         self.resize(820, FORM_HEIGHT)
         self.setMinimumSize(560, 480)
 
+        self._suggestions_box()
         self._load_draft()
         self.refresh_report()
         if paths is not None:
@@ -861,6 +866,69 @@ class RequestSupportWindow(QtWidgets.QWidget):
     def _kb_failed(self, exc: BaseException) -> None:
         self.kb_button.setEnabled(True)
         self.kb_results.setText(esc(error_sentence(exc)) + "<br>" + self._kb_fallback_html())
+
+    # --- suggestions while the brief is typed ---------------------------------------------
+
+    def _suggestions_box(self) -> None:
+        """Articles under the brief, asked for after a pause in typing (not per key)."""
+        self._suggest_timer = QtCore.QTimer(self)
+        self._suggest_timer.setSingleShot(True)
+        self._suggest_timer.setInterval(SUGGEST_DELAY_MS)
+        self._suggest_timer.timeout.connect(self.suggest_articles)
+        #: the text the shown (or awaited) suggestions are for; older answers are dropped
+        self._suggested_for = ""
+        brief = self.editors["brief"]
+        self.kb_suggestions = wrapped("", brief.parentWidget(), links=True)
+        self.kb_suggestions.setAccessibleName(self.tr("Articles that may help"))
+        self.kb_suggestions.hide()
+        cell = brief.parentWidget()
+        layout = cell.layout() if cell is not None else None
+        if isinstance(layout, QtWidgets.QBoxLayout):
+            layout.insertWidget(layout.indexOf(brief) + 1, self.kb_suggestions)
+        if isinstance(brief, QtWidgets.QLineEdit):
+            brief.textEdited.connect(lambda _t: self._suggest_timer.start())
+
+    def suggest_articles(self) -> None:
+        query = self.value("brief").strip()
+        if query == self._suggested_for:
+            return
+        self._suggested_for = query
+        if len(query) < 3:
+            self._show_suggestions([])
+            return
+        self._submit(
+            lambda rt: rt.kb_suggest(query),
+            on_done=lambda found: self._suggested(query, found),
+            on_error=lambda exc: self._suggestion_failed(query, exc),
+        )
+
+    def _suggested(self, query: str, found: list[dict[str, Any]] | None) -> None:
+        if query != self._suggested_for:
+            return  # the brief changed since; its own answer is on the way
+        self._show_suggestions(found or [])
+
+    def _suggestion_failed(self, query: str, exc: BaseException) -> None:
+        # suggestions are a help, not a step: no error in the customer's way
+        log.info("no knowledge-base suggestions for the brief: %s", exc)
+        if query == self._suggested_for:
+            self._show_suggestions([])
+
+    def _show_suggestions(self, articles: list[dict[str, Any]]) -> None:
+        items = []
+        for article in articles[:SUGGEST_MAX]:
+            title = esc(str(article.get("title") or self.tr("Article")))
+            url = str(article.get("url") or "")
+            snippet = esc(str(article.get("snippet") or ""))
+            head = f'<a href="{esc(url)}">{title}</a>' if url else f"<b>{title}</b>"
+            items.append(f"<li>{head}{' – ' + snippet if snippet else ''}</li>")
+        if not items:
+            self.kb_suggestions.clear()
+            self.kb_suggestions.hide()
+            return
+        self.kb_suggestions.setText(
+            self.tr("These articles may already answer it:") + "<ul>" + "".join(items) + "</ul>"
+        )
+        self.kb_suggestions.show()
 
     # --- page 2: what will be sent ---------------------------------------------------------
 
