@@ -98,6 +98,8 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    #: the desk this agent talks to: the machine policy's ``[desk] url`` when it names
+    #: one, else the user's ``desk_url`` (written by ``vxassist enroll``)
     desk_url: str = ""
     support: SupportContact = field(default_factory=SupportContact)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -110,6 +112,8 @@ class Settings:
     #: the machine policy's own sections, for areas that read them (e.g. sysinfo rules)
     policy_extra: Mapping[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
+    #: the desk address the machine policy sets (``[desk] url``); "" when it sets none
+    machine_desk_url: str = ""
 
 
 def _read_toml(path: Path, what: str = "settings file") -> dict[str, Any]:
@@ -152,8 +156,11 @@ def policy_file_trusted(path: Path) -> tuple[bool, str]:
     return True, ""
 
 
-def _remote_from(data: Mapping[str, Any], where: Path) -> RemotePolicy:
-    base = RemotePolicy()
+def _remote_from(
+    data: Mapping[str, Any], where: Path, base: RemotePolicy | None = None
+) -> RemotePolicy:
+    """A ``[remote]`` table over ``base``: a key it leaves out keeps the base's value."""
+    base = base or RemotePolicy()
     try:
         return replace(
             base,
@@ -174,6 +181,19 @@ def _remote_from(data: Mapping[str, Any], where: Path) -> RemotePolicy:
             f"The [remote] section of {where} has a value of the wrong type; see the README.",
             detail=str(exc),
         ) from exc
+
+
+def _machine_desk(policy: Mapping[str, Any], where: Path) -> str:
+    """The policy's ``[desk] url``: the desk every user of this machine enrolls with."""
+    table = policy.get("desk", {})
+    url = table.get("url", "") if isinstance(table, Mapping) else None
+    if not isinstance(url, str):
+        raise ConfigError(
+            f"[desk] url in the machine policy {where} must be an address like "
+            "https://desk.example.com; ask an administrator to fix it.",
+            detail=f"desk table {table!r}",
+        )
+    return url.strip().rstrip("/")
 
 
 def load_settings(paths: Paths | None = None) -> Settings:
@@ -197,12 +217,17 @@ def load_settings(paths: Paths | None = None) -> Settings:
             log.warning("machine policy not trusted, remote access off: %s", why)
             machine = LOCKED_DOWN
 
-    remote = machine.tightened_by(_remote_from(user.get("remote", {}), paths.settings_file))
+    # what the user leaves out is the machine's: only what the user sets can tighten
+    # it (a user with no [remote] table must not cap an administrator's 240 minutes
+    # at the default 120, nor drop the forward targets the policy lists)
+    user_remote = _remote_from(user.get("remote", {}), paths.settings_file, base=machine)
+    remote = machine.tightened_by(user_remote)
+    machine_desk = _machine_desk(policy_data, paths.policy_file)
     support = user.get("support", {})
     smtp = user.get("smtp", {})
     try:
         return Settings(
-            desk_url=str(user.get("desk_url", "")),
+            desk_url=machine_desk or str(user.get("desk_url", "")),
             support=SupportContact(
                 email=str(support.get("email", SupportContact.email)),
                 phone=str(support.get("phone", SupportContact.phone)),
@@ -224,6 +249,7 @@ def load_settings(paths: Paths | None = None) -> Settings:
             remote=remote,
             policy_extra={k: v for k, v in policy_data.items() if k != "remote"},
             log_level=str(user.get("log_level", Settings.log_level)),
+            machine_desk_url=machine_desk,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(

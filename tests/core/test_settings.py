@@ -43,6 +43,38 @@ def test_user_can_tighten_policy(paths: Paths) -> None:
     assert s.remote.max_minutes == 15
 
 
+def test_what_the_user_leaves_out_keeps_the_policy_s_value(paths: Paths) -> None:
+    # an administrator's longer limit and extra targets hold for a user who set nothing
+    paths.policy_file.write_text(
+        '[remote]\nmax_minutes = 240\nforward_targets = ["127.0.0.1:3389", "127.0.0.1:8443"]\n'
+        '[desk]\nurl = "https://desk.example.com/"\n'
+    )
+    paths.policy_file.chmod(0o644)
+    paths.settings_file.write_text('desk_url = "https://elsewhere.example.com"\n')
+    s = load_settings(paths)
+    assert s.remote.max_minutes == 240
+    assert s.remote.forward_targets == ("127.0.0.1:3389", "127.0.0.1:8443")
+    # the machine's desk wins over the user's
+    assert s.desk_url == s.machine_desk_url == "https://desk.example.com"
+    paths.settings_file.write_text("[remote]\nmax_minutes = 30\nforward_targets = []\n")
+    s = load_settings(paths)
+    assert s.remote.max_minutes == 30 and s.remote.forward_targets == ()
+
+
+def test_enrolling_elsewhere_than_the_policy_s_desk_is_refused(paths: Paths) -> None:
+    from vxassist.cases.enroll import EnrollError, enroll
+    from vxassist.secrets import open_secret_store
+
+    paths.policy_file.write_text('[desk]\nurl = "https://desk.example.com"\n')
+    paths.policy_file.chmod(0o644)
+    with pytest.raises(EnrollError) as refused:
+        enroll(paths, open_secret_store(paths, "keyring"), "https://other.example.com", "ABCD")
+    assert refused.value.message == (
+        "This computer's administrator set the support desk to https://desk.example.com; "
+        "enroll with --desk https://desk.example.com."
+    )
+
+
 @pytest.mark.skipif(os.name == "nt" or os.geteuid() != 0, reason="needs root to chown")
 def test_policy_writable_by_others_is_not_trusted(paths: Paths) -> None:
     paths.policy_file.write_text("[remote]\nunattended = true\nenabled = true\n")

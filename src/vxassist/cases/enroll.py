@@ -21,7 +21,7 @@ from vxassist.cases.model import CaseError
 from vxassist.deskclient import DeskClient, DeskUnavailable
 from vxassist.paths import Paths
 from vxassist.secrets import SecretStore
-from vxassist.settings import update_user_settings
+from vxassist.settings import load_settings, update_user_settings
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,13 @@ def enroll(
     code = code.strip()
     if not code:
         raise EnrollError("Give the enrollment code you received from support with --code.")
+    machine_desk = load_settings(paths).machine_desk_url
+    if machine_desk and desk_url.strip().rstrip("/") != machine_desk:
+        raise EnrollError(
+            f"This computer's administrator set the support desk to {machine_desk}; "
+            f"enroll with --desk {machine_desk}.",
+            detail=f"asked for {desk_url!r}",
+        )
     client = DeskClient(desk_url, None, timeout=timeout)
     key, note = host_public_key(paths)
     with client:
