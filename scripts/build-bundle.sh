@@ -13,7 +13,8 @@ WORK=$ROOT/build/bundle
 BUNDLE=$DIST/vxassist
 
 [ -x .venv/bin/python ] || scripts/setup.sh
-.venv/bin/python -m pip install -q -e ".[bundle]"
+# PyInstaller through the project's own `bundle` extra, once
+.venv/bin/python -c "import PyInstaller" 2>/dev/null || .venv/bin/python -m pip install -q -e ".[bundle]"
 
 SECONDS=0
 clean=()
