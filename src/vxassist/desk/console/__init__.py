@@ -22,6 +22,7 @@ CONSOLE_ROUTERS: tuple[str, ...] = (
     "vxassist.desk.console.case",
     "vxassist.desk.console.manage",
     "vxassist.desk.console.kb",
+    "vxassist.desk.console.update_requests",
 )
 
 router = APIRouter()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from vxassist.desk.casework import DeadlineState, deadline_state
 from vxassist.desk.models import Case, CaseEscalation
 
 #: statuses of a case engineers still owe work
@@ -76,13 +78,14 @@ class QueueRow:
     first_response_at: datetime | None
     escalated: bool
 
-    def deadline_state(self, now: datetime) -> str:
-        """'met', 'breached' (missed: late response or none yet past due), 'soon', 'due'."""
-        if self.first_response_at is not None:
-            return "met" if self.first_response_at <= self.response_due else "breached"
-        if now >= self.response_due:
-            return "breached"
-        return "soon" if (self.response_due - now).total_seconds() < 3600 else "due"
+    def deadline(self, now: datetime) -> DeadlineState:
+        """Met, due in X or breached: casework's rule, the one the API shows."""
+        row = SimpleNamespace(
+            status=self.status,
+            response_due=self.response_due,
+            first_response_at=self.first_response_at,
+        )
+        return deadline_state(row, now)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ class QueuePage:
 
 
 def breached_clause(now: datetime) -> Any:
-    """A case whose first response came late, or has not come and is past due."""
+    """A case whose first response came late, or has not come and is past due
+    (``casework.deadline_state``'s "breached", as SQL)."""
     return or_(
         and_(Case.first_response_at.is_(None), Case.response_due <= now),
         Case.first_response_at > Case.response_due,

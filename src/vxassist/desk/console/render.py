@@ -18,20 +18,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from vxassist.cases.fields import PRIORITY_LABELS
+from vxassist.desk.casework import STATUS_LABELS
 
 FLASH_COOKIE = "vx_console_flash"
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 PRIORITY_NAMES = {int(p): f"P{int(p)} {label}" for p, label in PRIORITY_LABELS.items()}
-STATUS_NAMES = {
-    "open": "new",
-    "new": "new",
-    "in_progress": "in progress",
-    "waiting_customer": "waiting on customer",
-    "resolved": "resolved",
-    "closed": "closed",
-}
 
 
 def _when(value: datetime | None) -> str:
@@ -75,7 +68,7 @@ def _environment() -> Environment:
     env.filters["when"] = _when
     env.filters["markdown"] = _markdown
     env.globals["PRIORITY_NAMES"] = PRIORITY_NAMES
-    env.globals["STATUS_NAMES"] = STATUS_NAMES
+    env.globals["STATUS_NAMES"] = STATUS_LABELS
     env.globals["time_left"] = time_left
     return env
 
