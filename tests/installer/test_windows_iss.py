@@ -270,3 +270,18 @@ def test_the_policy_acl_leaves_users_reading_only() -> None:
         assert "*S-1-5-32-545:F" not in line and "*S-1-5-32-545:(OI)(CI)F" not in line
         assert "*S-1-5-32-544:" in line and "*S-1-5-18:" in line
     assert "/setowner *S-1-5-32-544" in icacls[0]
+
+
+def test_the_windows_workflow_names_files_and_extras_that_exist() -> None:
+    root = HERE.parents[1]
+    workflow = (root / ".github" / "workflows" / "windows.yml").read_text(encoding="utf-8")
+    ignored = re.findall(r"--ignore=(\S+)", workflow)
+    assert ignored, "the workflow leaves no tests out: then say why not in its comment"
+    for path in ignored:
+        assert (root / path).exists(), f"the Windows workflow ignores {path}, which is gone"
+    with (root / "pyproject.toml").open("rb") as fh:
+        extras = set(tomllib.load(fh)["project"]["optional-dependencies"])
+    wanted = re.search(r'pip install -e "\.\[([\w,]+)\]"', workflow)
+    assert wanted and set(wanted.group(1).split(",")) <= extras
+    assert "installer/windows/vxassist.iss" in workflow
+    assert "installer/bundle/vxassist.spec" in workflow
