@@ -137,6 +137,31 @@ def test_the_bundle_has_no_desk_inside(bundle_dir: Path, tmp_path: Path) -> None
     assert "needs the desk, which this installation of the agent does not include" in serve.stderr
 
 
+KEEPER_PROBE = """
+import os, subprocess
+from vxassist.remote.children import KEEPER_ENV, Keeper
+keeper = Keeper("bundle-test")
+child = subprocess.Popen(["sleep", "300"], start_new_session=True,
+                         env={KEEPER_ENV: "bundle-test", "PATH": "/usr/bin:/bin"})
+keeper.watch(child.pid)
+os.close(keeper._pipe)  # the agent is gone: the keeper's input ends
+print("ended by signal", -child.wait(timeout=60))
+"""
+
+
+def test_a_sessions_keeper_runs_from_the_bundle(bundle_dir: Path) -> None:
+    # the keeper is `sys.executable -I -S -c CODE`: in the bundle, vxassist itself
+    probe = subprocess.run(
+        [str(bundle_dir / "vxassist"), "-c", KEEPER_PROBE],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == f"ended by signal {signal.SIGKILL.value}"
+
+
 def _tray_starts(bundle_dir: Path, home: Path, env: dict[str, str], wrap: list[str]) -> str:
     """Start the bundled tray, ask it over its control channel, stop it; its log."""
     program = str(bundle_dir / "vxassist")
