@@ -35,6 +35,29 @@ def vx_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def windows_test_policy_acl(vx_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows: the test's own policy file counts as written by an administrator.
+
+    On Linux the tests run as root, so a policy they write is root's. A Windows
+    runner's temporary files are its user's: the access-list decision has tests of
+    its own (tests/core/test_winacl.py), and the CI checks the installed policy's
+    real access list. Files outside the test's home get the real check.
+    """
+    if os.name != "nt":
+        return
+    from vxassist import winacl
+
+    real = winacl.only_administrators_can_change
+
+    def trusted_in_test_home(path: Path) -> tuple[bool, str]:
+        if Path(path).resolve().is_relative_to(vx_home.resolve()):
+            return True, ""
+        return real(path)
+
+    monkeypatch.setattr(winacl, "only_administrators_can_change", trusted_in_test_home)
+
+
 @pytest.fixture
 def paths(vx_home: Path) -> Paths:
     return Paths.from_env().ensure()

@@ -364,10 +364,15 @@ def check_policy(path: Path) -> Outcome:
         return ok(f"no machine policy: defaults apply ({path}).")
     trusted, why = policy_file_trusted(path)
     if not trusted:
+        remedy = (
+            "run the vxassist installer again, which makes it owned by Administrators and "
+            "changeable only by Administrators and SYSTEM"
+            if os.name == "nt"
+            else "make it owned by root and mode 0644"
+        )
         return fail(
             f"the machine policy {path} can be changed by others than administrators ({why}), "
-            "so remote access stays off; an administrator should make it owned by root "
-            "and mode 0644."
+            f"so remote access stays off; an administrator should {remedy}."
         )
     try:
         with path.open("rb") as fh:

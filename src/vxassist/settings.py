@@ -143,8 +143,10 @@ def _read_toml(path: Path, what: str = "settings file") -> dict[str, Any]:
 def policy_file_trusted(path: Path) -> tuple[bool, str]:
     """Whether only an administrator can have written ``path``."""
     if os.name == "nt":
-        # ProgramData files are admin-writable by default ACLs; the installer sets them.
-        return True, ""
+        # owner and access list, as the installer sets them (vxassist/winacl.py)
+        from vxassist.winacl import only_administrators_can_change
+
+        return only_administrators_can_change(path)
     try:
         st = path.stat()
     except OSError as exc:
