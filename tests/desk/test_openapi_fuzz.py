@@ -21,7 +21,7 @@ from schemathesis.core.failures import FailureGroup
 from tests.desk.conftest import Desk
 
 EXAMPLES = 15
-INTAKE_TAGS = {"health", "enrollment", "cases", "engineer", "kb"}
+INTAKE_TAGS = {"health", "enrollment", "cases", "engineer", "kb", "updates"}
 
 
 #: checks that only a response-time budget or a stateful run gives meaning to

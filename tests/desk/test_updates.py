@@ -14,6 +14,7 @@ import pytest
 from tests.desk.conftest import Desk, live_server
 from vxassist.cli import main
 from vxassist.desk import updates
+from vxassist.desk.errors import DeskError
 
 CONTACT = {"contact_name": "Ann Example", "contact_email": "ann@acme.example"}
 PATCH = {
@@ -56,11 +57,23 @@ def test_a_patch_from_any_contract_customer_waits_for_an_answer(desk: Desk) -> N
 def test_a_patch_needs_a_detailed_description(desk: Desk) -> None:
     desk.add_contract()
     host = desk.enroll()
-    answer = desk.client.post(
-        "/api/v1/update-requests", json={**PATCH, "description": "broken"}, headers=host
+    for short in ("broken", "  it does not work   "):
+        answer = desk.client.post(
+            "/api/v1/update-requests", json={**PATCH, "description": short}, headers=host
+        )
+        assert answer.status_code == 422
+        assert ["body", "patch", "description"] in [e["loc"] for e in answer.json()["detail"]]
+    # the service says it in a sentence to the command line and the console too
+    new = updates.NewUpdateRequest(
+        "patch", "9.1", "broken", CONTACT["contact_name"], CONTACT["contact_email"]
     )
-    assert answer.status_code == 422
-    assert "detailed description" in answer.json()["detail"]["message"]
+    with pytest.raises(DeskError, match="detailed description of the problem"):
+        updates.check_new(new)
+    # an upgrade needs the version wanted
+    missing = desk.client.post(
+        "/api/v1/update-requests", json={**UPGRADE, "target_version": None}, headers=host
+    )
+    assert missing.status_code == 422
     with desk.db.reading() as session:
         assert updates.list_for_engineer(session) == []
 
@@ -127,12 +140,14 @@ def test_bad_answers_are_sentences(desk: Desk) -> None:
     asked = _file(desk, desk.enroll(), **PATCH)
     engineer = desk.engineer()
     url = f"/api/v1/engineer/update-requests/{asked['id']}/answer"
-    for link in ("javascript:alert(1)", "ftp://example.com/x", "https://"):
+    for link in ("javascript:alert(1)", "ftp://example.com/x", "https://", "https://a b"):
         bad = desk.client.post(
             url, json={"answer": "Here.", "download_url": link}, headers=engineer
         )
         assert bad.status_code == 422, link
-        assert "http:// or https://" in bad.json()["detail"]["message"]
+        assert ["body", "download_url"] in [e["loc"] for e in bad.json()["detail"]]
+        with desk.db.writing() as session, pytest.raises(DeskError, match="http:// or https://"):
+            updates.answer(session, asked["id"], "jdoe", "Here.", desk.clock(), link)
     missing = desk.client.post(
         "/api/v1/engineer/update-requests/999/answer", json={"answer": "x"}, headers=engineer
     )

@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +26,8 @@ from vxassist.cases.sla import SupportCalendar
 from vxassist.desk.errors import DeskError
 from vxassist.desk.intake import local_date
 from vxassist.desk.models import Agent, Case, Contract, UpdateRequest
+from vxassist.desk.schemas import _WS
+from vxassist.desk.schemas import _trim as trim
 
 KINDS = ("patch", "upgrade")
 STATUSES = ("requested", "refused", "answered", "closed")
@@ -38,7 +39,19 @@ DESCRIPTION_MAX = 20_000
 VERSION_MAX = 100
 URL_MAX = 2000
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The patterns the API's document also states (routes/updates.py), over text already
+# trimmed of the same white space, so a request the document allows is never refused
+# here. White space is spelled out: ``\s`` differs between regex engines.
+_NOT_WS = rf"[^{_WS}\x00]"
+#: an e-mail address: something @ a dotted domain
+EMAIL_PATTERN = rf"[^@{_WS}\x00]+@[^@{_WS}\x00]+\.[^@{_WS}\x00]+"
+#: a download link: http(s), a host, then anything without white space
+URL_PATTERN = rf"https?://[^/?#@\[\]{_WS}\x00]+(?:[/?#]{_NOT_WS}*)?"
+#: a patch's description: at least DESCRIPTION_MIN characters once trimmed
+DESCRIPTION_PATTERN = rf"{_NOT_WS}[^\x00]{{{DESCRIPTION_MIN - 2},}}{_NOT_WS}"
+
+_EMAIL = re.compile(rf"^{EMAIL_PATTERN}$")
+_URL = re.compile(rf"^{URL_PATTERN}$")
 
 
 @dataclass(frozen=True)
@@ -72,11 +85,11 @@ def check_new(new: NewUpdateRequest) -> None:
     """Refuse (DeskError 422, one sentence) a request that is not complete enough to keep."""
     if new.kind not in KINDS:
         raise _bad("Ask for a 'patch' or an 'upgrade'.")
-    if not new.product_version.strip():
+    if not trim(new.product_version):
         raise _bad("Give the product version installed now (e.g. 9.1).")
     if len(new.product_version) > VERSION_MAX:
         raise _bad(f"The product version must be at most {VERSION_MAX} characters.")
-    description = new.description.strip()
+    description = trim(new.description)
     if len(new.description) > DESCRIPTION_MAX:
         raise _bad(f"The description must be at most {DESCRIPTION_MAX} characters; shorten it.")
     if new.kind == "patch" and len(description) < DESCRIPTION_MIN:
@@ -85,14 +98,14 @@ def check_new(new: NewUpdateRequest) -> None:
             f"when, and what was tried (at least {DESCRIPTION_MIN} characters)."
         )
     if new.kind == "upgrade":
-        target = (new.target_version or "").strip()
+        target = trim(new.target_version or "")
         if not target:
             raise _bad("Say which version to upgrade to (e.g. 9.2).")
         if len(target) > VERSION_MAX:
             raise _bad(f"The target version must be at most {VERSION_MAX} characters.")
-    if not new.contact_name.strip():
+    if not trim(new.contact_name):
         raise _bad("Give the name of the person asking.")
-    if not _EMAIL.match(new.contact_email.strip()):
+    if not _EMAIL.match(trim(new.contact_email)):
         raise _bad("Give the e-mail address of the person asking, like ann@example.com.")
 
 
@@ -110,8 +123,8 @@ def refusal(new: NewUpdateRequest, contract: ContractTerms, today: date) -> str 
             "it, then ask again."
         )
     if new.kind == "upgrade":
-        asking = new.contact_email.strip().casefold()
-        if asking != contract.contact_email.strip().casefold():
+        asking = trim(new.contact_email).casefold()
+        if asking != trim(contract.contact_email).casefold():
             return (
                 "Version upgrades go to the technical contact named in your agreement, "
                 f"{contract.contact_name}; ask them to request it, or ask your account "
@@ -190,11 +203,11 @@ def file_request(
         contract_id=contract.contract_id,
         case_id=case_id,
         kind=new.kind,
-        product_version=new.product_version.strip(),
-        target_version=(new.target_version or "").strip() or None,
-        description=new.description.strip(),
-        requester_name=new.contact_name.strip(),
-        requester_email=new.contact_email.strip(),
+        product_version=trim(new.product_version),
+        target_version=trim(new.target_version or "") or None,
+        description=trim(new.description),
+        requester_name=trim(new.contact_name),
+        requester_email=trim(new.contact_email),
         status="refused" if reason else "requested",
         reason=reason,
         created_at=now,
@@ -255,9 +268,8 @@ def _not_found(request_id: int) -> DeskError:
 
 def check_download_url(url: str) -> str:
     """The link as kept: http or https only (it is shown to customers as a link)."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if len(url) > URL_MAX or parts.scheme not in ("http", "https") or not parts.netloc:
+    url = trim(url)
+    if len(url) > URL_MAX or not _URL.match(url):
         raise _bad(
             f"The download link must be an http:// or https:// address of at most "
             f"{URL_MAX} characters."
@@ -277,12 +289,12 @@ def answer(
     """An engineer's answer, read by the host; ``closed`` when nothing more will follow."""
     if status not in ANSWER_STATUSES:
         raise _bad("An answer leaves the request 'answered' or 'closed'.")
-    text = text.strip()
+    text = trim(text)
     if not text:
         raise _bad("Write the answer's text.")
     if len(text) > DESCRIPTION_MAX:
         raise _bad(f"The answer must be at most {DESCRIPTION_MAX} characters; shorten it.")
-    link = check_download_url(download_url) if download_url and download_url.strip() else None
+    link = check_download_url(download_url) if download_url and trim(download_url) else None
     row = session.get(UpdateRequest, request_id, with_for_update=True)
     if row is None:
         raise _not_found(request_id)

@@ -9,38 +9,75 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from vxassist.desk import updates
 from vxassist.desk.auth import AgentDep, DatabaseDep, EngineerDep
 from vxassist.desk.idempotency import dump
 from vxassist.desk.routes.common import config, errors, json_response, now
-from vxassist.desk.schemas import Line, LongText, Note
+from vxassist.desk.schemas import _WS, Line, LongText, _text, _trim
 
 router = APIRouter(prefix="/api/v1", tags=["updates"])
 
 RequestId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the update request's number")]
-Version = Annotated[str, Field(min_length=1, max_length=updates.VERSION_MAX, pattern=r"\S")]
+Version = Annotated[str, *_text(updates.VERSION_MAX)]
+Email = Annotated[
+    str,
+    StringConstraints(
+        min_length=3, max_length=254, pattern=rf"^[{_WS}]*{updates.EMAIL_PATTERN}[{_WS}]*$"
+    ),
+    AfterValidator(_trim),
+]
+Detailed = Annotated[
+    str,
+    StringConstraints(
+        max_length=updates.DESCRIPTION_MAX,
+        pattern=rf"^[{_WS}]*{updates.DESCRIPTION_PATTERN}[{_WS}]*$",
+    ),
+    AfterValidator(_trim),
+]
+DownloadUrl = Annotated[
+    str,
+    StringConstraints(
+        max_length=updates.URL_MAX, pattern=rf"^[{_WS}]*(?:{updates.URL_PATTERN})?[{_WS}]*$"
+    ),
+    AfterValidator(_trim),
+]
 
 
-class UpdateRequestIn(BaseModel):
-    """A patch (with a detailed description of the problem) or a version upgrade."""
-
+class _RequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["patch", "upgrade"]
     product_version: Version = Field(description="the version installed now")
-    target_version: Version | None = Field(
-        default=None, description="for an upgrade: the version wanted"
-    )
-    description: LongText = Field(description="the problem in detail, or why the upgrade")
     contact_name: Line = Field(description="who asks")
-    contact_email: Line = Field(
+    contact_email: Email = Field(
         description="who asks; upgrades go only to the contract's technical contact"
     )
     case_number: int | None = Field(
         default=None, ge=1, le=2**31 - 1, description="one of this host's cases it concerns"
     )
+
+
+class PatchRequestIn(_RequestIn):
+    """A patch, with a detailed description of the problem (what happens, when, what
+    was tried)."""
+
+    kind: Literal["patch"]
+    description: Detailed = Field(
+        description=f"the problem in detail, at least {updates.DESCRIPTION_MIN} characters"
+    )
+
+
+class UpgradeRequestIn(_RequestIn):
+    """A version upgrade: only under a current agreement, only for its technical contact."""
+
+    kind: Literal["upgrade"]
+    target_version: Version = Field(description="the version wanted")
+    description: LongText = Field(description="why, or anything the engineer should know")
+
+
+UpdateRequestIn = Annotated[PatchRequestIn | UpgradeRequestIn, Field(discriminator="kind")]
 
 
 class UpdateAnswerIn(BaseModel):
@@ -49,7 +86,9 @@ class UpdateAnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     answer: LongText
-    download_url: Note | None = Field(default=None, description="http(s) link to the update")
+    download_url: DownloadUrl | None = Field(
+        default=None, description="http(s) link to the update; empty for none"
+    )
     status: Literal["answered", "closed"] = "answered"
 
 
@@ -83,7 +122,7 @@ class UpdateRequestList(BaseModel):
     "/update-requests",
     status_code=201,
     response_model=UpdateRequestOut,
-    responses=errors(400, 401, 403, 404, 422),
+    responses=errors(400, 401, 403, 404),
 )
 def file_request(
     body: UpdateRequestIn, request: Request, who: AgentDep, db: DatabaseDep
@@ -94,7 +133,7 @@ def file_request(
     new = updates.NewUpdateRequest(
         kind=body.kind,
         product_version=body.product_version,
-        target_version=body.target_version,
+        target_version=body.target_version if isinstance(body, UpgradeRequestIn) else None,
         description=body.description,
         contact_name=body.contact_name,
         contact_email=body.contact_email,
@@ -134,6 +173,7 @@ def host_request(request_id: RequestId, who: AgentDep, db: DatabaseDep) -> Respo
     responses=errors(401, 403),
 )
 def engineer_requests(
+    request: Request,
     who: EngineerDep,
     db: DatabaseDep,
     status: Annotated[
@@ -142,6 +182,20 @@ def engineer_requests(
     ] = None,
 ) -> Response:
     """Every host's update requests: those waiting for an answer first."""
+    unknown = sorted(set(request.query_params) - {"status"})
+    if unknown:
+        # a misspelt filter must not silently list everything
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": "Extra inputs are not permitted",
+                    "input": request.query_params[name],
+                }
+                for name in unknown
+            ]
+        )
     with db.reading() as session:
         found = updates.list_for_engineer(session, status)
     return json_response(200, dump({"update_requests": found}))
@@ -162,7 +216,7 @@ def engineer_request(request_id: RequestId, who: EngineerDep, db: DatabaseDep) -
 @router.post(
     "/engineer/update-requests/{request_id}/answer",
     response_model=UpdateRequestOut,
-    responses=errors(400, 401, 403, 404, 422),
+    responses=errors(400, 401, 403, 404),
 )
 def answer_request(
     request_id: RequestId,
