@@ -102,6 +102,7 @@ class AuditHeadOut(BaseModel):
 
 
 class RelayOut(BaseModel):
+    name: str = Field("", description="the relay's name in the desk's [[relays]]")
     host: str
     port: int
     user: str
@@ -123,10 +124,14 @@ class SessionOut(BaseModel):
     not_before: datetime | None
     not_after: datetime | None
     certificate: str | None = Field(description="the engineer's OpenSSH user certificate")
-    relay: RelayOut
+    relay: RelayOut | None = Field(
+        description="the relay the host is on (null: its relay is no longer configured)"
+    )
     listen_port: int | None
     host_alias: str
-    host_ca_public_key: str
+    host_ca_public_key: str = Field(
+        description="the host CA key(s) to trust, one per line (two while a rotation overlaps)"
+    )
     note: str
     end_reason: str
     ended_at: datetime | None
