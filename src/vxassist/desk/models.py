@@ -134,6 +134,8 @@ class Case(Base):
     """One issue from one host. ``case_number`` only under an active contract."""
 
     __tablename__ = "cases"
+    #: the console's queue order: it walks this index and stops after one page
+    __table_args__ = (Index("ix_cases_queue", "response_due", "priority", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_number: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True)

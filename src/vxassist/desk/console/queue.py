@@ -20,6 +20,8 @@ from vxassist.desk.models import Case, CaseEscalation
 
 #: statuses of a case engineers still owe work
 OPEN_STATUSES = ("open", "in_progress", "waiting_customer")
+#: every other status a case can have (``schemas.Status``): no work is owed on these
+DONE_STATUSES = ("resolved", "closed", "no_contract")
 PAGE_SIZE = 100
 
 
@@ -114,45 +116,55 @@ def queue(session: Session, wanted: QueueFilter, now: datetime) -> QueuePage:
         .where(CaseEscalation.case_id == Case.id, CaseEscalation.closed_at.is_(None))
         .correlate(Case)
     )
-    query = select(
-        Case.id,
-        Case.case_number,
-        Case.reference,
-        Case.priority,
-        Case.status,
-        Case.company,
-        Case.brief,
-        Case.assignee,
-        Case.received_at,
-        Case.response_due,
-        Case.first_response_at,
-        open_escalation.label("escalated"),
-        func.count().over().label("total"),
-    )
+    conditions: list[Any] = []
     if wanted.status is not None:
-        query = query.where(Case.status == wanted.status)
+        conditions.append(Case.status == wanted.status)
     else:
-        query = query.where(Case.status.in_(OPEN_STATUSES))
+        # "not done" rather than IN (open statuses): the same cases, and the planner walks
+        # the queue's index in deadline order instead of the status index plus a sort
+        conditions.append(Case.status.not_in(DONE_STATUSES))
     if wanted.priority is not None:
-        query = query.where(Case.priority == wanted.priority)
+        conditions.append(Case.priority == wanted.priority)
     if wanted.company:
-        pattern = "%" + wanted.company.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-        query = query.where(Case.company.ilike(pattern + "%", escape="\\"))
+        conditions.append(
+            func.lower(Case.company).contains(wanted.company.lower(), autoescape=True)
+        )
     if wanted.assignee == "-":
-        query = query.where(Case.assignee.is_(None))
+        conditions.append(Case.assignee.is_(None))
     elif wanted.assignee:
-        query = query.where(Case.assignee == wanted.assignee)
+        conditions.append(Case.assignee == wanted.assignee)
     if wanted.escalated:
-        query = query.where(open_escalation)
+        # as IN (not EXISTS per case): the few open escalations lead, not every open case
+        conditions.append(
+            Case.id.in_(select(CaseEscalation.case_id).where(CaseEscalation.closed_at.is_(None)))
+        )
     if wanted.breached:
-        query = query.where(breached_clause(now))
+        conditions.append(breached_clause(now))
+    # the total as an uncorrelated subquery: run once, and the page itself walks the
+    # response_due index and stops after one page instead of sorting every open case
+    total = select(func.count()).select_from(Case).where(*conditions).scalar_subquery()
     query = (
-        query.order_by(Case.response_due, Case.priority, Case.id)
+        select(
+            Case.id,
+            Case.case_number,
+            Case.reference,
+            Case.priority,
+            Case.status,
+            Case.company,
+            Case.brief,
+            Case.assignee,
+            Case.received_at,
+            Case.response_due,
+            Case.first_response_at,
+            open_escalation.label("escalated"),
+            total.label("total"),
+        )
+        .where(*conditions)
+        .order_by(Case.response_due, Case.priority, Case.id)
         .limit(PAGE_SIZE)
         .offset(wanted.page * PAGE_SIZE)
     )
     found = session.execute(query).all()
-    total = int(found[0].total) if found else 0
     rows = [
         QueueRow(
             id=r.id,
@@ -170,4 +182,8 @@ def queue(session: Session, wanted: QueueFilter, now: datetime) -> QueuePage:
         )
         for r in found
     ]
-    return QueuePage(rows=rows, total=total, page=wanted.page)
+    if found:
+        count = int(found[0].total)
+    else:  # a page past the end: the total still says how many there are
+        count = int(session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0)
+    return QueuePage(rows=rows, total=count, page=wanted.page)
