@@ -14,6 +14,7 @@ DEB_PACKAGES=(
   nginx openssl                                  # the desk's reverse proxy, for the deploy tests
   sqlite3 python3-venv
   asciinema                                      # plays the session recordings (README.md)
+  chromium                                       # the web console's browser tests and screenshots
 )
 
 if command -v apt-get >/dev/null 2>&1; then
