@@ -331,6 +331,8 @@ class KbHit(BaseModel):
     snippet: str
     tags: list[str]
     url: str
+    #: the article as a page a person reads (``url`` is its JSON)
+    page: str
 
 
 class KbSearchOut(BaseModel):
