@@ -238,7 +238,7 @@ function PolicyError(Remote, Scopes, MaxMinutes, Targets, Desk, Account: String)
 var
   Items: TArrayOfString;
   Target: String;
-  I, P, Port, Minutes: Integer;
+  I, J, P, Port, Minutes: Integer;
 begin
   Result := '';
   if not IsOnOrOff(Remote) then
@@ -254,10 +254,12 @@ begin
   for I := 0 to GetArrayLength(Items) - 1 do
   begin
     Target := Items[I];
-    { the port follows the last colon ([::1]:22 has colons in its host) }
-    P := Length(Target);
-    while (P > 0) and (Target[P] <> ':') do
-      P := P - 1;
+    { the port follows the last colon ([::1]:22 has colons in its host); a loop
+      that never reads Target[0], whatever the script engine's boolean evaluation }
+    P := 0;
+    for J := 1 to Length(Target) do
+      if Target[J] = ':' then
+        P := J;
     Port := StrToIntDef(Copy(Target, P + 1, Length(Target)), 0);
     if (P < 2) or (Port < 1) or (Port > 65535) or not PlainText(Target) then
       Result := 'Forward target "' + Target + '" is not HOST:PORT (for example 127.0.0.1:3389).';
