@@ -27,6 +27,7 @@ import logging
 import smtplib
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,8 +50,11 @@ LEASE = timedelta(minutes=5)
 #: a row refused for good is parked this far ahead (never deleted, never retried)
 NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 BATCH = 50
-#: after a wake, wait this long for more rows (a burst of cases: one round, not one each)
-DEBOUNCE_S = 0.2
+#: after a wake, wait for this long a pause in new rows: a burst of cases is written
+#: first and mailed after, instead of the sender taking CPU from the burst's requests
+DEBOUNCE_S = 0.5
+#: ... but never longer than this after the first wake (a desk that is always busy)
+MAX_DELAY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -213,16 +217,21 @@ class MailSender:
         clock: Callable[[], datetime],
         *,
         debounce_s: float = DEBOUNCE_S,
+        max_delay_s: float = MAX_DELAY_S,
     ) -> None:
         self.db = db
         self.config = config
         self.clock = clock
         self.debounce_s = debounce_s
+        self.max_delay_s = max_delay_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         #: one round at a time in this process
         self._round = threading.Lock()
+        #: when a row was last written (time.monotonic), and whether the loop waits for one
+        self._last_wake = 0.0
+        self._idle = False
 
     # -- one round, blocking (a worker thread; tests may call it directly) -------------
 
@@ -250,10 +259,13 @@ class MailSender:
     # -- the service ------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Thread-safe: run a round soon (a row was written)."""
+        """Thread-safe: run a round soon (a row was written). Cheap when called per case:
+        the loop is signalled only when the sender is idle."""
+        self._last_wake = time.monotonic()
         loop, event = self._loop, self._event
-        if loop is None or event is None or loop.is_closed():
+        if not self._idle or loop is None or event is None or loop.is_closed():
             return
+        self._idle = False
         with contextlib.suppress(RuntimeError):  # the loop is closing
             loop.call_soon_threadsafe(event.set)
 
@@ -276,20 +288,39 @@ class MailSender:
         await asyncio.to_thread(self._round.acquire)
         self._round.release()
 
+    async def _quiet(self) -> None:
+        """Wait until no row was written for ``debounce_s`` (a burst of cases is written
+        first and mailed after), but no longer than ``max_delay_s``."""
+        started = time.monotonic()
+        while True:
+            now = time.monotonic()
+            calm = now - self._last_wake
+            left = self.max_delay_s - (now - started)
+            if calm >= self.debounce_s or left <= 0:
+                return
+            await asyncio.sleep(min(self.debounce_s - calm, left))
+
     async def _run(self) -> None:
         assert self._event is not None
         while True:
+            self._idle = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), timeout=self.config.poll_s)
-                await asyncio.sleep(self.debounce_s)
+            self._idle = False
             self._event.clear()
-            try:
-                await asyncio.to_thread(self.send_due)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # a database hiccup: the next round tries again
-                log.exception("the mail sender's round failed; retrying later")
+            while True:
+                await self._quiet()
+                began = time.monotonic()
+                try:
+                    await asyncio.to_thread(self.send_due)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # a database hiccup: the next round tries again
+                    log.exception("the mail sender's round failed; retrying later")
+                    break
+                if self._last_wake < began:
+                    break  # nothing was written while this round ran
 
 
 def warn_if_off(config: MailConfig) -> bool:
