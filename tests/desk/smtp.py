@@ -39,6 +39,14 @@ class _Handler:
     def __init__(self, box: SmtpServer) -> None:
         self.box = box
 
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        if address in self.box.refused:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         content = envelope.content
         raw = content if isinstance(content, bytes) else content.encode()
@@ -58,6 +66,8 @@ class SmtpServer:
     def __init__(self) -> None:
         self.port = _free_port()
         self.messages: list[Received] = []
+        #: addresses refused for good (550), as a server refuses an unknown mailbox
+        self.refused: set[str] = set()
         self._cond = threading.Condition()
         self._controller: Controller | None = None
 

@@ -310,3 +310,32 @@ def test_without_mail_configuration_one_warning_and_cases_still_open(
         "E-mail notifications are off: the desk configuration has no [mail] smtp_host "
         "and from; add them to send replies, escalations and deadline notices."
     ]
+
+
+def test_a_refused_address_is_kept_with_its_error_and_not_retried(
+    desk: Desk,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    smtp.refused.add("nobody@acme.example")
+    number, host = _open_case(desk, contact_email="nobody@acme.example")
+    other = desk.create(host, brief="Second issue")
+    other_number = other.json()["case_number"]
+    engineer = desk.engineer("jdoe")
+    for n in (number, other_number):
+        desk.client.post(
+            f"/api/v1/engineer/cases/{n}/replies", json={"text": "On it."}, headers=engineer
+        )
+    smtp.wait_for(CONTACT)  # the other case's contact is reached all the same
+
+    def refused() -> list[MailOutbox]:
+        return [r for r in _outbox(desk) if r.to_addr == "nobody@acme.example" and r.last_error]
+
+    _eventually(lambda: bool(refused()))
+    [row] = refused()
+    assert "550" in (row.last_error or "") and row.sent_at is None
+    assert row.next_attempt_at.year == 9999  # parked: kept, never tried again
+    desk.clock.advance(days=30)
+    desk.client.portal.call(desk.app.state.mail_sender.wake)  # type: ignore[union-attr]
+    time.sleep(1.0)
+    [again] = refused()
+    assert again.attempts == row.attempts
