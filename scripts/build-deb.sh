@@ -50,6 +50,7 @@ printf '%s\n' /etc/xdg/vxassist/policy.toml /etc/xdg/autostart/vxassist.desktop 
 install -m 0755 "$SRC/postinst" "$SRC/prerm" "$SRC/postrm" "$STAGE/DEBIAN/"
 
 mkdir -p "$(dirname "$OUT")"
-# gzip: built in seconds and read by every dpkg; xz saves a fifth and costs a minute
-dpkg-deb --root-owner-group -Zgzip -z6 --build "$STAGE" "$OUT" >/dev/null
+# zstd: 1 s of CPU and smaller than gzip's 7 s (xz: a quarter smaller, 100 s); every
+# dpkg that can run this bundle (glibc 2.36: Debian 12, Ubuntu 22.10 and later) reads it
+dpkg-deb --root-owner-group -Zzstd -z3 --build "$STAGE" "$OUT" >/dev/null
 echo "build-deb: $OUT ($(du -h "$OUT" | cut -f1), installed $((SIZE / 1024)) MiB)"

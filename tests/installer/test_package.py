@@ -366,6 +366,11 @@ def test_the_package_installs_runs_as_its_account_and_removes_cleanly(
     assert command[:2] == [str(PROGRAM), "agent"]
     assert env["VXASSIST_HOME"] == str(STATE)
     assert env["VXASSIST_POLICY"] == str(POLICY)
+    if shutil.which("systemd-analyze"):
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", str(UNIT)], capture_output=True, text=True, timeout=60
+        )
+        assert verify.returncode == 0, verify.stderr
     desktop_files = ("/usr/share/applications/", "/etc/xdg/autostart/")
     for entry in desktop_files:
         assert "Exec=/usr/bin/vxassist\n" in Path(entry, "vxassist.desktop").read_text()
