@@ -804,11 +804,15 @@ class AgentRuntime:
 
         def search(client: DeskClient) -> dict[str, Any]:
             answer = client.request("GET", path, params={"q": query})
-            # the desk names its articles by path; the face needs a link it can open
+            # the desk names its articles by path; the face needs a link it can open,
+            # to the page a person reads when the desk has one
             for found in answer.get("articles") or []:
-                url = found.get("url") if isinstance(found, dict) else None
-                if isinstance(url, str) and url.startswith("/"):
-                    found["url"] = client.url(url)
+                if not isinstance(found, dict):
+                    continue
+                page, url = found.get("page"), found.get("url")
+                link = page if isinstance(page, str) and page.startswith("/") else url
+                if isinstance(link, str) and link.startswith("/"):
+                    found["url"] = client.url(link)
             return answer
 
         try:

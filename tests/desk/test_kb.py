@@ -46,6 +46,7 @@ def test_search_finds_by_title_and_body_ranked_without_an_account(desk: Desk) ->
     assert [a["id"] for a in found] == [smdr["id"], export["id"]]
     assert found[0]["tags"] == ["smdr", "recording"]
     assert found[0]["url"] == f"/api/v1/kb/articles/{smdr['id']}"
+    assert found[0]["page"] == f"/kb/{smdr['id']}"
     assert "collector" in _search(desk, "collector")[0]["snippet"]
     # body only
     assert [a["id"] for a in _search(desk, "serial cable")] == [smdr["id"]]
@@ -160,7 +161,8 @@ def _suggest(desk: Desk, q: str) -> list[dict[str, Any]]:
 def test_suggestions_for_a_brief_being_typed_are_short_and_link_the_page(desk: Desk) -> None:
     smdr = _add(desk, SMDR)
     for n in range(5):
-        _add(desk, kb.ArticleIn(title=f"Calls report {n}", body="Administrators reconfiguring telecommunications " * 40))
+        filler = "Administrators reconfiguring telecommunications " * 40
+        _add(desk, kb.ArticleIn(title=f"Calls report {n}", body=filler))
     found = _suggest(desk, "calls not recor")
     assert len(found) == kb.SUGGEST_LIMIT
     assert smdr["id"] in [hit["id"] for hit in found]

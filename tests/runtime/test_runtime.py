@@ -206,7 +206,7 @@ async def test_runs_unenrolled_then_enroll_starts_the_broker(
     assert [a["id"] for a in found] == [article["id"]]
     assert found[0]["title"] == "No call records: check the SMDR link"
     assert "collector" in found[0]["snippet"]
-    assert found[0]["url"] == f"{running_desk.url}/api/v1/kb/articles/{article['id']}"
+    assert found[0]["url"] == f"{running_desk.url}/kb/{article['id']}"  # the readable page
 
     with pytest.raises(SessionNotFound):
         await runtime.end_session("no-such-session")

@@ -226,8 +226,8 @@ def search(
     session: Session, query: str, limit: int, tag: str | None = None
 ) -> list[dict[str, Any]]:
     """Articles matching ``query``, best first: ``id``, ``title``, ``snippet``, ``tags``,
-    ``url``; only those carrying ``tag`` when one is given. A query without any word
-    finds nothing."""
+    ``url`` (its JSON) and ``page`` (its readable page); only those carrying ``tag``
+    when one is given. A query without any word finds nothing."""
     words = query_words(query)
     if not words or (tag is not None and "\x00" in tag):
         return []
@@ -249,6 +249,7 @@ def search(
             "snippet": " ".join(str(row.snippet or "").split()),
             "tags": _tags(row.tags),
             "url": ARTICLE_PATH.format(id=row.id),
+            "page": PAGE_PATH.format(id=row.id),
         }
         for row in rows
     ]
