@@ -115,7 +115,10 @@ def case_page(ident: str, request: Request, me: auth.Me) -> Response:
         "case.html",
         now=request.app.state.clock(),
         href=_href(case),
-        transitions=sorted(casework.TRANSITIONS.get(case.status, frozenset())),
+        # in the workflow's order (new, in progress, waiting, resolved, closed)
+        transitions=[
+            s for s in casework.TRANSITIONS if s in casework.TRANSITIONS.get(case.status, ())
+        ],
         status_labels=casework.STATUS_LABELS,
         level_labels=casework.LEVEL_LABELS,
         scope_boxes=SCOPE_BOXES,

@@ -101,7 +101,10 @@ def figures(session: Session, now: datetime, calendar: SupportCalendar) -> Dashb
 def duration_text(value: timedelta | None) -> str:
     if value is None:
         return "—"
-    minutes = int(value.total_seconds() // 60)
+    # a response stamped a moment before receipt (clocks of two workers) counts as none
+    minutes = max(0, int(value.total_seconds() // 60))
+    if minutes == 0:
+        return "under 1 min"
     hours, mins = divmod(minutes, 60)
     if hours >= 24:
         return f"{hours // 24} d {hours % 24} h"

@@ -50,6 +50,17 @@ def time_left(due: datetime, now: datetime) -> str:
     return f"breached {text} ago" if late else f"{text} left"
 
 
+def _plain(value: Any) -> str:
+    """A report value as people read it: yes/no, 8,589,934,592, nothing for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return str(value)
+
+
 def _markdown(text: str) -> Markup:
     from vxassist.desk.markdown import render  # sanitising renderer (the one place)
 
@@ -67,6 +78,7 @@ def _environment() -> Environment:
     )
     env.filters["when"] = _when
     env.filters["markdown"] = _markdown
+    env.filters["plain"] = _plain
     env.globals["PRIORITY_NAMES"] = PRIORITY_NAMES
     env.globals["STATUS_NAMES"] = STATUS_LABELS
     env.globals["time_left"] = time_left
