@@ -21,7 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vxassist.desk import hostevents, notify
-from vxassist.desk.ca import BadPublicKey, CaError, CertificateAuthority, parse_public_key
+from vxassist.desk.ca import (
+    BadPublicKey,
+    CaError,
+    CertificateAuthority,
+    UnknownUserCa,
+    parse_public_key,
+)
 from vxassist.desk.errors import DeskError
 from vxassist.desk.models import Agent, Case, CaseEvent
 from vxassist.desk.sessions import placement
@@ -411,6 +417,10 @@ def create(
             f"The host of this case is on relay {relay.relay!r}, which the desk no longer "
             "knows; the host must enroll again to get another relay.",
         ) from exc
+    try:
+        rt.ca.user_ca_for(relay.user_ca)
+    except UnknownUserCa as exc:
+        raise DeskError(409, "host_ca_retired", exc.message, exc.detail) from exc
     _check_key_and_load(session, engineer, key.line, case.id, now)
     sid = st.new_session_id()
     s = st.SessionState(
