@@ -164,3 +164,23 @@ def test_update_requests_are_answered_from_the_console(desk: Desk) -> None:
     read = desk.client.get(f"/api/v1/update-requests/{asked['id']}", headers=host).json()
     assert read["answer"].startswith("Ann has asked") and read["answered_by"] == "jdoe"
     assert read["download_url"] == "https://dl.example/9.2"
+
+
+def test_the_public_list_comes_in_pages(desk: Desk) -> None:
+    from vxassist.desk.console.kb import PAGE_RESULTS
+
+    with desk.db.writing() as session:
+        made = [
+            kb.add_article(
+                session, kb.ArticleIn(title=f"Note {n}", body="text", tags=["t"]), desk.clock()
+            )["id"]
+            for n in range(PAGE_RESULTS + 1)
+        ]
+    first = desk.client.get("/kb")
+    assert f'href="/kb/{made[0]}"' in first.text and f'href="/kb/{made[-1]}"' not in first.text
+    assert "page=2" in first.text and "Next page" in first.text
+    second = desk.client.get("/kb", params={"page": "2", "tag": "T"})
+    assert f'href="/kb/{made[-1]}"' in second.text and f'href="/kb/{made[0]}"' not in second.text
+    assert "Next page" not in second.text and "page=1" in second.text
+    for odd in ("0", "-3", "x", "9" * 40):
+        assert desk.client.get("/kb", params={"page": odd}).status_code == 200

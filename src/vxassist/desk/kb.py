@@ -167,9 +167,11 @@ def _has_tag(dialect: str, article: str = "a") -> str:
     )
 
 
-def list_articles(session: Session, tag: str | None = None) -> list[dict[str, Any]]:
+def list_articles(
+    session: Session, tag: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
     """Every article (without its body) in order of number; only those carrying
-    ``tag`` when one is given."""
+    ``tag`` when one is given; ``limit`` of them from ``offset`` on, for a page."""
     statement = select(KbArticle).order_by(KbArticle.id)
     if tag is not None and "\x00" in tag:
         return []  # no tag holds one (PostgreSQL text cannot)
@@ -177,6 +179,8 @@ def list_articles(session: Session, tag: str | None = None) -> list[dict[str, An
         dialect = session.get_bind().dialect.name
         has_tag = text(_has_tag(dialect, KbArticle.__tablename__)).bindparams(tag=tag.strip())
         statement = statement.where(has_tag)
+    if limit is not None:
+        statement = statement.limit(limit).offset(offset)
     rows = session.scalars(statement)
     return [article_json(a, with_body=False) for a in rows]
 

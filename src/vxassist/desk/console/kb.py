@@ -40,6 +40,17 @@ def _article_id(raw: str) -> int | None:
     return number if 0 < number < 2**31 else None
 
 
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return int(raw) if raw.isdecimal() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
+
+
+def _one_page(session: Any, tag: str | None, number: int) -> tuple[list[dict[str, Any]], bool]:
+    """The articles of page ``number`` and whether a further page follows."""
+    found = kb.list_articles(session, tag, PAGE_RESULTS + 1, (number - 1) * PAGE_RESULTS)
+    return found[:PAGE_RESULTS], len(found) > PAGE_RESULTS
+
+
 def _not_found(request: Request, raw: str, back: str) -> Response:
     return page(
         request,
@@ -59,9 +70,13 @@ def public_index(request: Request) -> Response:
     """Every article, or those matching ``q``; ``tag`` narrows either."""
     q = request.query_params.get("q", "")[:QUERY_MAX].strip()
     tag = request.query_params.get("tag", "")[: kb.TAG_MAX].strip() or None
+    number = 1 if q else _page_number(request)
+    more = False
     with _db(request).reading() as session:
-        found = kb.search(session, q, PAGE_RESULTS, tag) if q else None
-        articles = found if found is not None else kb.list_articles(session, tag)
+        if q:
+            articles = kb.search(session, q, PAGE_RESULTS, tag)
+        else:
+            articles, more = _one_page(session, tag, number)
         tags = kb.tags_in_use(session)
     return page(
         request,
@@ -71,6 +86,8 @@ def public_index(request: Request) -> Response:
         q=q,
         tag=tag,
         searched=bool(q),
+        number=number,
+        more=more,
         me=None,
     )
 
@@ -118,10 +135,19 @@ def _editor(
 @router.get("/console/kb")
 def editor_index(request: Request, me: auth.Me) -> Response:
     tag = request.query_params.get("tag", "")[: kb.TAG_MAX].strip() or None
+    number = _page_number(request)
     with _db(request).reading() as session:
-        articles = kb.list_articles(session, tag)
+        articles, more = _one_page(session, tag, number)
         tags = kb.tags_in_use(session)
-    return page(request, "kb/editor.html", articles=articles, tags=tags, tag=tag)
+    return page(
+        request,
+        "kb/editor.html",
+        articles=articles,
+        tags=tags,
+        tag=tag,
+        number=number,
+        more=more,
+    )
 
 
 @router.get("/console/kb/new")
