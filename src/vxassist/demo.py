@@ -7,6 +7,11 @@ demo contract, an enrolled agent, a filed case and a logged-in engineer, then
 runs the tray agent (``vxassist``; with ``--headless``, the terminal agent) in
 the foreground and prints what the engineer types next. Ctrl-C stops everything
 it started.
+
+For the service platform it also starts a local SMTP server that files every
+mail the desk sends under ``mail/`` (:mod:`vxassist.desk.mailsink`), gives the
+engineer and a manager console passwords, and writes a knowledge-base article,
+so the web console (``/console``) can be walked from the banner.
 """
 
 from __future__ import annotations
@@ -82,6 +87,25 @@ def wait_for_port(
 DEMO_CONTRACT = "DEMO-0001"
 DEMO_COMPANY = "Demo Call Center Inc."
 DEMO_ENGINEER = "demo-engineer"
+#: console passwords of the demo's accounts (printed in the banner: demo only)
+DEMO_ENGINEER_PASSWORD = "demo-engineer-password"
+DEMO_MANAGER = "demo-manager"
+DEMO_MANAGER_PASSWORD = "demo-manager-password"
+#: who the demo desk mails (every mail lands in the demo's mail/ folder)
+DEMO_MAIL_FROM = "support@demo.example"
+DEMO_MAIL_ENGINEERS = "support-team@demo.example"
+DEMO_MAIL_MANAGER = "tech-manager@demo.example"
+DEMO_MAIL_SALES = "sales-manager@demo.example"
+DEMO_ARTICLE = {
+    "title": "Call records stop arriving: check the SMDR link",
+    "body": (
+        "When VXTracker shows no new call records:\n\n"
+        "1. Check that the PBX still sends SMDR (its serial or TCP link).\n"
+        "2. Restart the **VXTracker collector** service.\n"
+        "3. If records still do not arrive, open a case with the collector's log.\n"
+    ),
+    "tags": ["smdr", "call-records"],
+}
 
 DEMO_CASE = {
     "company": DEMO_COMPANY,
@@ -131,6 +155,7 @@ class DemoStack:
     relay_label: str = ""
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _openssh: OpenSshRelay | None = None
+    _mail: Any = None
 
     # -- folders and environments --------------------------------------------------
 
@@ -153,6 +178,15 @@ class DemoStack:
     @property
     def desk_url(self) -> str:
         return f"http://127.0.0.1:{self.desk_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.desk_url}/console/"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the demo's SMTP server files every mail the desk sends."""
+        return self.root / "mail"
 
     def _env(self, home: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NSS_WRAPPER")}
@@ -256,8 +290,9 @@ class DemoStack:
         self._desk_admin(contract=True)
 
     def _desk_admin(self, contract: bool = False) -> dict[str, str]:
-        """The desk operator's steps, in this process: schema, contract, code, engineer."""
-        from vxassist.desk import admin
+        """The desk operator's steps, in this process: schema, contract and a
+        knowledge-base article; then a code, the engineer and the manager."""
+        from vxassist.desk import admin, kb
         from vxassist.desk.config import DeskConfig
         from vxassist.desk.db import Database, upgrade
 
@@ -279,9 +314,23 @@ class DemoStack:
                     now,
                     DeskConfig(),
                 )
+                with db.writing() as session:
+                    kb.add_article(
+                        session,
+                        kb.ArticleIn(
+                            title=str(DEMO_ARTICLE["title"]),
+                            body=str(DEMO_ARTICLE["body"]),
+                            tags=list(DEMO_ARTICLE["tags"]),
+                            versions=[],
+                        ),
+                        now,
+                    )
                 return {}
             code = admin.new_code(db, DEMO_CONTRACT, now, DeskConfig(), None)["code"]
-            token = admin.add_engineer(db, DEMO_ENGINEER, now)["token"]
+            token = admin.add_engineer(db, DEMO_ENGINEER, now, password=DEMO_ENGINEER_PASSWORD)[
+                "token"
+            ]
+            admin.add_engineer(db, DEMO_MANAGER, now, password=DEMO_MANAGER_PASSWORD, manager=True)
             return {"code": str(code), "token": str(token)}
         finally:
             db.dispose()
@@ -335,16 +384,34 @@ class DemoStack:
         self._relay_known_hosts = DevRelay(folder, lambda *_: []).host_key_line()
         self.relay_label = f"{LABEL} on 127.0.0.1:{self.relay_port}"
 
+    def start_mail(self) -> None:
+        """The local SMTP server the desk mails to: every mail becomes a file in mail/."""
+        from vxassist.desk.mailsink import MailSink
+
+        self._mail = MailSink(self.mail_dir).start()
+
     def start_desk(self) -> None:
         self.desk_port = free_port()
         config = self.desk_dir / "desk.toml"
+        mail = ""
+        if self._mail is not None:
+            mail = (
+                f'[desk]\npublic_url = "{self.desk_url}"\n'
+                f'[mail]\nsmtp_host = "127.0.0.1"\nsmtp_port = {self._mail.port}\n'
+                f'from = "{DEMO_MAIL_FROM}"\nengineers = ["{DEMO_MAIL_ENGINEERS}"]\n'
+                "retry_base_s = 5\n"
+                f'[escalation]\nmanager_email = "{DEMO_MAIL_MANAGER}"\n'
+                f'sales_manager_email = "{DEMO_MAIL_SALES}"\n'
+                # a deadline passed shows within seconds, not the production half-minute
+                "[deadlines]\ncheck_every_s = 2\n"
+            )
         config.write_text(
             "[relay]\n"
             f'host = "127.0.0.1"\nport = {self.relay_port}\n'
             f'known_hosts = "{self._relay_known_hosts}"\n'
             "[sessions]\n"
             f"request_timeout_s = {int(self.consent_timeout_s) + 60}\n"
-            f'ca_dir = "{self.desk_dir / "ca"}"\n'
+            f'ca_dir = "{self.desk_dir / "ca"}"\n' + mail
         )
         proc = self._spawn(
             [
@@ -410,6 +477,8 @@ class DemoStack:
         self.say("desk database ready (SQLite), demo contract added")
         self.start_relay()
         self.say(f"relay: {self.relay_label}")
+        self.start_mail()
+        self.say(f"mail: SMTP on 127.0.0.1:{self._mail.port}, every mail filed in {self.mail_dir}")
         self.start_desk()
         self.say(f"desk: {self.desk_url}")
         self.enroll_and_file()
@@ -438,6 +507,13 @@ class DemoStack:
             "files_root": str(self.root / "files"),
             "case_number": self.case_number,
             "engineer": DEMO_ENGINEER,
+            "console_url": self.console_url,
+            "console_accounts": {
+                DEMO_ENGINEER: DEMO_ENGINEER_PASSWORD,
+                DEMO_MANAGER: DEMO_MANAGER_PASSWORD,
+            },
+            "mail_dir": str(self.mail_dir),
+            "smtp_port": self._mail.port if self._mail is not None else None,
             **self.where(),
             "next": self.next_steps(),
         }
@@ -482,6 +558,24 @@ class DemoStack:
             f"VXASSIST_HOME={shlex.quote(str(self.host_home))} {vx} audit show",
         ]
 
+    def console_text(self) -> str:
+        """The banner's part on the web console, the mail folder and the host's case commands."""
+        host = f"VXASSIST_HOME={shlex.quote(str(self.host_home))} {_vxassist_command()}"
+        case = self.case_number if self.case_number is not None else "CASE"
+        return "\n".join(
+            [
+                f"The web console: {self.console_url}",
+                f"    sign in as {DEMO_ENGINEER} / {DEMO_ENGINEER_PASSWORD}"
+                f"  (or the manager: {DEMO_MANAGER} / {DEMO_MANAGER_PASSWORD})",
+                f"    public knowledge base: {self.desk_url}/kb",
+                f"Mail the desk sends (replies, escalations, deadline notices) is filed in "
+                f"{self.mail_dir}/",
+                "On the host, in another terminal:",
+                f"    {host} case show {case}      # the thread, support's replies marked",
+                f"    {host} case upgrade --help    # a version upgrade: technical contact only",
+            ]
+        )
+
     def stop(self) -> None:
         """Stop everything the demo started, newest first."""
         for proc in reversed(self._procs):
@@ -491,6 +585,9 @@ class DemoStack:
         if self._openssh is not None:
             self._openssh.stop()
             self._openssh = None
+        if self._mail is not None:
+            self._mail.stop()
+            self._mail = None
 
     def __enter__(self) -> DemoStack:
         return self
@@ -538,6 +635,7 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
                 print(f"    {line}", flush=True)
             print("\n(SESSION is the id `engineer request` prints.) Afterwards, on the host:\n")
             print(f"    {stack.next_steps()[-1]}\n", flush=True)
+            print(stack.console_text() + "\n", flush=True)
             print(stack.where_text() + "\n", flush=True)
             if args.headless:
                 say("starting the agent; answer its prompt here. Ctrl-C stops everything.")

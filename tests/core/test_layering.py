@@ -22,6 +22,7 @@ DOORS = {
     "filelock": ("control.py",),
     "markdown_it": ("desk/markdown.py",),
     "nh3": ("desk/markdown.py",),
+    "aiosmtpd": ("desk/mailsink.py",),
 }
 
 
