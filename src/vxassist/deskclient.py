@@ -322,6 +322,27 @@ class DeskClient:
             json={"note": note},
         )
 
+    def engineer_attachment(self, number: int, attachment_id: int) -> bytes:
+        """A file attached to a case, as the desk keeps it (secrets removed)."""
+        path = f"{API}/engineer/cases/{int(number)}/attachments/{int(attachment_id)}"
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        try:
+            response = self._session.get(self.url(path), headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise DeskUnavailable(
+                f"The desk at {self.base_url} cannot be reached; check the network "
+                "and the desk address, then try again.",
+                detail=f"GET {path}: {exc!r}",
+            ) from exc
+        with response:
+            if response.status_code != 200:
+                self._answer("GET", path, response)  # raises with the desk's sentence
+                raise DeskUnavailable(
+                    f"The desk at {self.base_url} gave an unexpected answer; try again later.",
+                    detail=f"GET {path} -> {response.status_code}",
+                )
+            return response.content
+
     def case_changes(self, since: int) -> dict[str, Any]:
         """Which of this host's cases moved since the cursor ``since``: ``{cursor, cases}``."""
         return self.request("GET", f"{API}/cases/changes", params={"since": str(int(since))})

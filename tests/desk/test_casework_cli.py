@@ -4,15 +4,19 @@ the engineer answers with `vxassist engineer case ...`, the host reads it with
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cases.conftest import CASE_FLAGS
+from tests.engineer.test_engineer_cases import CASE
 from tests.fixtures.desk import RunningDesk, shared_desk, unique_contract  # noqa: F401
 from vxassist.cli import main
+from vxassist.deskclient import DeskClient
 
 
 def vx(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
@@ -94,3 +98,46 @@ def test_engineer_case_commands_refuse_what_the_desk_refuses(
     assert code == 2 and "--close" in err
     code, _, err = vx(capsys, "engineer", "case", "reply", "12", "--text", "   ")
     assert code == 2 and "empty" in err
+
+
+def test_an_engineer_saves_the_scrubbed_log_a_host_attached(
+    shared_desk: RunningDesk,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    contract = unique_contract(shared_desk)
+    token = DeskClient(shared_desk.url).enroll(
+        shared_desk.enrollment_code(contract["contract_id"]), "vxsrv01", None
+    )["token"]
+    host = DeskClient(shared_desk.url, token)
+    number = host.create_case(CASE, str(uuid.uuid4()))["case_number"]
+    log = b"12:00 start\nDB_PASSWORD=Sup3rS3cret!\n12:01 SMDR idle\n"
+    host.request(
+        "POST",
+        f"/api/v1/cases/{number}/updates",
+        json={
+            "text": "Collector log",
+            "attachments": [
+                {"filename": "collector.log", "content_base64": base64.b64encode(log).decode()}
+            ],
+        },
+    )
+    engineer = shared_desk.add_engineer(f"eng{uuid.uuid4().hex[:8]}")
+    assert vx(capsys, "engineer", "login", "--desk", shared_desk.url, "--token", engineer)[0] == 0
+    shown = text_of(capsys, "engineer", "case", "show", str(number))
+    [line] = [line for line in shown.splitlines() if line.strip().startswith("attachment ")]
+    assert "collector.log" in line
+    attachment_id = line.strip().split()[1].rstrip(":")
+    target = tmp_path / "collector.log"
+    code, saved, err = vx(
+        capsys, "engineer", "case", "attachment", str(number), attachment_id, "-o", str(target)
+    )
+    assert code == 0, err
+    assert saved["size"] == target.stat().st_size
+    kept = target.read_bytes()
+    assert b"12:01 SMDR idle" in kept and b"Sup3rS3cret" not in kept
+    code, _, err = vx(
+        capsys, "engineer", "case", "attachment", str(number), "999999", "-o", str(tmp_path / "x")
+    )
+    assert code == 1 and "no attachment 999999" in err
+    assert not (tmp_path / "x").exists()

@@ -47,6 +47,7 @@ from vxassist.desk.models import (
     Contract,
     Engineer,
 )
+from vxassist.desk.schemas import ATTACHMENT_SUFFIXES
 
 Visibility = Literal["customer", "internal"]
 AuthorKind = Literal["host", "engineer", "desk"]
@@ -77,10 +78,6 @@ LEVEL_LABELS = {
     "manager": "the Manager of Technical Support",
     "sales": "the local Sales Manager",
 }
-#: what a log file may be: text, by its name
-ATTACHMENT_SUFFIXES = frozenset(
-    {".log", ".txt", ".out", ".csv", ".json", ".xml", ".ini", ".conf", ".cfg", ".trc"}
-)
 _MAX_LISTED = 500
 
 
@@ -712,18 +709,24 @@ def clean_upload(upload: Upload, config: DeskConfig) -> tuple[bytes, int]:
             f"The file {name[:100]} is {len(upload.data):,} bytes, over the desk's limit of "
             f"{cap:,} bytes; send the end of the log only, or split it.",
         )
-    suffix = name[name.rfind(".") :].lower() if "." in name else ""
-    if suffix not in ATTACHMENT_SUFFIXES or b"\x00" in upload.data:
+    suffix = name[name.rfind(".") + 1 :].lower() if "." in name else ""
+    if suffix not in ATTACHMENT_SUFFIXES:
         raise DeskError(
             415,
             "attachment_type",
             f"The file {name[:100]} is not a text log; attach log or text files only "
-            f"({', '.join(sorted(ATTACHMENT_SUFFIXES))}).",
+            f"({', '.join('.' + s for s in ATTACHMENT_SUFFIXES)}).",
         )
-    try:
-        text = upload.data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = upload.data.decode("cp1252", errors="replace")
+    data = upload.data
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16", errors="replace")  # Windows writes some logs so
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+    # a NUL is no text (and PostgreSQL keeps none in text): a log's stray ones go
+    text = text.replace("\x00", "")
     cleaned, count = scrub_config(text)
     return cleaned.encode("utf-8"), count
 

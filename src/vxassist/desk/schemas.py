@@ -112,13 +112,33 @@ class CaseIn(_In):
     also: Annotated[list[AlsoIssue], Field(max_length=20)] = []
 
 
+#: what a log file attached to an update may be called: text, by its name
+ATTACHMENT_SUFFIXES = ("cfg", "conf", "csv", "ini", "json", "log", "out", "trc", "txt", "xml")
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
 class AttachmentIn(_In):
     """A log or text file sent with an update; scrubbed of secrets and size-capped."""
 
-    filename: Annotated[str, *_text(255)]
+    filename: Annotated[
+        str,
+        StringConstraints(
+            min_length=5,
+            max_length=255,
+            pattern=r"^[^/\\\x00]*\.(?:" + "|".join(map(_any_case, ATTACHMENT_SUFFIXES)) + ")$",
+        ),
+        Field(description="a text file's name: " + ", ".join(f".{s}" for s in ATTACHMENT_SUFFIXES)),
+    ]
     content_base64: Annotated[
         str,
-        Field(max_length=8 * 1024 * 1024, description="the file's bytes in base64"),
+        StringConstraints(
+            max_length=8 * 1024 * 1024,
+            pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+        ),
+        Field(description="the file's bytes in base64"),
     ]
 
 

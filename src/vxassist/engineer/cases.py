@@ -86,6 +86,10 @@ def register_commands(group: argparse._SubParsersAction[Any]) -> None:
     )
     escalate.add_argument("--note", help="a word on closing (with --close)")
     escalate.set_defaults(func=cmd_case_escalate)
+    fetch = action("attachment", "save a file the host attached (secrets already removed)")
+    fetch.add_argument("id", type=int, help="the attachment's id, as `case show` lists it")
+    fetch.add_argument("--output", "-o", metavar="FILE", required=True, help="where to save it")
+    fetch.set_defaults(func=cmd_case_attachment)
 
 
 def _read_token(given: str | None) -> str:
@@ -253,3 +257,26 @@ def cmd_case_escalate(ctx: Context, args: argparse.Namespace) -> int:
     body = {"to": TARGETS[args.to], "reason": args.reason}
     with engineer_client(ctx.paths, ctx.secrets()) as client:
         return _show(args, client.engineer_post(number, "escalations", body))
+
+
+def cmd_case_attachment(ctx: Context, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vxassist.engineer.account import engineer_client
+
+    number = _number(args.number)
+    target = Path(args.output)
+    if target.exists():
+        raise UsageError(f"{target} exists already; name a new file with --output.")
+    with engineer_client(ctx.paths, ctx.secrets()) as client:
+        data = client.engineer_attachment(number, args.id)
+    target.write_bytes(data)
+    emit(
+        {"case_number": number, "attachment": args.id, "saved": str(target), "size": len(data)},
+        args.json,
+        lambda d: (
+            f"Saved attachment {d['attachment']} of case {number} to {d['saved']} "
+            f"({d['size']} bytes)."
+        ),
+    )
+    return 0

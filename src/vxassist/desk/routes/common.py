@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.schemas import ErrorOut
@@ -31,3 +32,21 @@ def json_response(status: int, body: bytes) -> Response:
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the desk's own error answers."""
     return {code: {"model": ErrorOut} for code in codes}
+
+
+def refuse_unknown_query(request: Request, known: set[str]) -> None:
+    """A 422 naming each query parameter the route does not take: a misspelt filter
+    (``?stauts=open``) must not silently answer everything."""
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": "Extra inputs are not permitted",
+                    "input": request.query_params[name],
+                }
+                for name in unknown
+            ]
+        )
