@@ -9,13 +9,14 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from vxassist.cases.sla import SupportCalendar
-from vxassist.desk.console.queue import OPEN_STATUSES, breached_clause
+from vxassist.desk.console.queue import DONE_STATUSES, breached_clause
 from vxassist.desk.models import Case, CaseEscalation
 
 #: how far back the median first response looks
@@ -44,35 +45,42 @@ def week_start(now: datetime, calendar: SupportCalendar) -> datetime:
     return datetime.combine(monday, time(0, 0), tzinfo=zone).astimezone(UTC)
 
 
+def _count_if(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
 def figures(session: Session, now: datetime, calendar: SupportCalendar) -> Dashboard:
-    is_open = Case.status.in_(OPEN_STATUSES)
+    # one pass over the open cases for the per-priority, unassigned and breached counts
     by_priority = {p: 0 for p in (1, 2, 3, 4)}
-    for priority, count in session.execute(
-        select(Case.priority, func.count()).where(is_open).group_by(Case.priority)
+    unassigned = breached_open = 0
+    for priority, count, nobody, late in session.execute(
+        select(
+            Case.priority,
+            func.count(),
+            _count_if(Case.assignee.is_(None)),
+            _count_if(breached_clause(now)),
+        )
+        .where(Case.status.not_in(DONE_STATUSES))
+        .group_by(Case.priority)
     ):
         by_priority[int(priority)] = int(count)
-    unassigned = session.scalar(
-        select(func.count()).select_from(Case).where(is_open, Case.assignee.is_(None))
-    )
+        unassigned += int(nobody or 0)
+        breached_open += int(late or 0)
     escalated = session.scalar(
         select(func.count(func.distinct(CaseEscalation.case_id))).where(
             CaseEscalation.closed_at.is_(None)
         )
     )
-    breached_open = session.scalar(
-        select(func.count()).select_from(Case).where(is_open, breached_clause(now))
-    )
     start = week_start(now, calendar)
-    # a deadline that fell this week (so far) and was missed, whatever the case's status now
-    this_week = (
-        Case.response_due >= start,
-        Case.response_due <= now,
-        Case.case_number.is_not(None),
-    )
-    due = session.scalar(select(func.count()).select_from(Case).where(*this_week))
-    breaches = session.scalar(
-        select(func.count()).select_from(Case).where(*this_week, breached_clause(now))
-    )
+    # deadlines that fell this week (so far), and how many were missed, whatever the
+    # case's status now: one range of the queue's index
+    due, breaches = session.execute(
+        select(func.count(), _count_if(breached_clause(now))).where(
+            Case.response_due >= start,
+            Case.response_due <= now,
+            Case.case_number.is_not(None),
+        )
+    ).one()
     since = now - timedelta(days=MEDIAN_DAYS)
     waits = [
         (answered - received).total_seconds()
@@ -87,9 +95,9 @@ def figures(session: Session, now: datetime, calendar: SupportCalendar) -> Dashb
     return Dashboard(
         open_by_priority=by_priority,
         open_total=sum(by_priority.values()),
-        unassigned=int(unassigned or 0),
+        unassigned=unassigned,
         escalated=int(escalated or 0),
-        breached_open=int(breached_open or 0),
+        breached_open=breached_open,
         week_start=start,
         breaches_this_week=int(breaches or 0),
         due_this_week=int(due or 0),
