@@ -135,22 +135,29 @@ class Walk:
 
     # -- pictures --------------------------------------------------------------------
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, page: Any = None) -> None:
         path = self.out / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        (page or self.page).screenshot(path=str(path), full_page=True)
         self.shots.append(path.name)
         print(f"service-walkthrough: {path.relative_to(REPO)}", flush=True)
 
     def show_text(self, name: str, title: str, text: str) -> None:
-        """A picture of text: a terminal's output or a mail, as a person reads it."""
-        self.page.set_content(
+        """A picture of text: a terminal's output or a mail, as a person reads it.
+
+        On a blank page of its own: the desk's pages forbid inline styles, and a
+        short text needs no screen-high picture.
+        """
+        page = self.page.context.new_page()
+        page.set_viewport_size({"width": 1100, "height": 120})
+        page.set_content(
             "<!doctype html><meta charset=utf-8><body style='margin:0;background:#1e1e1e'>"
-            f"<div style='font:600 14px sans-serif;color:#ddd;background:#333;padding:8px 14px'>"
-            f"{html.escape(title)}</div>"
+            "<div style='font:600 14px sans-serif;color:#ddd;background:#3a3a3a;"
+            f"padding:8px 14px'>{html.escape(title)}</div>"
             "<pre style='margin:0;padding:14px;color:#e8e8e8;font:14px/1.45 monospace;"
-            f"white-space:pre-wrap'>{html.escape(text)}</pre></body>"
+            f"white-space:pre-wrap'>{html.escape(text.rstrip())}</pre></body>"
         )
-        self.shot(name)
+        self.shot(name, page)
+        page.close()
 
     def show_mail(self, name: str, title: str, message: email.message.EmailMessage) -> None:
         body = message.get_body(preferencelist=("plain",))
