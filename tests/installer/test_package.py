@@ -137,6 +137,29 @@ def test_the_bundle_has_no_desk_inside(bundle_dir: Path, tmp_path: Path) -> None
     assert "needs the desk, which this installation of the agent does not include" in serve.stderr
 
 
+@pytest.mark.skipif(
+    not (shutil.which("gnome-keyring-daemon") and shutil.which("dbus-run-session")),
+    reason="gnome-keyring and dbus-run-session are not installed",
+)
+def test_the_bundle_keeps_secrets_in_a_real_keyring(bundle_dir: Path, tmp_path: Path) -> None:
+    script = (
+        "echo pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && "
+        f"exec {shlex.quote(str(bundle_dir / 'vxassist'))} self-test --json"
+    )
+    env = clean_env(VXASSIST_HOME=str(tmp_path / "home"))
+    env.pop("DBUS_SESSION_BUS_ADDRESS")
+    test = subprocess.run(
+        ["dbus-run-session", "--", "sh", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    checks = {c["name"]: c for c in json.loads(test.stdout)["checks"]}
+    assert checks["secrets"]["sentence"] == "the OS keyring keeps and gives back secrets."
+    assert test.returncode == 0, test.stdout
+
+
 KEEPER_PROBE = """
 import os, subprocess
 from vxassist.remote.children import KEEPER_ENV, Keeper
