@@ -540,7 +540,8 @@ def main() -> None:
         folder = Path(tmp)
         print(
             f"desk_console benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, SQLite, "
-            f"{os.cpu_count()} cores",
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start "
+            "(figures are only comparable on a quiet machine)",
             flush=True,
         )
         print("\n".join(bench_queue_and_kb(folder, args.cases, args.articles, args.requests)))
