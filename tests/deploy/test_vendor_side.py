@@ -25,7 +25,8 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -217,6 +218,13 @@ def clean_env(home: Path) -> dict[str, str]:
     return env
 
 
+def both(work: Callable[[Any], object], items: Sequence[Any]) -> None:
+    """``work`` on each item at the same time (each waits on its own processes)."""
+    with ThreadPoolExecutor(len(items)) as pool:
+        for _ in pool.map(work, items):
+            pass
+
+
 def relay_keys_command(db_url: str, name: str) -> list[str]:
     return [
         sys.executable, "-m", "vxassist.desk.relay_keys",
@@ -342,8 +350,6 @@ class World:
         env["REQUESTS_CA_BUNDLE"] = str(self.cert)
         host = Host(name, home, env)
         host.run("enroll", "--desk", self.desk_url, "--code", self.code())
-        host.file_case()
-        host.start_agent()
         self.hosts.append(host)
         return host
 
@@ -394,6 +400,17 @@ class World:
         for other in self.hosts:
             if other is not host and other.agent is not None:
                 assert sid not in other.agent.text
+        # ended, as an engineer does when done; the next session waits until the host
+        # has closed this one (its tunnel port on the relay is then free again)
+        self.engineer("revoke", sid, "--reason", "done")
+
+        def ended() -> bool:
+            return any(
+                e.get("event") == "session_end" and e.get("session_id") == sid
+                for e in json_lines(host.agent.text if host.agent else "")
+            )
+
+        host.agent.wait_for(ended)
 
 
 def place_of(world: World, host: Host) -> tuple[str | None, str | None, str]:
@@ -484,9 +501,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         world.engineer_env = clean_env(engineer_home)
         world.engineer_env["REQUESTS_CA_BUNDLE"] = str(cert)
         world.engineer("login", "--desk", world.desk_url, "--token", token)
+        # enrolled one after the other (the first is placed on relay-a, the second on
+        # relay-b); their cases and agents side by side
         for name in ("host-one", "host-two"):
             stack.callback(lambda n=name: [h.stop_agent() for h in world.hosts if h.name == n])
             world.add_host(name)
+        both(lambda host: (host.file_case(), host.start_agent()), world.hosts)
         yield world
 
 
@@ -553,11 +573,15 @@ def test_each_host_is_placed_on_its_own_relay_and_the_engineer_reaches_both(
     assert two.enrollment()["relay"]["port"] == world.relays["relay-b"].port
     assert place_of(world, one)[0] == "relay-a"
     assert place_of(world, two)[0] == "relay-b"
-    for host, name in ((one, "relay-a"), (two, "relay-b")):
+
+    def through(pair: tuple[Host, str]) -> None:
+        host, name = pair
         session = world.session(host)
         assert session["relay"]["name"] == name
         assert session["relay"]["port"] == world.relays[name].port
         world.reach(host, session)
+
+    both(through, [(one, "relay-a"), (two, "relay-b")])
 
 
 def test_a_relay_answers_only_for_its_own_hosts(world: World) -> None:
