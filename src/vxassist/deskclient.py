@@ -16,8 +16,9 @@ has an explicit timeout.
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -349,12 +350,21 @@ class DeskClient:
 
 
 def update_body(
-    text: str, priority: int | None, system_report: Mapping[str, Any] | None = None
+    text: str,
+    priority: int | None,
+    system_report: Mapping[str, Any] | None = None,
+    logs: Sequence[tuple[str, bytes]] = (),
 ) -> dict[str, Any]:
-    """The body of a case update; ``system_report`` only when there is one."""
+    """The body of a case update; ``system_report`` and ``logs`` (name, bytes) only
+    when there are some."""
     body: dict[str, Any] = {"text": text, "priority": priority}
     if system_report is not None:
         body["system_report"] = dict(system_report)
+    if logs:
+        body["attachments"] = [
+            {"filename": name, "content_base64": base64.b64encode(data).decode("ascii")}
+            for name, data in logs
+        ]
     return body
 
 

@@ -100,6 +100,21 @@ def test_an_update_with_a_fresh_report_is_mailed_with_it(
     assert json.loads(attachment.get_content()) == REPORT
 
 
+def test_an_update_with_log_files_is_mailed_with_them(tmp_path: Path, smtp_server: Mailbox) -> None:
+    from vxassist.deskclient import update_body
+
+    store = OutboxStore(tmp_path / "outbox")
+    body = update_body("The log", None, None, [("collector.log", b"09:01 SMDR idle\n")])
+    item = store.add(Kind.UPDATE, "POST", "/api/v1/cases/77/updates", body, T0)
+    MailFallback(settings_for(smtp_server.port), tmp_path / "unsent")(item, "down")
+    [msg] = smtp_server.messages
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Log files (secrets removed): attached as collector.log" in text
+    [attachment] = list(msg.iter_attachments())
+    assert attachment.get_filename() == "collector.log"
+    assert attachment.get_content() == "09:01 SMDR idle\n"
+
+
 def test_smtp_down_saves_an_eml_and_a_json_file(tmp_path: Path) -> None:
     item = case_item(tmp_path, continues_case="5")
     result = MailFallback(settings_for(free_port()), tmp_path / "unsent")(item, "desk down")

@@ -35,6 +35,7 @@ def text_of(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 def test_the_engineers_reply_reaches_the_host_and_the_note_does_not(
     shared_desk: RunningDesk,  # noqa: F811
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     contract = unique_contract(shared_desk)
     code, _, err = vx(
@@ -77,10 +78,22 @@ def test_the_engineers_reply_reaches_the_host_and_the_note_does_not(
     assert code == 0, err
     assert secret_note not in json.dumps(host_json)
     assert host_json["status"] == "waiting_customer"
-    # the host's answer puts the case back in the queue
-    code, updated, err = vx(capsys, "case", "update", number, "--text", "Log attached.")
+    # the host's answer, with the log asked for, puts the case back in the queue
+    log = tmp_path / "collector.log"
+    log.write_text("09:00 started\nsmtp_password = Hunter2!x\n09:01 SMDR idle\n")
+    code, updated, err = vx(
+        capsys, "case", "update", number, "--text", "Log attached.", "--attach-log", str(log)
+    )
     assert code == 0, err
     assert updated["status"] == "open"
+    code, seen, err = vx(capsys, "engineer", "case", "show", number)
+    assert code == 0, err
+    [attached] = [f for e in seen["events"] for f in e.get("attachments") or []]
+    assert attached["filename"] == "collector.log"
+    kept = DeskClient(shared_desk.url, token).engineer_attachment(int(number), attached["id"])
+    assert b"09:01 SMDR idle" in kept and b"Hunter2" not in kept
+    code, _, err = vx(capsys, "case", "update", number, "--text", "x", "--attach-log", "nope.log")
+    assert code == 2 and "nope.log cannot be read" in err
 
 
 def test_engineer_case_commands_refuse_what_the_desk_refuses(

@@ -120,8 +120,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "-y",
         "--yes",
         action="store_true",
-        help="with --attach-report: send without showing what goes for a yes first "
-        "(only asked on a terminal)",
+        help="with --attach-report or --attach-log: send without showing what goes for a "
+        "yes first (only asked on a terminal)",
+    )
+    upd.add_argument(
+        "--attach-log",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="also send this log or text file, secrets removed (up to 5 times)",
     )
     add_json_flag(upd)
     upd.set_defaults(func=cmd_case_update)
@@ -304,6 +311,8 @@ def update_preview_text(number: int, body: dict[str, Any]) -> str:
     if body.get("priority") is not None:
         lines.append(f"  New priority: {body['priority']} = {Priority(body['priority']).label}")
     lines += _report_lines(body.get("system_report"))
+    for item in body.get("attachments") or []:
+        lines.append(f"  Log file: {item['filename']} (secrets removed)")
     size = len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
     lines.append(f"  Update size: {_size(size)}")
     return "\n".join(lines)
@@ -545,6 +554,32 @@ def cmd_case_show(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+#: how many log files one update carries (the desk takes no more)
+MAX_LOGS = 5
+
+
+def _read_logs(names: list[str]) -> list[tuple[str, bytes]]:
+    """Each named file's text with secrets removed (as the system report's), to send."""
+    from pathlib import Path
+
+    from vxassist.redact import scrub_config
+
+    if len(names) > MAX_LOGS:
+        raise UsageError(f"An update carries at most {MAX_LOGS} files; send the rest in another.")
+    logs = []
+    for name in names:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"{path} cannot be read ({exc.strerror or exc}); check the file name."
+            ) from exc
+        text = data.decode("utf-8", errors="replace").replace("\x00", "")
+        logs.append((path.name, scrub_config(text)[0].encode("utf-8")))
+    return logs
+
+
 def cmd_case_update(ctx: Context, args: argparse.Namespace) -> int:
     from vxassist.cases.intake import submit_update
     from vxassist.cases.model import CaseError
@@ -557,6 +592,7 @@ def cmd_case_update(ctx: Context, args: argparse.Namespace) -> int:
     if args.anonymize and not args.attach_report:
         raise UsageError("--anonymize applies to the report: add --attach-report, or leave it out.")
     priority = _priority(args.priority)
+    logs = _read_logs(args.attach_log)
     report = None
     if args.attach_report:
         from vxassist.cases.prefill import system_prefill
@@ -568,18 +604,25 @@ def cmd_case_update(ctx: Context, args: argparse.Namespace) -> int:
         report = prefill.report
         if report is None:
             print(f"Note: no system report attached: {prefill.reason}.", file=sys.stderr)
-        elif sys.stdin.isatty() and not args.json and not args.yes:
-            from vxassist.deskclient import update_body
+    if (report is not None or logs) and sys.stdin.isatty() and not args.json and not args.yes:
+        from vxassist.deskclient import update_body
 
-            body = update_body(text, priority, report)
-            if not _confirm(body, update_preview_text(number, body)):
-                print(
-                    "Nothing was sent; run the command again when the update is ready.",
-                    file=sys.stderr,
-                )
-                return EXIT_NOT_SENT
+        body = update_body(text, priority, report, logs)
+        if not _confirm(body, update_preview_text(number, body)):
+            print(
+                "Nothing was sent; run the command again when the update is ready.",
+                file=sys.stderr,
+            )
+            return EXIT_NOT_SENT
     item = submit_update(
-        ctx.paths, ctx.settings, ctx.secrets(), number, text, priority, system_report=report
+        ctx.paths,
+        ctx.settings,
+        ctx.secrets(),
+        number,
+        text,
+        priority,
+        system_report=report,
+        logs=logs,
     )
     if item.state is State.REJECTED:
         raise CaseError(

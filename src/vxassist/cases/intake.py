@@ -7,7 +7,7 @@ deliver it; whatever happens, the outbox item says where the request is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -159,18 +159,20 @@ def submit_update(
     clock: Callable[[], datetime] = utc_now,
     timeout: float = SUBMIT_TIMEOUT_S,
     system_report: Mapping[str, Any] | None = None,
+    logs: Sequence[tuple[str, bytes]] = (),
 ) -> OutboxItem:
     """An update to case ``number`` through the outbox (so it is never lost).
 
-    ``system_report`` (already redacted, as for a new case) goes with it; the
-    outbox item's key makes a retry replay the desk's answer, never a second update.
+    ``system_report`` (already redacted, as for a new case) and ``logs`` (name and
+    scrubbed bytes) go with it; the outbox item's key makes a retry replay the
+    desk's answer, never a second update.
     """
     store = open_store(paths)
     item = store.add(
         Kind.UPDATE,
         "POST",
         f"{API}/cases/{int(number)}/updates",
-        update_body(text, priority, system_report),
+        update_body(text, priority, system_report, logs),
         clock(),
     )
     return _first_attempt(paths, settings, secrets, item, clock, timeout)

@@ -7,6 +7,7 @@ system report as a JSON attachment, so support can open a case from it by hand.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -83,6 +84,9 @@ def body_text(item: OutboxItem, reason: str) -> str:
             if body.get("system_report")
             else "Fresh system report: not included",
         ]
+        names = [str(f.get("filename")) for f in _logs(body)]
+        if names:
+            lines.append("Log files (secrets removed): attached as " + ", ".join(names))
         return "\n".join(lines) + "\n"
     for spec in CASE_FIELDS:
         value = body.get(spec.name)
@@ -138,7 +142,21 @@ def build_message(
             subtype="json",
             filename="system-report.json",
         )
+    for log in _logs(item.body):
+        with contextlib.suppress(ValueError, TypeError):
+            msg.add_attachment(
+                base64.b64decode(str(log.get("content_base64", ""))),
+                maintype="text",
+                subtype="plain",
+                filename=str(log.get("filename", "log.txt")),
+            )
     return msg
+
+
+def _logs(body: Any) -> list[dict[str, Any]]:
+    """The log files an update carries (already scrubbed on this host)."""
+    found = body.get("attachments") if isinstance(body, dict) else None
+    return [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
 
 
 def send_message(msg: EmailMessage, smtp: SmtpSettings, password: str | None = None) -> None:
