@@ -1,8 +1,8 @@
 """The broker's tables: each host's relay port and key, and the sessions themselves.
 
 Kept beside the desk's own tables (same ``Base``); the migration
-``0002_remote_sessions`` creates them, ``0003_session_extensions`` the extensions, ``0007_relay_placement`` the
-relay a host is on and the engineer CA it trusts.
+``0002_remote_sessions`` creates them, ``0003_session_extensions`` the extensions,
+``0007_relay_placement`` the relay a host is on and the engineer CA it trusts.
 """
 
 from __future__ import annotations
