@@ -79,3 +79,25 @@ def test_the_installers_are_valid_shell(script: Path) -> None:
     assert script.stat().st_mode & 0o111
     done = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("workers", "db", "says"),
+    [("2", "sqlite:///{folder}/desk.sqlite3", "need PostgreSQL"), ("0", "", "1 or more")],
+)
+def test_serve_refuses_workers_it_cannot_run(
+    tmp_path: Path, workers: str, db: str, says: str
+) -> None:
+    argv = ["desk", "serve", "--workers", workers, "--port", "0"]
+    if db:
+        argv += ["--db", db.format(folder=tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "vxassist", *argv],
+        env={"VXASSIST_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode != 0
+    assert says in done.stderr

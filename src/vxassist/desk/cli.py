@@ -64,6 +64,12 @@ def _serve(ctx: Context, args: argparse.Namespace) -> int:
         from vxassist.desk.server import serve_workers
 
         url = _db_url(ctx, args)
+        if url.startswith("sqlite"):
+            # a change wakes the waiting polls of its own process only (DESIGN.md)
+            raise UsageError(
+                "Several workers need PostgreSQL (--db postgresql+psycopg://...); "
+                "with SQLite run one worker."
+            )
         upgrade(url)  # once, before the workers start (each would also check)
         serve_workers(
             url,
