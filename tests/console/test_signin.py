@@ -27,9 +27,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_whose_token_is_stored_hashed(
     answer = console.sign_in("jdoe")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/console/"
-    cookie = next(
-        c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE + "=")
-    )
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE + "="))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
     assert "Secure" not in cookie  # plain http here; https sets it (next test)
     token = console.client.cookies[COOKIE]
@@ -45,9 +43,7 @@ def test_over_https_the_cookie_is_secure(desk: Desk) -> None:
     browser = Console(desk)
     browser.client.base_url = browser.client.base_url.copy_with(scheme="https")
     answer = browser.sign_in("jdoe")
-    cookie = next(
-        c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE + "=")
-    )
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE + "="))
     assert "Secure" in cookie
 
 
@@ -126,9 +122,7 @@ def test_a_session_ends_after_its_idle_limit_and_its_lifetime(
     assert timedelta(hours=12) <= desk.clock() - start < timedelta(hours=12, minutes=50)
 
 
-def test_a_forged_form_without_the_csrf_token_is_refused(
-    signed_in: Console, desk: Desk
-) -> None:
+def test_a_forged_form_without_the_csrf_token_is_refused(signed_in: Console, desk: Desk) -> None:
     for data in ({}, {"csrf": "not-the-token"}, {"csrf": ""}):
         answer = signed_in.client.post(
             "/console/contracts",
