@@ -179,7 +179,10 @@ def test_assignment_to_engineers_of_the_desk_and_their_removal(desk: Desk) -> No
     assert _ok(desk.client.get(f"{ENGINEER}?assignee=", headers=eng))["cases"] == []
     done = admin.remove_engineer(desk.db, "ann", desk.clock(), desk.app.state.sessions)
     assert done["unassigned_cases"] == 1
-    assert _show(desk, eng, number)["assignee"] is None
+    after = _show(desk, eng, number)
+    assert after["assignee"] is None
+    assert after["events"][-1]["text"] == "Unassigned: engineer ann was removed from the desk."
+    assert after["events"][-1]["visibility"] == "internal"
     assert _ok(_post(desk, eng, assign, {"engineer": None}))["assignee"] is None
 
 

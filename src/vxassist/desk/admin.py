@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database
 from vxassist.desk.errors import DeskAdminError
 from vxassist.desk.intake import contract_active, local_date
-from vxassist.desk.models import Agent, Case, ConsoleSession, Contract, Engineer, EnrollmentCode
+from vxassist.desk.models import Agent, ConsoleSession, Contract, Engineer, EnrollmentCode
 from vxassist.desk.passwords import hash_password, password_problem
 from vxassist.desk.tokens import (
     ENGINEER_PREFIX,
@@ -340,9 +340,8 @@ def remove_engineer(db: Database, name: str, now: datetime, rt: Any) -> dict[str
         )
         from vxassist.desk.casework import unassign_engineer
 
-        unassigned = unassign_engineer(session, engineer.name)
         # the cases stay; nobody holds them now (they show as unassigned in the queue)
-        session.execute(update(Case).where(Case.assignee == engineer.name).values(assignee=None))
+        unassigned = unassign_engineer(session, engineer.name, now)
         session.delete(engineer)
         log.warning("engineer %s removed by the operator", engineer.name)
         return {"name": engineer.name, "revoked_sessions": revoked, "unassigned_cases": unassigned}

@@ -478,11 +478,22 @@ def assign(
     )
 
 
-def unassign_engineer(session: Session, name: str) -> int:
-    """Clear ``assignee`` on every case of an engineer leaving the desk; how many."""
+def unassign_engineer(session: Session, name: str, now: datetime) -> int:
+    """Clear ``assignee`` on every case of an engineer leaving the desk, each in its
+    history; how many."""
     cases = session.scalars(select(Case).where(Case.assignee == name)).all()
     for case in cases:
         case.assignee = None
+        record(
+            session,
+            case,
+            now,
+            kind="assigned",
+            author="desk",
+            author_kind="desk",
+            text=f"Unassigned: engineer {name} was removed from the desk.",
+            visibility="internal",
+        )
     return len(cases)
 
 
