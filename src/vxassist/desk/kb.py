@@ -4,8 +4,9 @@ One service layer for the API and ``vxassist desk kb ...``. Search runs in the
 database's own full-text engine (migration 0005): SQLite FTS5 with porter
 stemming, ranked by BM25 with the title weighted above the body; PostgreSQL's
 ``tsvector`` with English stemming, ranked by ``ts_rank_cd``. Every word of the
-query also matches as a prefix ("recor" finds "recording"), and an article
-matching any word is found, those matching more and rarer words first.
+query of three letters or more also matches as a prefix ("recor" finds
+"recording"), and an article matching any word is found, those matching more and
+rarer words first.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ TITLE_MAX = 200
 BODY_MAX = 200_000
 #: at most this many words of a query are searched (the rest are ignored)
 QUERY_WORDS_MAX = 16
+#: a query word this long or longer also matches as the beginning of a longer word
+PREFIX_MIN = 3
 ARTICLE_PATH = "/api/v1/kb/articles/{id}"
 #: the article as a page a person reads (the public knowledge base)
 PAGE_PATH = "/kb/{id}"
@@ -236,11 +239,13 @@ def search(
     if not words or (tag is not None and "\x00" in tag):
         return []
     dialect = session.get_bind().dialect.name
+    # a word of one or two letters as a prefix would match a good part of the
+    # vocabulary and make every search rank thousands of articles: it matches as itself
     if dialect == "sqlite":
-        match = " OR ".join(f'"{w}"*' for w in words)
+        match = " OR ".join(f'"{w}"*' if len(w) >= PREFIX_MIN else f'"{w}"' for w in words)
     else:
         dialect = "postgresql"
-        match = " | ".join(f"{w}:*" for w in words)
+        match = " | ".join(f"{w}:*" if len(w) >= PREFIX_MIN else w for w in words)
     params: dict[str, Any] = {"match": match, "limit": limit}
     if tag is not None:
         params["tag"] = tag.strip()
