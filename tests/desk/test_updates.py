@@ -215,3 +215,37 @@ def test_the_host_asks_and_reads_the_answer_with_its_link_through_the_cli(
         assert code != 0 and "not a request number" in err
         code, _, err = vx(capsys, "engineer", "update-request", "999", "--answer", "x")
         assert code != 0 and "no update request 999" in err and "Traceback" not in err
+
+
+def test_the_answer_is_mailed_to_whoever_asked(db_url: str, clock: Any) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from vxassist.desk import admin
+    from vxassist.desk.app import create_app
+    from vxassist.desk.config import DeskConfig
+    from vxassist.desk.mailconfig import MailConfig
+    from vxassist.desk.models import MailOutbox
+
+    # the outbox row is what this test reads; the SMTP path has its own tests
+    mail = MailConfig(smtp_host="127.0.0.1", smtp_port=9, from_addr="desk@vendor.example")
+    app = create_app(db_url, DeskConfig(mail=mail), clock=clock, migrate=False)
+    with TestClient(app) as client:
+        desk = Desk(app, client, app.state.db, clock, app.state.config, db_url)
+        desk.add_contract()
+        asked = _file(desk, desk.enroll(), **{**PATCH, "contact_email": "ops@acme.example"})
+        token = admin.add_engineer(desk.db, "jdoe", clock())["token"]
+        answer = client.post(
+            f"/api/v1/engineer/update-requests/{asked['id']}/answer",
+            json={"answer": "Fixed in 9.1.4.", "download_url": "https://dl.example/9.1.4"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200, answer.text
+        with desk.db.reading() as session:
+            rows = list(session.scalars(select(MailOutbox)))
+        mine = [r for r in rows if r.key.startswith(f"update-request:{asked['id']}:")]
+        assert len(mine) == 1
+        assert mine[0].to_addr == "ops@acme.example"
+        assert f"Update request {asked['id']}" in mine[0].subject
+        assert "Fixed in 9.1.4." in mine[0].body
+        assert "Download: https://dl.example/9.1.4" in mine[0].body

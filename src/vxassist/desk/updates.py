@@ -23,6 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vxassist.cases.sla import SupportCalendar
+from vxassist.desk import notify
+from vxassist.desk.config import DeskConfig
 from vxassist.desk.errors import DeskError
 from vxassist.desk.intake import local_date
 from vxassist.desk.models import Agent, Case, Contract, UpdateRequest
@@ -304,4 +306,36 @@ def answer(
     row.answered_at = now
     row.status = status
     session.flush()
+    config = notify.config_for(session)
+    if config is not None and config.mail.enabled:
+        notify.write(session, [answer_mail(row, config)], now)
     return get_for_engineer(session, request_id)
+
+
+def answer_mail(row: UpdateRequest, config: DeskConfig) -> notify.Mail:
+    """The answer, mailed to whoever asked (written with the answer, sent by the outbox)."""
+    what = (
+        f"patch for {row.product_version}"
+        if row.kind == "patch"
+        else f"upgrade from {row.product_version} to {row.target_version}"
+    )
+    lines = [
+        f"{row.requester_name},",
+        "",
+        f"your request {row.id} ({what}) was answered by {row.answered_by}:",
+        "",
+        row.answer or "",
+    ]
+    if row.download_url:
+        lines += ["", f"Download: {row.download_url}"]
+    if row.status == "closed":
+        lines += ["", "The request is closed."]
+    support = config.support
+    lines += ["", "-- ", "vxassist support desk", f"{support.email} · {support.phone}"]
+    answered = _iso(row.answered_at) or ""
+    return notify.Mail(
+        key=f"update-request:{row.id}:answer:{answered}",
+        to=row.requester_email,
+        subject=f"Update request {row.id}: {what}, {row.status}"[:300],
+        body="\n".join(lines) + "\n",
+    )
