@@ -45,6 +45,8 @@ from vxassist.relay.local import (
 
 #: how long a demo server gets to stop after SIGTERM before it is killed
 STOP_GRACE_S = 2.0
+#: after a Ctrl-C, how long the agent gets to stop by itself before it is passed on
+FORWARD_AFTER_S = 5.0
 
 
 def _vxassist_command() -> str:
@@ -650,12 +652,20 @@ def run_demo(ctx: Context, args: argparse.Namespace) -> int:
             else stack.tray_command()
         )
         agent = subprocess.Popen(command, env=stack.host_env())
+        # SIGTERM (a service manager, `timeout`) stops the demo as Ctrl-C does; before,
+        # it killed the demo alone and left the desk and the relay running
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+        interrupted = False
         while True:
             try:
-                code = agent.wait()
+                code = agent.wait(timeout=FORWARD_AFTER_S if interrupted else None)
                 break
             except KeyboardInterrupt:
-                # the agent got the same Ctrl-C; wait for it to end its sessions
+                # a Ctrl-C at the terminal reaches the agent too: let it end its sessions
+                interrupted = True
+            except subprocess.TimeoutExpired:
+                # the signal came to this process alone: pass it on, once
+                interrupted = False
                 with contextlib.suppress(ProcessLookupError):
                     agent.send_signal(signal.SIGINT)
         say(f"agent stopped (exit {code}); stopping the desk and the relay")
