@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from vxassist.cases.sla import DEFAULT_RESPONSE_MINUTES, SupportCalendar
+from vxassist.desk.consoleconfig import ConsoleConfig, console_config_from_mapping
 from vxassist.desk.mailconfig import (
     DeadlineConfig,
     EscalationConfig,
@@ -95,6 +96,8 @@ class DeskConfig:
     attachment_max_bytes: int = 2 * 1024 * 1024
     #: the newest agent version, told to agents at enrollment and whoami ([updates])
     updates: ReleaseNotice = field(default_factory=ReleaseNotice)
+    #: web-console sign-ins: lifetime, idle limit, Secure cookie ([console])
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
 def _time(value: Any, key: str, where: Path) -> time:
@@ -147,6 +150,7 @@ def config_from_mapping(data: Mapping[str, Any], where: Path) -> DeskConfig:
             max_body_bytes=int(data.get("max_body_bytes", DeskConfig.max_body_bytes)),
             sessions=sessions_config_from_mapping(data, where),
             mail=mail_config_from_mapping(data, where),
+            console=console_config_from_mapping(data, where),
             escalation=escalation_config_from_mapping(data, where),
             deadlines=deadline_config_from_mapping(data, where),
             public_url=public_url_from_mapping(data),

@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from vxassist.desk.consoleconfig import ConsoleConfig
 from vxassist.desk.db import Database
 from vxassist.desk.models import ConsoleSession, Engineer
 from vxassist.desk.throttle import FailureThrottle
@@ -34,19 +35,8 @@ MAX_FORM_BYTES = 256 * 1024
 TOUCH_EVERY = timedelta(seconds=60)
 
 
-@dataclass(frozen=True)
-class ConsoleSettings:
-    """How console sign-ins behave (``app.state.console_settings``)."""
-
-    #: a session ends this long after sign-in, whatever happens
-    session_hours: float = 12.0
-    #: and after this long without a request
-    idle_minutes: float = 60.0
-    #: the cookie's Secure flag; None: set it when the request came over https
-    secure_cookie: bool | None = None
-    #: failed sign-ins one source may make per window before it must wait
-    signin_failures: int = 5
-    signin_window_s: float = 300.0
+#: the settings of ``[console]`` (desk/consoleconfig.py)
+ConsoleSettings = ConsoleConfig
 
 
 @dataclass(frozen=True)
@@ -216,11 +206,15 @@ async def checked_form(request: Request, me: Me) -> dict[str, str]:
 Form = Annotated[dict[str, str], Depends(checked_form)]
 
 
+def cookie_secure(request: Request) -> bool:
+    """The Secure flag of the console's cookies: as configured, else whether it is https."""
+    secure = settings(request).secure_cookie
+    return request.url.scheme == "https" if secure is None else secure
+
+
 def set_cookie(response: Response, request: Request, token: str) -> None:
     conf = settings(request)
-    secure = conf.secure_cookie
-    if secure is None:
-        secure = request.url.scheme == "https"
+    secure = cookie_secure(request)
     response.set_cookie(
         COOKIE,
         token,
@@ -239,7 +233,7 @@ def clear_cookie(response: Response) -> None:
 def install_auth(app: FastAPI) -> None:
     """The app-wide parts: settings, the sign-in throttle, and the two refusals as pages."""
     if not isinstance(getattr(app.state, "console_settings", None), ConsoleSettings):
-        app.state.console_settings = ConsoleSettings()
+        app.state.console_settings = getattr(app.state.config, "console", ConsoleSettings())
     conf: ConsoleSettings = app.state.console_settings
     app.state.console_throttle = FailureThrottle(conf.signin_failures, conf.signin_window_s)
 

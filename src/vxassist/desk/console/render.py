@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from vxassist.cases.fields import PRIORITY_LABELS
 from vxassist.desk.casework import STATUS_LABELS
+from vxassist.desk.console.auth import cookie_secure
 
 FLASH_COOKIE = "vx_console_flash"
 
@@ -141,6 +142,6 @@ def redirect(
             path="/console",
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=cookie_secure(request),
         )
     return response

@@ -54,7 +54,7 @@ def _signin_page(request: Request, next_: str, problem: str = "", status: int = 
         path="/console",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https" or bool(auth.settings(request).secure_cookie),
+        secure=auth.cookie_secure(request),
     )
     return response
 
