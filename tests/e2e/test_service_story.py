@@ -269,3 +269,46 @@ def test_the_service_story_on_one_machine(
     code, out, err = vx(capsys, "case", "update-requests")
     assert code == 0, err
     assert "technical contact" in out
+
+
+def test_the_demo_opens_the_console_and_files_its_mail(tmp_path: Path) -> None:
+    """``vxassist demo``'s banner is enough to walk the story: its console accounts
+    sign in, its case is in the queue, its article is searchable, and the mail its
+    desk sends lands in the folder it names."""
+    from tests.e2e.harness import Demo
+
+    demo = Demo(tmp_path, consent="deny", relay="dev")
+    try:
+        facts = demo.facts
+        number = str(facts["case_number"])
+        mail_dir = Path(facts["mail_dir"])
+        assert facts["console_url"] == f"{facts['desk_url']}/console/"
+        console = Console(facts["desk_url"])
+        try:
+            engineer = facts["engineer"]
+            queue = console.sign_in(engineer, facts["console_accounts"][engineer])
+            assert number in queue_rows(queue.text)[0]
+            page = f"/console/cases/{number}"
+            reply = "Which PBX firmware is installed?"
+            assert "Reply sent" in console.submit(page, f"{page}/reply", {"text": reply}).text
+            manager = next(name for name in facts["console_accounts"] if name != engineer)
+            other = Console(facts["desk_url"])
+            try:
+                other.sign_in(manager, facts["console_accounts"][manager])
+                assert "Engineers" in other.http.get("/console/engineers").text
+            finally:
+                other.close()
+            found = console.http.get("/api/v1/kb/search", params={"q": "call records"})
+            assert found.status_code == 200 and found.json()["articles"], found.text
+        finally:
+            console.close()
+        assert reply in demo.host("case", "show", number).stdout
+
+        def filed() -> list[str]:
+            texts = [path.read_text() for path in sorted(mail_dir.glob("*.eml"))]
+            return [text for text in texts if reply in text]
+
+        [mail] = _eventually(f"the reply's mail in {mail_dir}", filed)
+        assert "X-Rcpt-To: dana@example.com" in mail and f"[Case {number}]" in mail
+    finally:
+        assert demo.close() == 0, demo.terminal.text[-3000:]
