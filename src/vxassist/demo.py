@@ -386,11 +386,20 @@ class DemoStack:
         self._relay_known_hosts = DevRelay(folder, lambda *_: []).host_key_line()
         self.relay_label = f"{LABEL} on 127.0.0.1:{self.relay_port}"
 
-    def start_mail(self) -> None:
-        """The local SMTP server the desk mails to: every mail becomes a file in mail/."""
-        from vxassist.desk.mailsink import MailSink
+    def start_mail(self) -> str:
+        """The local SMTP server the desk mails to: every mail becomes a file in mail/.
 
+        Its line for the banner; without aiosmtpd (an install older than the desk
+        extra's) the demo runs with mail off and says so.
+        """
+        try:
+            from vxassist.desk.mailsink import MailSink
+        except ModuleNotFoundError as exc:
+            return (
+                f"mail: off ({exc.name} is not installed; `pip install 'vxassist[desk]'` adds it)"
+            )
         self._mail = MailSink(self.mail_dir).start()
+        return f"mail: SMTP on 127.0.0.1:{self._mail.port}, every mail filed in {self.mail_dir}"
 
     def start_desk(self) -> None:
         self.desk_port = free_port()
@@ -479,8 +488,7 @@ class DemoStack:
         self.say("desk database ready (SQLite), demo contract added")
         self.start_relay()
         self.say(f"relay: {self.relay_label}")
-        self.start_mail()
-        self.say(f"mail: SMTP on 127.0.0.1:{self._mail.port}, every mail filed in {self.mail_dir}")
+        self.say(self.start_mail())
         self.start_desk()
         self.say(f"desk: {self.desk_url}")
         self.enroll_and_file()
@@ -570,8 +578,12 @@ class DemoStack:
                 f"    sign in as {DEMO_ENGINEER} / {DEMO_ENGINEER_PASSWORD}"
                 f"  (or the manager: {DEMO_MANAGER} / {DEMO_MANAGER_PASSWORD})",
                 f"    public knowledge base: {self.desk_url}/kb",
-                f"Mail the desk sends (replies, escalations, deadline notices) is filed in "
-                f"{self.mail_dir}/",
+                (
+                    "Mail the desk sends (replies, escalations, deadline notices) is filed in "
+                    f"{self.mail_dir}/"
+                    if self._mail is not None
+                    else "Mail is off in this demo (see the line on mail above)."
+                ),
                 "On the host, in another terminal:",
                 f"    {host} case show {case}      # the thread, support's replies marked",
                 f"    {host} case upgrade --help    # a version upgrade: technical contact only",

@@ -23,3 +23,25 @@ def test_the_demo_names_its_data_audit_trail_and_recordings(tmp_path: Path) -> N
     facts = stack.facts()
     assert facts["audit_dir"] == where["audit_dir"]
     assert facts["recordings_dir"] == where["recordings_dir"]
+
+
+def test_the_demo_banner_names_the_console_its_accounts_and_the_mail_folder(
+    tmp_path: Path,
+) -> None:
+    from vxassist.demo import DEMO_ENGINEER_PASSWORD, DEMO_MANAGER, DEMO_MANAGER_PASSWORD
+
+    stack = DemoStack(tmp_path / "demo")
+    stack.desk_port = 8740
+    stack.case_number = 1001
+    off = stack.console_text()
+    assert "http://127.0.0.1:8740/console/" in off
+    assert DEMO_ENGINEER_PASSWORD in off and DEMO_MANAGER in off and DEMO_MANAGER_PASSWORD in off
+    assert "case show 1001" in off and "Mail is off" in off  # no mail server started
+    stack.start_mail()
+    try:
+        assert f"filed in {tmp_path / 'demo' / 'mail'}/" in stack.console_text()
+        facts = stack.facts()
+        assert facts["mail_dir"] == str(tmp_path / "demo" / "mail")
+        assert facts["console_accounts"][DEMO_MANAGER] == DEMO_MANAGER_PASSWORD
+    finally:
+        stack.stop()
