@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -739,20 +739,27 @@ class AgentRuntime:
         return case
 
     async def update_case(
-        self, number: int, text: str, report_payload: Mapping[str, Any] | None
+        self,
+        number: int,
+        text: str,
+        report_payload: Mapping[str, Any] | None,
+        log_files: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Add information to a case through the outbox (never lost).
 
-        ``report_payload`` (the redacted report from ``cases.sendable``) goes
-        with the update; the answer says ``report_attached``. Raises
-        ``CaseError`` with the desk's sentence when the desk refuses the update.
+        ``report_payload`` (the redacted report from ``cases.sendable``) and the
+        ``log_files`` (read and scrubbed here) go with the update; the answer says
+        ``report_attached`` and ``logs_attached``. Raises ``CaseError`` with the
+        desk's sentence when the desk refuses the update.
         """
-        from vxassist.cases.intake import submit_update
+        from vxassist.cases.intake import read_logs, submit_update
         from vxassist.cases.model import CaseError
         from vxassist.cases.outbox import State
 
         ctx = self._ctx
         report = dict(report_payload) if report_payload else None
+        chosen = list(log_files)
+        logs = await self._in_thread(lambda: read_logs(chosen)) if chosen else []
         item = await self._in_thread(
             lambda: submit_update(
                 ctx.paths,
@@ -763,6 +770,7 @@ class AgentRuntime:
                 None,
                 self._clock,
                 system_report=report,
+                logs=logs,
             )
         )
         if item.state is State.REJECTED:
@@ -775,6 +783,7 @@ class AgentRuntime:
         answer = dict(item.answer) if item.answer is not None else item.summary()
         answer["outbox_state"] = str(item.state)
         answer["report_attached"] = report is not None
+        answer["logs_attached"] = [name for name, _data in logs]
         return answer
 
     async def escalate_case(self, number: int, to: str, reason: str) -> dict[str, Any]:

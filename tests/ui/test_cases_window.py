@@ -245,3 +245,32 @@ def test_support_replies_stand_out_and_internal_notes_never_show(
     reply_at = html.index("export log")
     assert html.rfind("background-color:#e8f1fb", 0, reply_at) > html.rfind("received", 0, reply_at)
     assert "&lt;b&gt;the&lt;/b&gt;" in html
+
+
+def test_a_log_file_goes_with_an_update_scrubbed(
+    qtbot: Any, bridge_for: Any, shared_desk: RunningDesk, tmp_path: Any
+) -> None:
+    host = enroll_host(shared_desk)
+    bridge = bridge_for(host)
+    number = file_case(qtbot, bridge, "The collector stops at night")
+    window = MyCasesWindow(bridge, host.ctx.settings.support)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.case is not None, timeout=WAIT)
+    log = tmp_path / "collector.log"
+    log.write_text("02:00 stop\napi_key = 9f8e7d6c5b4a39281706\n02:01 SMDR idle\n")
+    window.case_actions.setCurrentIndex(0)
+    window.set_log_files([str(log), str(log)])
+    assert window.log_files == [str(log)] and "collector.log" in window.logs_label.text()
+    window.update_text.setPlainText("The log of last night.")
+    window.update_button.click()
+    qtbot.waitUntil(lambda: "Added to case" in window.action_status.text(), timeout=WAIT)
+    assert window.log_files == [] and "No log file" in window.logs_label.text()
+    stored = case_at_desk(shared_desk, number)
+    [attached] = [f for e in stored["events"] for f in e.get("attachments") or []]
+    assert attached["filename"] == "collector.log"
+    from vxassist.deskclient import DeskClient
+
+    with DeskClient(shared_desk.url, shared_desk.add_engineer(f"l{number}"), timeout=10) as c:
+        kept = c.engineer_attachment(number, attached["id"])
+    assert b"02:01 SMDR idle" in kept and b"9f8e7d6c5b4a39281706" not in kept

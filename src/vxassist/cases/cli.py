@@ -554,30 +554,13 @@ def cmd_case_show(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-#: how many log files one update carries (the desk takes no more)
-MAX_LOGS = 5
-
-
 def _read_logs(names: list[str]) -> list[tuple[str, bytes]]:
-    """Each named file's text with secrets removed (as the system report's), to send."""
-    from pathlib import Path
+    from vxassist.cases.intake import LogFileError, read_logs
 
-    from vxassist.redact import scrub_config
-
-    if len(names) > MAX_LOGS:
-        raise UsageError(f"An update carries at most {MAX_LOGS} files; send the rest in another.")
-    logs = []
-    for name in names:
-        path = Path(name)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(
-                f"{path} cannot be read ({exc.strerror or exc}); check the file name."
-            ) from exc
-        text = data.decode("utf-8", errors="replace").replace("\x00", "")
-        logs.append((path.name, scrub_config(text)[0].encode("utf-8")))
-    return logs
+    try:
+        return read_logs(names)
+    except LogFileError as exc:
+        raise UsageError(exc.message, detail=exc.detail) from exc
 
 
 def cmd_case_update(ctx: Context, args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from vxassist.cases.mailer import SMTP_SECRET, MailFallback
@@ -147,6 +148,38 @@ def _first_attempt(
         ) from exc
     with sender:
         return sender.attempt(item, timeout=timeout)
+
+
+#: how many log files one update carries (the desk takes no more)
+MAX_LOGS = 5
+
+
+class LogFileError(CaseError):
+    """A log file chosen for an update cannot be read, or too many were chosen."""
+
+
+def read_logs(names: Sequence[str | Path]) -> list[tuple[str, bytes]]:
+    """Each named file's text with secrets removed (as the system report's), to send.
+
+    Blocking (reads files): run it on a thread.
+    """
+    from vxassist.redact import scrub_config
+
+    if len(names) > MAX_LOGS:
+        raise LogFileError(f"An update carries at most {MAX_LOGS} files; send the rest in another.")
+    logs = []
+    for name in names:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise LogFileError(
+                f"{path} cannot be read ({exc.strerror or exc}); check the file name.",
+                detail=repr(exc),
+            ) from exc
+        text = data.decode("utf-8", errors="replace").replace("\x00", "")
+        logs.append((path.name, scrub_config(text)[0].encode("utf-8")))
+    return logs
 
 
 def submit_update(

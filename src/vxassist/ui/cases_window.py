@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from vxassist.cases import sendable
@@ -551,14 +552,56 @@ class MyCasesWindow(QtWidgets.QWidget):
         self.update_review.setMinimumHeight(240)
         self.update_review.setVisible(False)
         self._update_report: Any = None
+        # log files to send with the update (secrets are removed before they go)
+        self.log_files: list[str] = []
+        self.attach_log_button = QtWidgets.QPushButton(self.tr("Attach a log file…"), tab)
+        self.attach_log_button.setAccessibleName(self.tr("Attach a log file"))
+        self.attach_log_button.clicked.connect(self._choose_logs)
+        self.clear_logs_button = QtWidgets.QPushButton(self.tr("Remove the files"), tab)
+        self.clear_logs_button.clicked.connect(lambda: self.set_log_files([]))
+        self.logs_label = wrapped("", tab)
+        self.logs_label.setAccessibleName(self.tr("Log files to send"))
+        self._log_dialog: QtWidgets.QFileDialog | None = None
+        self.set_log_files([])
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.attach_report, 1)
         row.addWidget(self.update_button)
+        logs_row = QtWidgets.QHBoxLayout()
+        logs_row.addWidget(self.logs_label, 1)
+        logs_row.addWidget(self.clear_logs_button)
+        logs_row.addWidget(self.attach_log_button)
         layout.addWidget(self.update_text)
+        layout.addLayout(logs_row)
         layout.addLayout(row)
         layout.addWidget(self.update_review, 1)
         layout.addStretch(1)
         return tab
+
+    def _choose_logs(self) -> None:
+        # non-modal: the asyncio work of the window goes on while the customer picks
+        dialog = QtWidgets.QFileDialog(self, self.tr("Log files for the case"))
+        dialog.setFileMode(QtWidgets.QFileDialog.FileMode.ExistingFiles)
+        dialog.setNameFilter(
+            self.tr(
+                "Logs and text files (*.log *.txt *.out *.csv *.json *.xml *.ini *.conf "
+                "*.cfg *.trc)"
+            )
+        )
+        dialog.filesSelected.connect(lambda names: self.set_log_files(self.log_files + names))
+        self._log_dialog = dialog
+        dialog.open()
+
+    def set_log_files(self, names: list[str]) -> None:
+        """The log files that go with the next update (the same file once)."""
+        self.log_files = list(dict.fromkeys(names))
+        if self.log_files:
+            shown = ", ".join(Path(n).name for n in self.log_files)
+            self.logs_label.setText(
+                self.tr("Goes with it, secrets removed: {files}").format(files=shown)
+            )
+        else:
+            self.logs_label.setText(self.tr("No log file attached."))
+        self.clear_logs_button.setVisible(bool(self.log_files))
 
     def _attach_toggled(self, checked: bool) -> None:
         if not checked:
@@ -601,6 +644,7 @@ class MyCasesWindow(QtWidgets.QWidget):
             return
         attach = self.attach_report.isChecked()
         report, unticked = self._update_report, self.update_review.unticked()
+        logs = list(self.log_files)
         self.update_button.setEnabled(False)
         self._said(self.tr("Sending…"))
 
@@ -609,7 +653,7 @@ class MyCasesWindow(QtWidgets.QWidget):
             if attach:
                 # the report shown for review, without what the customer unticked
                 payload = sendable.report_payload(report or await rt.report(), unticked)
-            answer: dict[str, Any] = await rt.update_case(number, text, payload)
+            answer: dict[str, Any] = await rt.update_case(number, text, payload, logs)
             return answer
 
         self._submit(job, self._updated, self._update_failed)
@@ -621,6 +665,7 @@ class MyCasesWindow(QtWidgets.QWidget):
     def _updated(self, answer: dict[str, Any]) -> None:
         self.update_button.setEnabled(True)
         self.update_text.clear()
+        self.set_log_files([])
         state = answer.get("outbox_state")
         with_report = answer.get("report_attached") is True
         if state == "pending":

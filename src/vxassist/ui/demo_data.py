@@ -338,9 +338,12 @@ class DemoRuntime:
         case["events"] = _history(case)
         return case
 
-    async def update_case(self, number: int, text: str, report_payload: Any) -> dict[str, Any]:
+    async def update_case(
+        self, number: int, text: str, report_payload: Any, log_files: Any = ()
+    ) -> dict[str, Any]:
         case = await self.get_case(number)
         case["report_attached"] = report_payload is not None
+        case["logs_attached"] = [str(name) for name in log_files]
         return case
 
     async def escalate_case(self, number: int, to: str, reason: str) -> dict[str, Any]:
