@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated
@@ -61,13 +62,20 @@ class CallerCache:
 
     Only identities are kept (who, which host, which contract), never whether the
     contract is active, which intake reads fresh in its own transaction. A token
-    removed from the database stops working within ``ttl_s``.
+    removed from the database stops working within ``ttl_s``. Hosts' identities may
+    be kept longer (``host_ttl_s``) where the desk hears of every change to a host
+    (the session broker's host events call :meth:`forget_agents`): an idle fleet's
+    long polls then cost no token lookup either.
     """
 
-    def __init__(self, ttl_s: float = 5.0, size: int = 10_000) -> None:
+    def __init__(self, ttl_s: float = 5.0, size: int = 100_000, host_ttl_s: float = 0.0) -> None:
         self.ttl_s = ttl_s
+        self.host_ttl_s = host_ttl_s
         self.size = size
         self._seen: dict[str, tuple[float, Caller]] = {}
+        self._by_agent: dict[str, str] = {}
+        #: bumped by every forget: an identity looked up before it is kept only briefly
+        self.generation = 0
 
     def get(self, digest: str) -> Caller | None:
         hit = self._seen.get(digest)
@@ -75,10 +83,28 @@ class CallerCache:
             return None
         return hit[1]
 
-    def put(self, digest: str, who: Caller) -> None:
+    def put(self, digest: str, who: Caller, generation: int | None = None) -> None:
+        """Keep ``who``; ``generation`` is :attr:`generation` from before the lookup."""
         if len(self._seen) >= self.size:
             self._seen.clear()
-        self._seen[digest] = (time.monotonic() + self.ttl_s, who)
+            self._by_agent.clear()
+        ttl = self.ttl_s
+        if who.agent_id is not None and generation == self.generation and ttl > 0:
+            ttl = max(ttl, self.host_ttl_s)
+            self._by_agent[who.agent_id] = digest
+        self._seen[digest] = (time.monotonic() + ttl, who)
+
+    def forget_agents(self, agent_ids: Iterable[str] | None) -> None:
+        """These hosts changed (None: any host may have): look their tokens up again."""
+        self.generation += 1
+        if agent_ids is None:
+            self._seen.clear()
+            self._by_agent.clear()
+            return
+        for agent_id in agent_ids:
+            digest = self._by_agent.pop(agent_id, None)
+            if digest is not None:
+                self._seen.pop(digest, None)
 
 
 def _lookup(db: Database, digest: str, token: str) -> Caller | None:
@@ -115,9 +141,10 @@ async def _verified(request: Request, credentials: HTTPAuthorizationCredentials 
     digest = token_hash(token)
     found = cache.get(digest)
     if found is None:
+        generation = cache.generation
         found = await db.run(lambda: _lookup(db, digest, token))
         if found is not None:
-            cache.put(digest, found)
+            cache.put(digest, found, generation)
     if found is not None:
         _check_contract(request, found)
         return found

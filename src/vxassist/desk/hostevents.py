@@ -18,12 +18,16 @@ host (a change that concerns the whole fleet).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, event, text
 from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "vx_hosts"
 #: the payload that wakes every host
@@ -122,6 +126,30 @@ def _after_commit(session: Session) -> None:
         hubs = list(_hubs.get(url, ()))
     for hub in hubs:
         hub.wake_hosts(pending)
+    if not hubs:
+        _to_file(url, pending)
+
+
+def side_file(url: Any) -> Path | None:
+    """Where processes without a desk (admin commands) leave host changes for the desk
+    process on the same SQLite file; None for other databases."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(str(url)) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(f"{parsed.database}-hostevents")
+
+
+def _to_file(url: str, agent_ids: set[str]) -> None:
+    path = side_file(url)
+    if path is None:
+        return
+    try:
+        with path.open("a", encoding="utf-8") as out:
+            out.write(",".join(sorted(agent_ids)) + "\n")
+    except OSError as exc:
+        log.warning("could not tell the desk which hosts changed (%s): %s", path, exc)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -131,13 +159,13 @@ def _after_rollback(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_flush")
-def _watch_cases(session: Session, _context: Any) -> None:
+def _watch_hosts(session: Session, _context: Any) -> None:
     """Whatever code writes them: a new customer-visible case event, or a case whose
     status changed, concerns the case's host (the poll's ``case_cursor``, and a
     closed case ends its sessions)."""
     from sqlalchemy import inspect
 
-    from vxassist.desk.models import Case, CaseEvent
+    from vxassist.desk.models import Agent, Case, CaseEvent
 
     hosts: set[str] = set()
     cases: set[int] = set()
@@ -147,6 +175,11 @@ def _watch_cases(session: Session, _context: Any) -> None:
             cases.add(obj.case_id)
     for obj in session.dirty:
         if isinstance(obj, Case) and inspect(obj).attrs.status.history.has_changes():
+            hosts.add(obj.agent_id)
+        elif isinstance(obj, Agent) and inspect(obj).attrs.token_hash.history.has_changes():
+            hosts.add(obj.agent_id)  # its old token ends in every desk process's cache
+    for obj in session.deleted:
+        if isinstance(obj, Agent):
             hosts.add(obj.agent_id)
     if cases:
         known = {

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import make_url
@@ -48,6 +50,13 @@ CLEAN_MAX_S = 3600.0
 DB_SLOTS = 16
 #: polls waiting for a turn beyond which new ones are turned away (503, Retry-After)
 MAX_QUEUED = 2000
+#: host polls per second and process that may read the database (a fleet coming back
+#: after a restart reads once per host); the rest are told to come back (Retry-After)
+READS_PER_S = 400
+#: the longest Retry-After a turned-away poll is given (spread between 2 s and this)
+SHED_SPREAD_S = 20
+#: SQLite: how often the side file of admin commands' host changes is looked at
+SIDE_FILE_EVERY_S = 1.0
 T = TypeVar("T")
 
 
@@ -84,6 +93,7 @@ class Broker:
         *,
         db_slots: int = DB_SLOTS,
         max_queued: int = MAX_QUEUED,
+        reads_per_s: int = READS_PER_S,
     ) -> None:
         self.poll_interval_s = poll_interval_s
         url = make_url(db_url)
@@ -107,16 +117,31 @@ class Broker:
         self._slots: asyncio.Semaphore | None = None
         self._queued = 0
         self.max_queued = max_queued
+        #: host polls that may read the database per second; more are turned away (503)
+        self.reads_per_s = reads_per_s
+        self._second = 0.0
+        self._reads_this_second = 0
+        self.shed = 0
         self.notifications_received = 0
         #: database reads made by host polls (fleet tests count them)
         self.reads: dict[str, int] = {}
         self.reconnects = 0
+        #: polls that have read and now sleep on their host's event
+        self.sleeping = 0
+        #: also told of every host change (None: any host), e.g. the token cache
+        self.listeners: list[Callable[[frozenset[str] | None], None]] = []
+        #: SQLite: where admin commands run in other processes leave their host changes
+        self._side_file = hostevents.side_file(url)
         hostevents.register(db_url, self)
 
     # -- publishing ------------------------------------------------------------
 
     def wake_hosts(self, agent_ids: Iterable[str] | None) -> None:
         """Wake the polls of these hosts (None: every poll), from any thread."""
+        named = None if agent_ids is None else frozenset(agent_ids)
+        for listener in self.listeners:
+            listener(named)
+        agent_ids = named
         with self._lock:
             if agent_ids is None:
                 self._epoch += 1
@@ -201,9 +226,11 @@ class Broker:
                 if ready(result) or left <= 0:
                     return result
                 handle = asyncio.get_running_loop().call_later(left, _resolve, fut)
+                self.sleeping += 1
                 try:
                     await fut
                 finally:
+                    self.sleeping -= 1
                     handle.cancel()
                 self._disarm(armed_key, fut)
                 fut = self._arm(armed_key)
@@ -258,13 +285,20 @@ class Broker:
         poll away (503, Retry-After) when too many already wait for one."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._db_slots)
-        if self._slots.locked() and self._queued >= self.max_queued:
+        now = time.monotonic()
+        if now - self._second >= 1.0:
+            self._second, self._reads_this_second = now, 0
+        over_rate = self.reads_per_s > 0 and self._reads_this_second >= self.reads_per_s
+        if over_rate or (self._slots.locked() and self._queued >= self.max_queued):
+            # a fleet coming back at once (desk restart): spread it, do not fall over
+            self.shed += 1
             raise DeskError(
                 503,
                 "desk_busy",
                 "The desk is busy; retry in a few seconds.",
-                headers={"Retry-After": str(random.randint(2, 10))},
+                headers={"Retry-After": str(random.randint(2, SHED_SPREAD_S))},
             )
+        self._reads_this_second += 1
         self._queued += 1
         try:
             await self._slots.acquire()
@@ -302,9 +336,46 @@ class Broker:
         self._ensure_listener()
 
     def _ensure_listener(self) -> None:
-        if self._pg_dsn is None or (self._listener is not None and not self._listener.done()):
+        if self._listener is not None and not self._listener.done():
             return
-        self._listener = asyncio.get_running_loop().create_task(self._listen(self._pg_dsn))
+        if self._pg_dsn is not None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen(self._pg_dsn))
+        elif self._side_file is not None:
+            self._listener = asyncio.get_running_loop().create_task(
+                self._watch_side_file(self._side_file)
+            )
+
+    async def _watch_side_file(self, path: Path) -> None:
+        """SQLite: pick up host changes that admin commands (other processes) appended.
+
+        One ``stat`` a second for the whole process, no database work; nothing else
+        in this process waits on it (the desk's own changes wake polls directly).
+        """
+        try:
+            offset = os.stat(path).st_size
+        except OSError:
+            offset = 0
+        while True:
+            await asyncio.sleep(SIDE_FILE_EVERY_S)
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                continue
+            if size < offset:
+                offset = 0  # the file was removed and written anew
+            if size == offset:
+                continue
+            try:
+                with path.open("rb") as src:
+                    src.seek(offset)
+                    data = src.read(size - offset)
+            except OSError as exc:
+                log.warning("could not read host changes from %s: %s", path, exc)
+                continue
+            complete = data.rfind(b"\n") + 1
+            offset += complete
+            ids = {i for line in data[:complete].decode().splitlines() for i in line.split(",")}
+            self.wake_hosts(None if hostevents.EVERYONE in ids else ids - {""})
 
     async def _listen(self, dsn: str) -> None:
         import psycopg
@@ -329,12 +400,19 @@ class Broker:
             self._listening = False
             with self._lock:
                 self._clean.clear()
+            for listener in self.listeners:
+                listener(None)
             await asyncio.sleep(min(self.poll_interval_s, 5.0))
 
     async def close(self) -> None:
         hostevents.unregister(self)
         task, self._listener = self._listener, None
-        if task is not None:
+        if task is None:
+            return
+        loop = task.get_loop()
+        if loop is asyncio.get_running_loop():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        elif not loop.is_closed():  # started by a poll on another loop (tests' servers)
+            loop.call_soon_threadsafe(task.cancel)
         self._listening = self._pg_dsn is None

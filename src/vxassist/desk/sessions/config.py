@@ -32,7 +32,8 @@ hosts placed before several relays existed stay.
 
     [sessions]
     request_timeout_s = 180            # a request nobody answers expires then
-    poll_interval_s = 1.0              # how often a waiting long poll re-reads the DB
+    poll_interval_s = 1.0              # pause before a lost LISTEN connection is made again
+    max_wait_s = 600                   # longest long poll (a waiting poll costs nothing)
     ca_dir = "/var/lib/vxassist/desk-ca"   # default: desk-ca/ in the data folder
 """
 
@@ -75,7 +76,7 @@ class SessionsConfig:
     request_timeout_s: int = 180
     poll_interval_s: float = 1.0
     #: longest long poll a client may ask for
-    max_wait_s: float = 60.0
+    max_wait_s: float = 600.0
     ca_dir: Path | None = None
 
     @property
@@ -131,7 +132,7 @@ def sessions_config_from_mapping(data: Mapping[str, Any], where: Path) -> Sessio
             more_relays=tuple(relays[1:]),
             request_timeout_s=int(sessions.get("request_timeout_s", 180)),
             poll_interval_s=float(sessions.get("poll_interval_s", 1.0)),
-            max_wait_s=float(sessions.get("max_wait_s", 60.0)),
+            max_wait_s=float(sessions.get("max_wait_s", 600.0)),
             ca_dir=Path(str(ca_dir)) if ca_dir else None,
         )
     except (TypeError, ValueError, AttributeError) as exc:

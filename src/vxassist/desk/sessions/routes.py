@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from vxassist.desk.auth import AgentDep, Caller, DatabaseDep, EngineerDep
+from vxassist.desk.auth import AgentDep, Caller, CallerCache, DatabaseDep, EngineerDep
 from vxassist.desk.ca import CertificateAuthority
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database
@@ -42,6 +42,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if broker is not None:
         await broker.close()
 
+
+#: how long a host's token stays verified in a process that hears of every host change
+#: (a revoked token is forgotten at once through the host events)
+HOST_TOKEN_TTL_S = 3600.0
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"], lifespan=_lifespan)
 T = TypeVar("T")
@@ -211,7 +215,16 @@ def install(app: FastAPI) -> None:
     ca_dir = cfg.ca_dir or Paths.from_env().data_dir / "desk-ca"
     rt = store.Runtime(config=cfg, ca=CertificateAuthority(FsPath(ca_dir)))
     app.state.sessions = rt
-    app.state.session_broker = Broker(db.url, cfg.poll_interval_s)
+    broker = app.state.session_broker = Broker(db.url, cfg.poll_interval_s)
+    callers: CallerCache = app.state.callers
+
+    def hosts_changed(agent_ids: frozenset[str] | None) -> None:
+        # hosts' identities stay cached while this process hears of every host change
+        callers.forget_agents(agent_ids)
+        callers.host_ttl_s = HOST_TOKEN_TTL_S if broker.listening else 0.0
+
+    broker.listeners.append(hosts_changed)
+    hosts_changed(frozenset())
 
     def extra(session: Session, agent: Agent, at: datetime) -> dict[str, Any]:
         return store.enrollment_extra(rt, session, agent, at)
