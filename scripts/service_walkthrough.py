@@ -139,7 +139,8 @@ class Walk:
         path = self.out / f"{name}.png"
         (page or self.page).screenshot(path=str(path), full_page=True)
         self.shots.append(path.name)
-        print(f"service-walkthrough: {path.relative_to(REPO)}", flush=True)
+        shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        print(f"service-walkthrough: {shown}", flush=True)
 
     def show_text(self, name: str, title: str, text: str) -> None:
         """A picture of text: a terminal's output or a mail, as a person reads it.
@@ -336,7 +337,7 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         print("service-walkthrough: chromium is missing; run scripts/setup.sh", file=sys.stderr)
         return 1
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()
