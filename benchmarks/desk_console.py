@@ -391,7 +391,7 @@ def bench_queue_and_kb(folder: Path, cases: int, articles: int, n: int) -> list[
     out += [
         f"queue page, {cases} open cases ({n} requests each, one client):",
         line("GET /healthz (baseline)", health),
-        line("GET /console/ (first 100 of the queue)", queue),
+        line("GET /console/ (first 50 of the queue)", queue),
         line("GET /console/?filters, later pages", filtered),
         line("GET /console/dashboard", dashboard),
         f"  queue / healthz server p99: {queue['server_p99'] / health['server_p99']:.1f}x;"

@@ -22,7 +22,7 @@ from vxassist.desk.models import Case, CaseEscalation
 OPEN_STATUSES = ("open", "in_progress", "waiting_customer")
 #: every other status a case can have (``schemas.Status``): no work is owed on these
 DONE_STATUSES = ("resolved", "closed", "no_contract")
-PAGE_SIZE = 100
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
