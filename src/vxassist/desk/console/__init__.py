@@ -27,12 +27,7 @@ CONSOLE_ROUTERS: tuple[str, ...] = (
 
 router = APIRouter()
 for _name in CONSOLE_ROUTERS:
-    try:
-        _module: Any = importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:  # a page module not written yet is simply absent
-        if _exc.name != _name:
-            raise
-        continue
+    _module: Any = importlib.import_module(_name)
     router.include_router(_module.router)
 
 
