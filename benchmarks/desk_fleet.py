@@ -106,6 +106,7 @@ def serve_desk(argv: list[str]) -> int:
         return app
 
     desk_app.create_app = create_app  # type: ignore[assignment]
+
     from vxassist.cli import main
 
     return int(main(["desk", "serve", *argv]) or 0)
