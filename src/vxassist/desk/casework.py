@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from vxassist.cases.fields import Priority
 from vxassist.cases.sla import response_due
-from vxassist.desk import notify
+from vxassist.desk import hostevents, notify
 from vxassist.desk.auth import Caller
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.errors import DeskError
@@ -111,6 +111,9 @@ def record(
     case.updated_at = now
     session.flush()
     notify.on_case_event(session, case, event, now)
+    if visibility == "customer":
+        # the host's long poll answers with its new case_cursor
+        hostevents.publish(session, [case.agent_id])
     return event
 
 
