@@ -40,10 +40,14 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from vxassist.desk import admin, kb
+from vxassist.desk import admin
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database, upgrade
 from vxassist.desk.models import Agent, Case, CaseEscalation
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import kb_search
 
 PASSWORD = "benchmark password"
 CASE_BODY = {
@@ -286,16 +290,8 @@ def fill_cases(db: Database, count: int, now: datetime) -> None:
 
 
 def fill_articles(db: Database, count: int, now: datetime) -> None:
-    rng = random.Random(11)
-    with db.writing() as session:
-        for i in range(count):
-            title = f"How to fix {' '.join(rng.sample(WORDS, 3))} ({i})"
-            body = "\n\n".join(" ".join(rng.choices(WORDS, k=60)) for _ in range(4))
-            kb.add_article(
-                session,
-                kb.ArticleIn(title=title, body=body, tags=rng.sample(WORDS, 2), versions=["7.2"]),
-                now,
-            )
+    """The articles of ``benchmarks/kb_search.py`` (a realistic vocabulary, not one list)."""
+    kb_search.fill_articles(db, count)
 
 
 # -- measuring --------------------------------------------------------------------------
@@ -376,8 +372,7 @@ def bench_queue_and_kb(folder: Path, cases: int, articles: int, n: int) -> list[
                 client.get("/healthz")
                 client.get("/console/")
                 client.get("/api/v1/kb/search", params={"q": "smdr"})
-            rng = random.Random(5)
-            queries = [" ".join(rng.sample(WORDS, rng.randint(1, 3))) for _ in range(n)]
+            queries = kb_search.make_queries(n)
             filters = (
                 "/console/?priority=2&breached=1",
                 "/console/?company=customer+1",
