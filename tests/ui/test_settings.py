@@ -77,8 +77,12 @@ def test_notifications_and_start_at_login_are_saved(
         assert window.notifications.isChecked() and window.notifications.isEnabled()
         assert "No machine policy is installed" in window.policy_why.text()
         window.notifications.click()
-        qtbot.waitUntil(lambda: ui_prefs(paths) == UiPrefs(notifications=False), timeout=30000)
-        assert app.prefs.notifications is False
+        # saved on a worker thread; the app takes the new value when the save is done
+        qtbot.waitUntil(
+            lambda: ui_prefs(paths) == UiPrefs(notifications=False)
+            and app.prefs.notifications is False,
+            timeout=30000,
+        )
         with paths.settings_file.open("rb") as fh:
             assert tomllib.load(fh)["ui"] == {"notifications": False}
 
