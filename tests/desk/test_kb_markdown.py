@@ -136,3 +136,17 @@ def test_every_link_gets_noopener_even_a_title_one() -> None:
     html = render('[a](https://example.com "t") and [b](/kb/2)')
     assert html.count('rel="noopener noreferrer"') == 2
     assert 'href="/kb/2"' in html
+
+
+def test_a_search_passage_reads_as_plain_words() -> None:
+    from vxassist.desk.markdown import plain_passage
+
+    cut = (
+        "restart. 1. Stop the **collector**. 2. Delete `smdr.pos` in "
+        "[its folder](https://x/y). 3. Restart the **VXTracker…"
+    )
+    assert plain_passage(cut) == (
+        "restart. 1. Stop the collector. 2. Delete smdr.pos in its folder. "
+        "3. Restart the VXTracker…"
+    )
+    assert plain_passage("## Heading\n> quoted ~~old~~ text") == "Heading quoted old text"

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from vxassist.desk.markdown import plain_passage
 from vxassist.desk.models import KbArticle
 
 TITLE_MAX = 200
@@ -266,7 +267,7 @@ def search(
         {
             "id": row.id,
             "title": row.title,
-            "snippet": " ".join(str(row.snippet or "").split()),
+            "snippet": plain_passage(str(row.snippet or "")),
             "tags": _tags(row.tags),
             "url": ARTICLE_PATH.format(id=row.id),
             "page": PAGE_PATH.format(id=row.id),

@@ -11,6 +11,7 @@ project here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import nh3
@@ -57,3 +58,16 @@ def render(text: str) -> str:
         filter_style_properties={"text-align"},
         strip_comments=True,
     )
+
+
+_IMAGE_OR_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKS = re.compile(r"(\*\*|__|~~|`+|^#{1,6}\s+|(?<=\s)#{1,6}\s+|^>\s?)", re.M)
+
+
+def plain_passage(fragment: str) -> str:
+    """A cut of Markdown (a search passage) as plain words: links and images by
+    their text, emphasis, code and heading marks dropped. The cut may split a
+    mark in two; what is left of it goes too, so no ``**`` reaches a reader."""
+    text = _IMAGE_OR_LINK.sub(r"\1", fragment)
+    text = _MARKS.sub("", text)
+    return " ".join(text.split())
