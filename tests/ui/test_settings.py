@@ -79,8 +79,9 @@ def test_notifications_and_start_at_login_are_saved(
         window.notifications.click()
         # saved on a worker thread; the app takes the new value when the save is done
         qtbot.waitUntil(
-            lambda: ui_prefs(paths) == UiPrefs(notifications=False)
-            and app.prefs.notifications is False,
+            lambda: (
+                ui_prefs(paths) == UiPrefs(notifications=False) and app.prefs.notifications is False
+            ),
             timeout=30000,
         )
         with paths.settings_file.open("rb") as fh:
