@@ -113,6 +113,8 @@ class Broker:
         self._clean: dict[str, _Clean[Any]] = {}
         #: bumped by every wake of everyone: older remembered answers no longer stand
         self._epoch = 0
+        #: per host, bumped by every wake of it: a read that a wake overtook is not kept
+        self._host_wakes: dict[str, int] = {}
         self._db_slots = db_slots
         self._slots: asyncio.Semaphore | None = None
         self._queued = 0
@@ -151,6 +153,7 @@ class Broker:
                 futs = []
                 for agent_id in agent_ids:
                     self._clean.pop(agent_id, None)
+                    self._host_wakes[agent_id] = self._host_wakes.get(agent_id, 0) + 1
                     futs.extend(self._waiters.get(agent_id, ()))
         self._resolve_anywhere(futs)
 
@@ -260,6 +263,7 @@ class Broker:
                     and clock() < clean.until
                 )
                 epoch = self._epoch
+                woken = self._host_wakes.get(agent_id, 0)
             if usable:
                 assert clean is not None
                 return clean.answer  # type: ignore[no-any-return]
@@ -269,7 +273,9 @@ class Broker:
             if changes_at is not None:
                 until = min(until, changes_at)
             with self._lock:
-                if epoch == self._epoch:
+                # a change published while this read ran may be missing from it: keeping
+                # the answer would let every later poll of this host miss that change
+                if epoch == self._epoch and woken == self._host_wakes.get(agent_id, 0):
                     self._clean[agent_id] = _Clean(answer, until, epoch)
             return answer
 
