@@ -40,6 +40,15 @@ def _article_id(raw: str) -> int | None:
     return number if 0 < number < 2**31 else None
 
 
+def _stored_article(request: Request, raw_id: str) -> dict[str, Any] | None:
+    """The article a path names, or None when it names none."""
+    article_id = _article_id(raw_id)
+    if article_id is None:
+        return None
+    with _db(request).reading() as session:
+        return kb.get_article(session, article_id)
+
+
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("page", "1")
     return int(raw) if raw.isdecimal() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
@@ -94,11 +103,7 @@ def public_index(request: Request) -> Response:
 
 @router.get("/kb/{raw_id}")
 def public_article(raw_id: str, request: Request) -> Response:
-    article_id = _article_id(raw_id)
-    found = None
-    if article_id is not None:
-        with _db(request).reading() as session:
-            found = kb.get_article(session, article_id)
+    found = _stored_article(request, raw_id)
     if found is None:
         return _not_found(request, raw_id, "/kb")
     return page(request, "kb/article.html", article=found, me=None)
@@ -168,11 +173,7 @@ def create(request: Request, me: auth.Me, form: auth.Form) -> Response:
 
 @router.get("/console/kb/{raw_id}/edit")
 def edit_form(raw_id: str, request: Request, me: auth.Me) -> Response:
-    article_id = _article_id(raw_id)
-    found = None
-    if article_id is not None:
-        with _db(request).reading() as session:
-            found = kb.get_article(session, article_id)
+    found = _stored_article(request, raw_id)
     if found is None:
         return _not_found(request, raw_id, "/console/kb")
     form = {
