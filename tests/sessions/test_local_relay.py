@@ -297,6 +297,12 @@ def test_the_demo_and_the_tests_run_the_same_relay(tmp_path: Path) -> None:
         assert stack._openssh.accounts == "auto"
         assert _listening(stack.relay_port)
         assert stack.relay_label == f"OpenSSH sshd on 127.0.0.1:{stack.relay_port}"
+        pid = stack._openssh.pid
+        assert pid is not None
     finally:
         stack.stop()
-    assert not _listening(stack.relay_port)
+    # the demo's own sshd is gone (its port is not checked: another test on 127.0.0.1
+    # may take a freed loopback port at once)
+    assert stack._openssh.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
