@@ -303,6 +303,6 @@ def test_the_demo_and_the_tests_run_the_same_relay(tmp_path: Path) -> None:
         stack.stop()
     # the demo's own sshd is gone (its port is not checked: another test on 127.0.0.1
     # may take a freed loopback port at once)
-    assert stack._openssh.pid is None
+    assert stack._openssh is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
