@@ -258,6 +258,8 @@ def create_cases(
             escalated_at=None,
         )
         row.message = _message(row, contract, config)
+        # the engineers' notice is owed (NULL) or not; the mail sender writes it later
+        row.new_notice_at = None if notify.owes_new_case_notice(row, config) else now
         row.id = tx.run(_INSERT_CASE, vars(row))[0][0]
         rows.append(row)
     first = rows[0]
@@ -294,7 +296,7 @@ def create_cases(
                 "text": f"Continued by {case_label(first)}.",
             },
         )
-    notify.on_new_cases(tx, rows, config, now)
+    notify.on_new_cases(tx, rows)
     return 201, render(first, rows[1:])
 
 

@@ -3,6 +3,12 @@
 :class:`MailSender` runs in the desk's lifespan. A round (:meth:`MailSender.send_due`,
 in a worker thread, never on a request):
 
+0. **write new-case notices**: intake writes no mail (it is the desk's hot path); a
+   case that owes the engineers' notice is stored with ``new_notice_at`` NULL. The
+   sender renders the notices of a batch of such cases, then in one transaction
+   stamps them (``UPDATE ... WHERE new_notice_at IS NULL``: each case once, whatever
+   the number of senders) and writes their mails, already claimed by itself. A case
+   committed while no sender ran (a crash, a restart) is found by the next round;
 1. **claim** due rows (``sent_at IS NULL AND next_attempt_at <= now``) in one short
    writing transaction: their ``next_attempt_at`` moves a lease ahead and
    ``attempts`` counts the try. On PostgreSQL the rows are picked ``FOR UPDATE SKIP
@@ -13,9 +19,10 @@ in a worker thread, never on a request):
    attempt after an exponential backoff (capped). A recipient the server refuses
    for good (5xx) is kept with its error and not tried again. Rows are never deleted.
 
-A row written in this process wakes the sender as soon as its transaction commits
-(:func:`vxassist.desk.notify.add_waker`); a slow timer picks up retries and rows
-written by other processes.
+A row (or a case owing its notice) written in this process wakes the sender as soon
+as its transaction commits (:func:`vxassist.desk.notify.add_waker`); it then waits
+for a pause in the writes (a burst of cases is taken in first and mailed after); a
+slow timer picks up retries and what other processes wrote.
 """
 
 from __future__ import annotations
@@ -37,11 +44,22 @@ from email.utils import format_datetime, make_msgid
 from sqlalchemy import select, update
 
 from vxassist.desk import notify
+from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database
 from vxassist.desk.mailconfig import MailConfig
-from vxassist.desk.models import MailOutbox, table
+from vxassist.desk.models import Case, MailOutbox, table
 
 _OUTBOX = table(MailOutbox)
+_CASES = table(Case)
+#: what a claim gives the sender of each row
+_RETURNED = (
+    _OUTBOX.c.id,
+    _OUTBOX.c.key,
+    _OUTBOX.c.to_addr,
+    _OUTBOX.c.subject,
+    _OUTBOX.c.body,
+    _OUTBOX.c.attempts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,33 +111,111 @@ def claim(db: Database, now: datetime, limit: int = BATCH) -> list[Claimed]:
         update(_OUTBOX)
         .where(_OUTBOX.c.id.in_(due.scalar_subquery()))
         .values(next_attempt_at=now + LEASE, attempts=_OUTBOX.c.attempts + 1)
-        .returning(
-            _OUTBOX.c.id,
-            _OUTBOX.c.key,
-            _OUTBOX.c.to_addr,
-            _OUTBOX.c.subject,
-            _OUTBOX.c.body,
-            _OUTBOX.c.attempts,
-        )
+        .returning(*_RETURNED)
     )
     with db.writing_connection() as conn:
         rows = conn.execute(statement).all()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
+#: what the engineers' notice of a new case is written from
+_NOTICE_FACTS = (
+    "id",
+    "case_number",
+    "reference",
+    "status",
+    "priority",
+    "received_at",
+    "response_due",
+    "first_response_at",
+    "company",
+    "location",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "brief",
+    "details",
+)
+
+
+def owed_notices(
+    db: Database, config: DeskConfig, now: datetime, limit: int = BATCH
+) -> dict[int, list[notify.Mail]]:
+    """The engineers' notices owed by up to ``limit`` committed cases (``new_notice_at``
+    NULL), rendered as of ``now`` and keyed by case id; read, not yet written."""
+    columns = [_CASES.c[name] for name in _NOTICE_FACTS]
+    owed = select(*columns).where(_CASES.c.new_notice_at.is_(None)).order_by(_CASES.c.id)
+    with db.reading() as session:
+        cases = session.execute(owed.limit(limit)).all()
+    return {case.id: notify.new_case_mails(case, config, now) for case in cases}
+
+
+def write_notices(
+    db: Database, owed: dict[int, list[notify.Mail]], now: datetime, *, leased: bool = True
+) -> tuple[int, list[Claimed]]:
+    """Stamp the cases of ``owed`` and write their mails, in one transaction; how many
+    cases this call stamped, and the mails it wrote. With ``leased`` the mails are
+    written already claimed by this process (sent by the caller, or by anyone after
+    the lease), else due now.
+
+    The guarded ``UPDATE cases SET new_notice_at = now WHERE ... new_notice_at IS
+    NULL`` says which cases are this transaction's (on PostgreSQL ``FOR UPDATE SKIP
+    LOCKED``: a case another sender is stamping is left to it, and found again if
+    that one rolls back); only their mails are written: each notice once, with its
+    stamp, whatever the number of senders.
+    """
+    if not owed:
+        return 0, []
+    free = (
+        select(_CASES.c.id)
+        .where(_CASES.c.id.in_(list(owed)), _CASES.c.new_notice_at.is_(None))
+        .with_for_update(skip_locked=True)
+    )
+    stamp = (
+        update(_CASES)
+        .where(_CASES.c.id.in_(free.scalar_subquery()))
+        .values(new_notice_at=now)
+        .returning(_CASES.c.id)
+    )
+    claimed: list[Claimed] = []
+    with db.writing_connection() as conn:
+        mine = conn.execute(stamp).scalars().all()
+        lease = {"attempts": 1, "next_attempt_at": now + LEASE} if leased else {}
+        rows = [
+            {**notify.outbox_row(mail, now), **lease}
+            for case_id in sorted(mine)
+            for mail in owed[case_id]
+        ]
+        if rows:
+            written = conn.execute(notify.insert_once(db.dialect).returning(*_RETURNED), rows)
+            claimed = [Claimed(*row) for row in written]
+    return len(mine), sorted(claimed, key=lambda c: c.id)
+
+
+def write_new_case_notices(
+    db: Database, config: DeskConfig, now: datetime, limit: int = BATCH, *, leased: bool = True
+) -> tuple[int, list[Claimed]]:
+    """The notices owed by up to ``limit`` cases, rendered outside any transaction, then
+    written (:func:`owed_notices`, :func:`write_notices`)."""
+    return write_notices(db, owed_notices(db, config, now, limit), now, leased=leased)
+
+
 def mark(
     db: Database, claimed: list[Claimed], outcomes: list[Outcome], now: datetime, config: MailConfig
 ) -> None:
-    """Write what became of each claimed row, in one transaction."""
+    """Write what became of each claimed row, in one transaction (the sent ones in one
+    statement)."""
     attempts = {c.id: c.attempts for c in claimed}
+    sent = [outcome.id for outcome in outcomes if outcome.error is None]
     with db.writing_connection() as conn:
+        if sent:
+            conn.execute(
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id.in_(sent), _OUTBOX.c.sent_at.is_(None))
+                .values(sent_at=now, last_error=None)
+            )
         for outcome in outcomes:
             if outcome.error is None:
-                conn.execute(
-                    update(_OUTBOX)
-                    .where(_OUTBOX.c.id == outcome.id, _OUTBOX.c.sent_at.is_(None))
-                    .values(sent_at=now, last_error=None)
-                )
                 continue
             later = NEVER if outcome.permanent else now + backoff(attempts[outcome.id], config)
             conn.execute(
@@ -218,9 +314,16 @@ class MailSender:
         *,
         debounce_s: float = DEBOUNCE_S,
         max_delay_s: float = MAX_DELAY_S,
+        desk: DeskConfig | None = None,
+        batch: int = BATCH,
     ) -> None:
         self.db = db
         self.config = config
+        #: rows claimed (and cases whose notice is written) per SMTP connection
+        self.batch = batch
+        #: what new-case notices are written with (default: the database's configuration,
+        #: :func:`vxassist.desk.notify.configure`)
+        self.desk = desk
         self.clock = clock
         self.debounce_s = debounce_s
         self.max_delay_s = max_delay_s
@@ -235,13 +338,25 @@ class MailSender:
 
     # -- one round, blocking (a worker thread; tests may call it directly) -------------
 
+    def _new_case_notices(self, leased: bool = True) -> tuple[int, list[Claimed]]:
+        """Write a batch of owed new-case notices (see :func:`write_new_case_notices`)."""
+        desk = self.desk or notify.configured(self.db.url)
+        if desk is None or not desk.mail.enabled:
+            return 0, []
+        return write_new_case_notices(self.db, desk, self.clock(), self.batch, leased=leased)
+
     def send_due(self) -> int:
-        """Claim, send and mark the due rows until none is left; how many were sent."""
+        """Write the owed new-case notices, claim, send and mark the due rows until none
+        is left; how many were sent."""
         sent = 0
         with self._round:
             while True:
-                rows = claim(self.db, self.clock())
+                stamped, rows = self._new_case_notices()
                 if not rows:
+                    rows = claim(self.db, self.clock(), self.batch)
+                if not rows:
+                    if stamped:
+                        continue  # cases whose notice has no recipient: look for more
                     return sent
                 outcomes = deliver(rows, self.config, self.clock())
                 mark(self.db, rows, outcomes, self.clock(), self.config)
@@ -254,7 +369,11 @@ class MailSender:
                         failed[0].error,
                     )
                 if failed:
-                    return sent  # the server is in trouble: the backoff decides the next try
+                    # the server is in trouble: the backoff decides the next try; the
+                    # notices still owed are written all the same (due, not claimed)
+                    while self._new_case_notices(leased=False)[0]:
+                        pass
+                    return sent
 
     # -- the service ------------------------------------------------------------------
 

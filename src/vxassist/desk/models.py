@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, text
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -134,8 +134,17 @@ class Case(Base):
     """One issue from one host. ``case_number`` only under an active contract."""
 
     __tablename__ = "cases"
-    #: the console's queue order: it walks this index and stops after one page
-    __table_args__ = (Index("ix_cases_queue", "response_due", "priority", "id"),)
+    __table_args__ = (
+        #: the console's queue order: it walks this index and stops after one page
+        Index("ix_cases_queue", "response_due", "priority", "id"),
+        #: the cases whose engineers' notice the mail sender still owes (few, and short-lived)
+        Index(
+            "ix_cases_notice_owed",
+            "id",
+            sqlite_where=text("new_notice_at IS NULL"),
+            postgresql_where=text("new_notice_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_number: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True)
@@ -181,6 +190,9 @@ class Case(Base):
     #: when the desk told engineers the deadline was near, and that it was missed
     deadline_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     breach_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: when the engineers' "new case" notice was written, or found not owed (no case
+    #: number, notifications off); NULL while the mail sender owes it
+    new_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class CaseEvent(Base):

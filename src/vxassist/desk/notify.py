@@ -3,9 +3,16 @@
 The rules are pure (:func:`mails_for_event`, :func:`new_case_mails`,
 :func:`deadline_mails`, :func:`escalation_mails`): a case, what happened, the
 desk's configuration and the time in, ``Mail`` values out. The writers
-(:func:`on_case_event`, :func:`on_new_cases`, :func:`write`) put them into
-``mail_outbox`` in the caller's transaction, so a mail exists exactly when its
-cause committed; :mod:`vxassist.desk.mailout` sends them later, off the request.
+(:func:`on_case_event`, :func:`write`) put them into ``mail_outbox`` in the
+caller's transaction, so a mail exists exactly when its cause committed;
+:mod:`vxassist.desk.mailout` sends them later, off the request.
+
+A new case is the exception, because intake is the desk's hot path: its
+transaction renders and writes no mail, it only stores that the engineers'
+notice is owed (``cases.new_notice_at`` NULL, :func:`owes_new_case_notice`). The
+sender writes the notice later, in its own transaction that also stamps
+``new_notice_at`` (guarded by ``IS NULL``: once, whatever the number of desk
+processes), and finds owed notices of cases committed while no sender ran.
 
 Each mail has a ``key`` (its cause and its recipient): written twice, it is
 stored once.
@@ -38,15 +45,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from vxassist.cases.fields import Priority
 from vxassist.desk.config import DeskConfig
-from vxassist.desk.db import DriverTransaction, Statement
-from vxassist.desk.models import Case, CaseEscalation, CaseEvent, Contract, MailOutbox, table
+from vxassist.desk.db import DriverTransaction
+from vxassist.desk.models import Case, CaseEscalation, CaseEvent, Contract, MailOutbox
 
 log = logging.getLogger(__name__)
 
@@ -257,17 +264,29 @@ def mails_for_event(
     ]
 
 
-def new_case_mails(case: Any, config: DeskConfig) -> list[Mail]:
-    """The engineers' mail of a new case (none for a request without a case number)."""
+def owes_new_case_notice(case: Any, config: DeskConfig) -> bool:
+    """Whether a case just taken in owes the engineers a "new case" notice (a case number,
+    and notifications on): intake stores the answer with the case (``new_notice_at``
+    NULL), and the sender writes the notice later (:func:`write_new_case_notices`)."""
+    return config.mail.enabled and case.case_number is not None
+
+
+def new_case_mails(case: Any, config: DeskConfig, now: datetime | None = None) -> list[Mail]:
+    """The engineers' mail of a new case (none for a request without a case number).
+
+    Who hears of it depends on when the case came in (on call for priority 1 and 2
+    out of hours); the facts (age, deadline state) are as of ``now`` (default: receipt).
+    """
     if not config.mail.enabled or case.case_number is None:
         return []
-    now = case.received_at
-    out_of_hours = not config.calendar.is_open(now)
+    received = case.received_at
+    now = received if now is None else now
+    out_of_hours = not config.calendar.is_open(received)
     what = f"new at priority {case.priority}" + (" (out of hours)" if out_of_hours else "")
     body = _case_facts(case, now, config) + f"\n\n{_clean(case.details)}"
     return [
         Mail(f"case:{case.id}:new:{to.lower()}", to, subject(case, what), body, case.id)
-        for to in engineer_addresses(case, now, config)
+        for to in engineer_addresses(case, received, config)
         if _valid(to)
     ]
 
@@ -346,6 +365,11 @@ def config_for(session: Session) -> DeskConfig | None:
     return _configs.get(_key(session.get_bind().engine.url))
 
 
+def configured(db_url: Any) -> DeskConfig | None:
+    """The configuration registered for the database at ``db_url`` in this process."""
+    return _configs.get(_key(db_url))
+
+
 def add_waker(db_url: Any, wake: Callable[[], None]) -> None:
     """Call ``wake`` (thread-safe) after a transaction that wrote mails commits."""
     with _lock:
@@ -380,21 +404,9 @@ def _after_rollback(session: Session) -> None:
 
 # -- writers: in the caller's transaction -------------------------------------------
 
-_OUTBOX = table(MailOutbox)
-_ROW_KEYS = (
-    "key",
-    "to_addr",
-    "subject",
-    "body",
-    "case_id",
-    "created_at",
-    "attempts",
-    "next_attempt_at",
-)
-_INSERT_MAIL = Statement(insert(_OUTBOX), keys=_ROW_KEYS)
 
-
-def _row(mail: Mail, now: datetime) -> dict[str, Any]:
+def outbox_row(mail: Mail, now: datetime) -> dict[str, Any]:
+    """The ``mail_outbox`` row of ``mail``, due at ``now``."""
     return {
         "key": mail.key[:255],
         "to_addr": mail.to,
@@ -407,16 +419,20 @@ def _row(mail: Mail, now: datetime) -> dict[str, Any]:
     }
 
 
+def insert_once(dialect: str) -> Any:
+    """``INSERT INTO mail_outbox ... ON CONFLICT (key) DO NOTHING`` for ``dialect``."""
+    maker: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return maker(MailOutbox).on_conflict_do_nothing(index_elements=["key"])
+
+
 def write(session: Session, mails: Sequence[Mail], now: datetime) -> None:
     """Put ``mails`` into the outbox in ``session``'s transaction; a key already there
     is left as it is (each notification once)."""
     if not mails:
         return
     bind = session.get_bind()
-    dialect = bind.dialect.name
-    maker: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = maker(MailOutbox).on_conflict_do_nothing(index_elements=["key"])
-    session.execute(statement, [_row(m, now) for m in mails])
+    statement = insert_once(bind.dialect.name)
+    session.execute(statement, [outbox_row(m, now) for m in mails])
     session.info[_WRITTEN] = _key(bind.engine.url)
 
 
@@ -435,8 +451,6 @@ def on_case_event(session: Session, case: Case, event: CaseEvent, now: datetime)
     if (event.visibility or "customer") == "customer" and event.kind in _CUSTOMER_KINDS:
         contract = session.get(Contract, case.contract_id) if case.contract_id else None
         mails += mails_for_event(case, event, contract, config, now)
-    if event.kind == "received":
-        mails += new_case_mails(case, config)
     if event.kind in _ESCALATION_KINDS:
         open_ones = session.scalars(
             select(CaseEscalation).where(
@@ -470,16 +484,11 @@ def session_summary(session: Session, case_id: int | None, event: CaseEvent, now
         on_case_event(session, case, event, now)
 
 
-def on_new_cases(
-    tx: DriverTransaction, cases: Iterable[Any], config: DeskConfig, now: datetime
-) -> None:
-    """Intake's hot path: the engineers' mails of new cases, on the driver's transaction;
-    the sender is woken once it commits."""
-    if not config.mail.enabled:
-        return
-    mails = [m for case in cases for m in new_case_mails(case, config)]
-    for mail in mails:
-        tx.run(_INSERT_MAIL, _row(mail, now))
-    if mails and tx.url is not None:
+def on_new_cases(tx: DriverTransaction, cases: Iterable[Any]) -> None:
+    """Intake's hot path writes no mail: a case that owes the engineers' notice is stored
+    with ``new_notice_at`` NULL (:func:`owes_new_case_notice`), and the sender, woken
+    once the transaction commits, writes the notice and sends it
+    (:func:`vxassist.desk.mailout.write_new_case_notices`)."""
+    if tx.url is not None and any(case.new_notice_at is None for case in cases):
         url = tx.url
         tx.after_commit.append(lambda: wake(url))
