@@ -60,6 +60,8 @@ KB_SEARCH_PATH = "/api/v1/kb/search"
 #: a few articles for a brief being typed (an older desk answers 404)
 KB_SUGGEST_PATH = "/api/v1/kb/suggest"
 
+#: how a desk without ``GET /api/v1/cases/changes`` answers it (the path reads as a case)
+_NO_CHANGES_CALL = frozenset({404, 405, 422})
 #: case fields whose change is worth telling the customer about
 _CASE_WATCHED = ("status", "priority", "response_due", "escalation", "updated_at", "last_event_at")
 
@@ -111,6 +113,19 @@ def relay_endpoint(enrollment: Mapping[str, Any]) -> RelayEndpoint:
         ) from exc
 
 
+def _cursor_of(answer: Mapping[str, Any]) -> int:
+    """The ``cursor`` of the desk's changes answer; ``DeskUnavailable`` when it has none."""
+    from vxassist.deskclient import DeskUnavailable
+
+    cursor = answer.get("cursor")
+    if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
+        raise DeskUnavailable(
+            "The desk's answer about changed cases has no cursor; try again later.",
+            detail=f"keys {sorted(answer)[:20]}",
+        )
+    return cursor
+
+
 def case_fingerprint(case: Mapping[str, Any]) -> tuple[str, ...]:
     """What of a case, when it differs, counts as a change."""
     return tuple(repr(case.get(key)) for key in _CASE_WATCHED)
@@ -130,6 +145,25 @@ def case_changes(
         if before.get(number) != after[number]:
             changed.append(case)
     return after, changed
+
+
+def case_has_news(case: Mapping[str, Any], since: int, before: tuple[str, ...] | None) -> bool:
+    """Whether a case the desk named as moved since the cursor ``since`` has news for
+    the customer: an event after ``since`` that this host did not write itself (an
+    engineer's reply, a status change), or a watched field that differs from ``before``
+    (the snapshot of the last look; a customer's update reopens a case waiting on them)."""
+    if before is not None and case_fingerprint(case) != before:
+        return True
+    events = case.get("events")
+    if not isinstance(events, list):
+        return before is None  # a desk that shows no thread: only a case not seen yet
+    for event in events:
+        if not isinstance(event, Mapping):
+            continue
+        number = event.get("id")
+        if isinstance(number, int) and number > since and event.get("author_kind") != "host":
+            return True
+    return False
 
 
 class _Remote:
@@ -198,6 +232,11 @@ class AgentRuntime:
         self._report_at = 0.0
         self._report_job: asyncio.Future[Report] | None = None
         self._cases_seen: dict[int, tuple[str, ...]] | None = None
+        #: the desk's case cursor the snapshot above is current to (None: look at every case)
+        self._case_cursor_read: int | None = None
+        #: one look at the cases at a time; a cursor move while one waits adds none
+        self._case_lock: asyncio.Lock | None = None
+        self._case_look_waiting = False
         self._enrolled = False
 
     # -- events ----------------------------------------------------------------------
@@ -534,6 +573,7 @@ class AgentRuntime:
         await self._in_thread(ctx.reload_settings)
         self._enrolled = True
         self._cases_seen = None
+        self._case_cursor_read = None
         self._spawn(self._check_cases())
         await self._stop_remote()
         await self._start_remote()
@@ -652,36 +692,115 @@ class AgentRuntime:
             if not stop.is_set() and self._enrolled:
                 await self._check_cases()
 
-    def _case_cursor_moved(self, _cursor: int) -> None:
+    def _case_cursor_moved(self, cursor: int) -> None:
         """The desk's long poll says a case of this host changed: look now."""
-        if self._enrolled:
-            self._spawn(self._check_cases())
+        if not self._enrolled:
+            return
+        read = self._case_cursor_read
+        if read is not None and cursor <= read:
+            return  # already read (the look that read it ran before the poll answered)
+        if self._case_look_waiting:
+            return  # a look that has not started yet reads this move too
+        self._case_look_waiting = True
+        self._spawn(self._check_cases())
 
     async def _check_cases(self) -> None:
-        """One look at this host's cases; a ``case_changed`` event for each change."""
+        """One look at this host's cases; a ``case_changed`` event for each change.
+
+        The first look lists every case (a snapshot, no events) and notes the desk's
+        case cursor; every later look asks the desk which cases moved since that
+        cursor and reads only those. The cursor moves on only once every moved case
+        was read, so a failed look is made again by the next one and nothing is
+        missed. A desk without the changes call is looked at case by case, as a list.
+        """
         from vxassist.deskclient import DeskError
 
-        try:
-            cases = await self.list_cases()
-        except DeskError as exc:
-            log.info("case check skipped: %s", exc.detail or exc.message)
-            return
-        except VxError as exc:
-            log.info("case check skipped: %s", exc.message)
-            return
+        if self._case_lock is None:
+            self._case_lock = asyncio.Lock()
+        async with self._case_lock:
+            self._case_look_waiting = False
+            try:
+                if self._cases_seen is None or self._case_cursor_read is None:
+                    await self._look_at_every_case()
+                else:
+                    await self._look_at_moved_cases(self._case_cursor_read)
+            except DeskError as exc:
+                log.info("case check skipped: %s", exc.detail or exc.message)
+            except VxError as exc:
+                log.info("case check skipped: %s", exc.message)
+
+    async def _look_at_every_case(self) -> None:
+        from vxassist.deskclient import DeskRejected
+
+        def look(client: DeskClient) -> tuple[int | None, list[dict[str, Any]]]:
+            cursor: int | None
+            try:
+                # read before the list: whatever moves meanwhile is read again next time
+                cursor = _cursor_of(client.case_changes(0))
+            except DeskRejected as exc:
+                if exc.status not in _NO_CHANGES_CALL:
+                    raise
+                cursor = None  # an older desk: every look lists every case
+            return cursor, client.list_cases()
+
+        cursor, cases = await self._in_thread(self._desk_call(look))
         first = self._cases_seen is None
         self._cases_seen, changed = case_changes(self._cases_seen or {}, cases)
-        if first:
+        self._case_cursor_read = cursor
+        if not first:
+            for case in changed:
+                self._case_changed(case)
+
+    async def _look_at_moved_cases(self, since: int) -> None:
+        from vxassist.deskclient import DeskRejected
+
+        def look(client: DeskClient) -> tuple[int, list[dict[str, Any]], list[int]]:
+            answer = client.case_changes(since)
+            cursor = _cursor_of(answer)
+            numbers = answer.get("cases")
+            read, gone = [], []
+            for number in numbers if isinstance(numbers, list) else []:
+                if isinstance(number, bool) or not isinstance(number, int):
+                    continue
+                try:
+                    read.append(client.get_case(number))
+                except DeskRejected as exc:
+                    if exc.status != 404:
+                        raise
+                    gone.append(number)  # no longer this host's to read
+            return cursor, read, gone
+
+        cursor, cases, gone = await self._in_thread(self._desk_call(look))
+        if cursor < since:
+            # the desk's events start again (a new database): list every case once
+            self._case_cursor_read = None
+            await self._look_at_every_case()
             return
-        for case in changed:
-            self._emit(
-                "case_changed",
-                case_number=case.get("case_number"),
-                status=case.get("status"),
-                brief=case.get("brief"),
-                priority=case.get("priority"),
-                response_due=case.get("response_due"),
-            )
+        seen = dict(self._cases_seen or {})
+        for number in gone:
+            seen.pop(number, None)
+        news = []
+        for case in cases:
+            shown = case.get("case_number")
+            if not isinstance(shown, int):
+                continue
+            if case_has_news(case, since, seen.get(shown)):
+                news.append(case)
+            seen[shown] = case_fingerprint(case)
+        self._cases_seen = seen
+        self._case_cursor_read = cursor
+        for case in news:
+            self._case_changed(case)
+
+    def _case_changed(self, case: Mapping[str, Any]) -> None:
+        self._emit(
+            "case_changed",
+            case_number=case.get("case_number"),
+            status=case.get("status"),
+            brief=case.get("brief"),
+            priority=case.get("priority"),
+            response_due=case.get("response_due"),
+        )
 
     # -- cases ----------------------------------------------------------------------------
 
@@ -712,9 +831,8 @@ class AgentRuntime:
         )
         if submission.item.case_number is not None and self._cases_seen is not None:
             # a case filed here is news to nobody: no case_changed for it
-            self._cases_seen, _ = case_changes(
-                self._cases_seen, [dict(submission.item.answer or {})]
-            )
+            filed, _ = case_changes({}, [dict(submission.item.answer or {})])
+            self._cases_seen = {**self._cases_seen, **filed}
         return submission
 
     async def list_cases(self) -> list[dict[str, Any]]:
