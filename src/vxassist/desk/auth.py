@@ -54,6 +54,14 @@ _AGENT_BY_TOKEN = (
     .join(_CONTRACTS, _CONTRACTS.c.contract_id == _AGENTS.c.contract_id)
     .where(_AGENTS.c.token_hash == bindparam("digest"))
 )
+_HOSTS = select(
+    _AGENTS.c.token_hash,
+    _AGENTS.c.agent_id,
+    _AGENTS.c.hostname,
+    _AGENTS.c.contract_id,
+    _CONTRACTS.c.company,
+    _CONTRACTS.c.expires,
+).join(_CONTRACTS, _CONTRACTS.c.contract_id == _AGENTS.c.contract_id)
 _ENGINEER_BY_TOKEN = select(_ENGINEERS.c.name).where(_ENGINEERS.c.token_hash == bindparam("digest"))
 
 
@@ -105,6 +113,19 @@ class CallerCache:
             digest = self._by_agent.pop(agent_id, None)
             if digest is not None:
                 self._seen.pop(digest, None)
+
+
+def remember_hosts(db: Database, cache: CallerCache) -> int:
+    """Keep every host's identity in ``cache`` (one read for the whole fleet, blocking):
+    a fleet coming back after a desk restart then costs no token lookup per host.
+    Kept like any lookup: as long as this process hears of host changes."""
+    generation = cache.generation
+    with db.engine.connect() as conn:
+        rows = conn.execute(_HOSTS.limit(cache.size // 2)).all()
+    for row in rows:
+        who = Caller("agent", row.hostname, row.agent_id, row.contract_id, row.company, row.expires)
+        cache.put(row.token_hash, who, generation)
+    return len(rows)
 
 
 def _lookup(db: Database, digest: str, token: str) -> Caller | None:

@@ -18,12 +18,23 @@ moment the answer may change by itself (a request or extension lapsing).
 
 The poll's own ``wait`` stays the cap of a wait: then the client gets its
 answer and polls again.
+
+A desk restart (``vxassist desk serve`` stopped and started, an upgrade) costs the
+fleet little on either side:
+
+- stopping, the desk answers every held poll at once (:meth:`Broker.release_all`:
+  503 with a ``Retry-After`` that gives each host its own second to come back, so
+  the fleet returns spread out) instead of letting the server cut them;
+- starting, one read of the whole fleet (:meth:`Broker.remember_fleet`, three
+  statements) remembers the answer of every host with nothing going on, so the
+  returning fleet is answered without a read per host.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import threading
@@ -53,8 +64,9 @@ MAX_QUEUED = 2000
 #: host polls per second and process that may read the database (a fleet coming back
 #: after a restart reads once per host); the rest are told to come back (Retry-After)
 READS_PER_S = 400
-#: the longest Retry-After a turned-away poll is given (spread between 2 s and this)
-SHED_SPREAD_S = 20
+#: hosts per second a stopping desk asks to come back (each host is given its own
+#: moment: 10,000 held polls return over about ten seconds)
+RETURN_PER_S = 1000
 #: SQLite: how often the side file of admin commands' host changes is looked at
 SIDE_FILE_EVERY_S = 1.0
 T = TypeVar("T")
@@ -132,6 +144,14 @@ class Broker:
         self.sleeping = 0
         #: also told of every host change (None: any host), e.g. the token cache
         self.listeners: list[Callable[[frozenset[str] | None], None]] = []
+        #: the desk is stopping: held and new polls are answered "come back later"
+        self._closing = False
+        #: the next free moment (monotonic) to send a turned-away host back to
+        self._next_return = 0.0
+        #: set once wake-ups from other processes reach this one (its LISTEN is made)
+        self._heard: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        #: host answers remembered by the start-up read of the whole fleet
+        self.remembered = 0
         #: SQLite: where admin commands run in other processes leave their host changes
         self._side_file = hostevents.side_file(url)
         hostevents.register(db_url, self)
@@ -219,6 +239,8 @@ class Broker:
             fut = self._arm(fixed)  # armed before reading: a change meanwhile still wakes us
         try:
             while True:
+                if self._closing:
+                    raise self._come_back_later(RETURN_PER_S)
                 result = await fetch()
                 if keyer is not None and fut is None:
                     armed_key = keyer(result)
@@ -296,14 +318,10 @@ class Broker:
             self._second, self._reads_this_second = now, 0
         over_rate = self.reads_per_s > 0 and self._reads_this_second >= self.reads_per_s
         if over_rate or (self._slots.locked() and self._queued >= self.max_queued):
-            # a fleet coming back at once (desk restart): spread it, do not fall over
+            # a fleet coming back at once: each host told its own later second, at
+            # the pace this process reads, so the fleet does not come back at once again
             self.shed += 1
-            raise DeskError(
-                503,
-                "desk_busy",
-                "The desk is busy; retry in a few seconds.",
-                headers={"Retry-After": str(random.randint(2, SHED_SPREAD_S))},
-            )
+            raise self._come_back_later(max(1, self.reads_per_s))
         self._reads_this_second += 1
         self._queued += 1
         try:
@@ -314,6 +332,64 @@ class Broker:
             return await read()
         finally:
             self._slots.release()
+
+    def _come_back_later(self, per_s: float) -> DeskError:
+        """503 with a ``Retry-After`` one ``1/per_s`` later than the last one given (at
+        least a second, plus up to a second at random): turned-away hosts return
+        one after another, at the pace given, not all in the same moment."""
+        now = time.monotonic()
+        self._next_return = max(self._next_return, now) + 1.0 / per_s
+        after = max(1, math.ceil(self._next_return - now + random.random()))
+        return DeskError(
+            503,
+            "desk_busy",
+            "The desk is busy or restarting; retry in a few seconds.",
+            headers={"Retry-After": str(after)},
+        )
+
+    def release_all(self) -> None:
+        """The desk is stopping: every held poll (and any new one) is answered now, each
+        told when to come back, instead of being cut when the server stops. Any thread."""
+        with self._lock:
+            self._closing = True
+            futs = [f for group in self._waiters.values() for f in group]
+        self._resolve_anywhere(futs)
+
+    async def remember_fleet(
+        self,
+        read_all: Callable[[], Awaitable[dict[str, T]]],
+        clock: Callable[[], float] = time.time,
+    ) -> int:
+        """Remember the answer of every host ``read_all()`` names (one read for the
+        whole fleet, made once wake-ups reach this process), as if each host had
+        polled; returns how many. A host woken while the read ran is left out, and
+        the read is dropped when a wake of everyone overtook it."""
+        heard = asyncio.Event()
+        self._heard.append((asyncio.get_running_loop(), heard))
+        try:
+            self._ensure_listener()
+            if not self._listening:
+                await heard.wait()
+        finally:
+            self._heard.remove((asyncio.get_running_loop(), heard))
+        with self._lock:
+            epoch = self._epoch
+            wakes = dict(self._host_wakes)
+        answers = await read_all()
+        until = clock() + CLEAN_MAX_S
+        kept = 0
+        with self._lock:
+            if epoch != self._epoch or not self._listening:
+                return 0
+            for agent_id, answer in answers.items():
+                if agent_id in self._clean or self._host_wakes.get(agent_id, 0) != wakes.get(
+                    agent_id, 0
+                ):
+                    continue
+                self._clean[agent_id] = _Clean(answer, until, epoch)
+                kept += 1
+        self.remembered += kept
+        return kept
 
     def fresh_for(self, agent_id: str, items: frozenset[str]) -> bool:
         """Whether ``items`` holds anything this host's polls have not returned yet.
@@ -393,6 +469,9 @@ class Broker:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._listening = True
+                    for loop, heard in list(self._heard):
+                        if not loop.is_closed():
+                            loop.call_soon_threadsafe(heard.set)
                     if not first:
                         self.reconnects += 1
                     first = False

@@ -7,7 +7,11 @@ the database in worker threads, so a waiting client holds no thread.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -20,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from vxassist.desk.auth import AgentDep, Caller, CallerCache, DatabaseDep, EngineerDep
+from vxassist.desk.auth import (
+    AgentDep,
+    Caller,
+    CallerCache,
+    DatabaseDep,
+    EngineerDep,
+    remember_hosts,
+)
 from vxassist.desk.ca import CertificateAuthority
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import Database
@@ -37,10 +48,71 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
     broker: Broker | None = getattr(app.state, "session_broker", None)
-    if broker is not None:
+    if broker is None:
+        yield
+        return
+    remembering = asyncio.create_task(_remember_fleet(app, broker))
+    restore = _release_polls_on_stop(broker)
+    try:
+        yield
+    finally:
+        restore()
+        remembering.cancel()
+        await asyncio.gather(remembering, return_exceptions=True)
         await broker.close()
+
+
+async def _remember_fleet(app: FastAPI, broker: Broker) -> None:
+    """Once at start: the poll answer of every quiet host, and every host's identity,
+    in one read, so a fleet coming back after a restart costs no read per host."""
+    db: Database = app.state.db
+    callers: CallerCache = app.state.callers
+
+    def read() -> dict[str, dict[str, Any]]:
+        remember_hosts(db, callers)
+        with db.reading() as session:
+            return store.quiet_answers(session)
+
+    async def read_all() -> dict[str, dict[str, Any]]:
+        return await run_in_threadpool(read)
+
+    try:
+        kept = await broker.remember_fleet(read_all, clock=lambda: app.state.clock().timestamp())
+    except Exception as exc:  # the hosts then read one by one, as without it
+        log.warning("could not read the fleet's answers at start: %s", exc)
+        return
+    log.info("remembered the poll answers of %d quiet hosts", kept)
+
+
+def _release_polls_on_stop(broker: Broker) -> Callable[[], None]:
+    """Answer every held poll as soon as the server is told to stop (SIGTERM, SIGINT),
+    before it stops listening and waits for open requests: each host is told when to
+    come back (:meth:`Broker.release_all`) instead of having its poll cut. The server's
+    own handler still runs. Returns what puts the handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    installed: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        server_handler = signal.getsignal(sig)
+        if not callable(server_handler):
+            continue  # no server handles it here: its default stands
+
+        def handler(signum: int, frame: Any, then: Callable[..., Any] = server_handler) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(broker.release_all)
+            then(signum, frame)
+
+        signal.signal(sig, handler)
+        installed[sig] = (handler, server_handler)
+
+    def restore() -> None:
+        for sig, (ours, theirs) in installed.items():
+            if signal.getsignal(sig) is ours:
+                signal.signal(sig, theirs)
+
+    return restore
 
 
 #: how long a host's token stays verified in a process that hears of every host change
