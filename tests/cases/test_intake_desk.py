@@ -389,4 +389,4 @@ def test_case_list_shows_what_still_waits(
     assert listed["cases"] == []
     assert [q["id"] for q in listed["queued"]] == [waiting.id]
     assert main(["case", "list"]) == 0
-    assert "queued" in capsys.readouterr().out
+    assert "Queued, not sent yet" in capsys.readouterr().out

@@ -74,6 +74,10 @@ def test_the_engineers_reply_reaches_the_host_and_the_note_does_not(
     [line] = [line for line in host_text.splitlines() if reply in line]
     assert line.lstrip().startswith(">>") and f"{name} (support)" in line
     assert secret_note not in host_text
+    # the status in the console's word (one word for one state: tray, CLI, console)
+    assert "  Status: Waiting on customer, priority" in host_text
+    [row] = [r for r in text_of(capsys, "case", "list").splitlines() if r.split()[0] == number]
+    assert "Waiting on customer" in row and "waiting_customer" not in row
     code, host_json, err = vx(capsys, "case", "show", number)
     assert code == 0, err
     assert secret_note not in json.dumps(host_json)

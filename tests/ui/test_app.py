@@ -219,7 +219,7 @@ def test_end_now_failure_and_case_notifications(
             "brief": "No call records since 9:00",
         }
         app.on_event(changed)
-        assert shown == [("Case 7 waits for your answer", "No call records since 9:00")]
+        assert shown == [("Case 7: Waiting on customer", "No call records since 9:00")]
         app.prefs = type(app.prefs)(notifications=False)
         app.on_event({**changed, "status": "resolved"})
         assert len(shown) == 1  # switched off in settings: the state changes, no balloon

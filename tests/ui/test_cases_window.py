@@ -55,7 +55,7 @@ def test_my_cases_lists_the_case_shows_its_history_and_acts_on_it(
     row = [window.table.item(0, c).text() for c in range(window.table.columnCount())]
     assert row[0] == str(number)
     assert row[1] == "Calls from the front desk are not recorded"
-    assert row[2] == "2 – Severe" and row[3] == "Open"
+    assert row[2] == "2 – Severe" and row[3] == "New"
     assert row[4] and row[5]  # response due, last change
     qtbot.waitUntil(lambda: window.case is not None, timeout=WAIT)
     assert window.case_title.text() == f"Case {number}: Calls from the front desk are not recorded"
@@ -68,7 +68,7 @@ def test_my_cases_lists_the_case_shows_its_history_and_acts_on_it(
     with DeskClient(shared_desk.url, shared_desk.add_engineer(f"e{number}"), timeout=10) as c:
         c.engineer_set_status(number, "in_progress", "Looking at the SMDR log.")
     window.on_event({"event": "case_changed", "case_number": number, "status": "in_progress"})
-    qtbot.waitUntil(lambda: window.table.item(0, 3).text() == "An engineer is on it", timeout=WAIT)
+    qtbot.waitUntil(lambda: window.table.item(0, 3).text() == "In progress", timeout=WAIT)
     qtbot.waitUntil(lambda: "Looking at the SMDR" in window.history.toPlainText(), timeout=WAIT)
 
     # add information: it reaches the desk and the history shows it

@@ -129,7 +129,7 @@ def test_submit_answered_with_a_part_unticked_that_the_desk_never_gets(
     shown = window.result_text.text()
     assert f"<b>{number}</b>" in shown and "(Pacific time)" in shown and "(your time)" in shown
     assert "What happens next" in shown
-    assert f"Case {number} is open" == window.result_title.text()
+    assert f"Case {number} is filed" == window.result_title.text()
 
     stored = case_at_desk(shared_desk, number)
     report = stored["system_report"]

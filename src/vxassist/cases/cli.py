@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from vxassist.cases.fields import CASE_FIELDS, Priority
+from vxassist.cases.status import QUEUED, status_label
 from vxassist.cliutil import Context, add_json_flag, emit
 from vxassist.errors import UsageError
 
@@ -351,12 +352,12 @@ def _case_text(case: dict[str, Any]) -> str:
     if number is None:
         lines.append(
             f"No case number (reference {case.get('reference', '?')}, "
-            f"status {case.get('status', '?')})."
+            f"status {status_label(case.get('status') or '?')})."
         )
     else:
         lines.append(f"Case {number}: {case.get('brief', '')}")
         lines.append(
-            f"  Status: {case.get('status', '?')}, priority "
+            f"  Status: {status_label(case.get('status') or '?')}, priority "
             f"{case.get('priority', '?')} ({case.get('priority_label', '')})"
         )
         lines.append(f"  Response due: {_when(case.get('response_due'))}")
@@ -535,11 +536,11 @@ def cmd_case_list(ctx: Context, args: argparse.Namespace) -> int:
             number = c.get("case_number")
             label = f"{number:>6}" if number is not None else f"{c.get('reference', '?'):>6}"
             rows.append(
-                f"{label}  {c.get('status', '?'):<16} P{c.get('priority', '?')}  "
-                f"{c.get('brief', '')}"
+                f"{label}  {status_label(c.get('status') or '?'):<20} "
+                f"P{c.get('priority', '?')}  {c.get('brief', '')}"
             )
         for q in data["queued"]:
-            rows.append(f"{'#' + str(q['id']):>6}  {'queued':<16}      {q['brief']}")
+            rows.append(f"{'#' + str(q['id']):>6}  {status_label(QUEUED):<20}     {q['brief']}")
         return "\n".join(rows) or "No cases yet."
 
     emit({"cases": cases, "queued": queued}, args.json, human)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from vxassist.cases.fields import Priority
 from vxassist.cases.sla import response_due
+from vxassist.cases.status import STATUS_LABELS as STATUS_LABELS  # also read on the host
 from vxassist.desk import hostevents, notify
 from vxassist.desk.auth import Caller
 from vxassist.desk.config import DeskConfig
@@ -59,15 +60,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "waiting_customer": frozenset({"open", "in_progress", "resolved", "closed"}),
     "resolved": frozenset({"open", "in_progress", "closed"}),
     "closed": frozenset(),
-}
-#: how each status reads to people (``open`` is a new case nobody has taken up)
-STATUS_LABELS = {
-    "open": "New",
-    "in_progress": "In progress",
-    "waiting_customer": "Waiting on customer",
-    "resolved": "Resolved",
-    "closed": "Closed",
-    "no_contract": "No contract",
 }
 #: statuses a customer's update puts back in the queue
 REOPENED_BY_CUSTOMER = frozenset({"waiting_customer", "resolved"})

@@ -24,7 +24,7 @@ from typing import Any
 from vxassist.cliutil import Context
 from vxassist.ui.bridge import Bridge
 from vxassist.ui.home_window import HomeWindow
-from vxassist.ui.qt import QObject, Qt, QtCore, QtGui, QtWidgets, Signal, Slot, tr, translate_noop
+from vxassist.ui.qt import QObject, Qt, QtCore, QtGui, QtWidgets, Signal, Slot, tr
 from vxassist.ui.settings_window import UiPrefs, ui_prefs
 from vxassist.ui.tray import ShellState, TrayIcon
 
@@ -43,15 +43,6 @@ NOTED = frozenset({"refused", "session_failed"})
 
 #: how long Quit waits for the live sessions to end before it stops the agent anyway
 QUIT_END_ALL_TIMEOUT_MS = 10_000
-
-STATUS_WORDS: dict[str, str] = {
-    "open": translate_noop(CTX, "is open"),
-    "in_progress": translate_noop(CTX, "is being worked on"),
-    "waiting_customer": translate_noop(CTX, "waits for your answer"),
-    "resolved": translate_noop(CTX, "is resolved"),
-    "closed": translate_noop(CTX, "is closed"),
-    "no_contract": translate_noop(CTX, "has no active contract"),
-}
 
 
 def utc_now() -> datetime:
@@ -305,9 +296,11 @@ class TrayApp(QObject):
     def _case_changed(self, event: Mapping[str, Any]) -> None:
         if not self.prefs.notifications:
             return
-        status = str(event.get("status") or "")
-        words = tr(CTX, STATUS_WORDS[status]) if status in STATUS_WORDS else status
-        title = tr(CTX, "Case {n} {status}").format(n=event.get("case_number"), status=words)
+        from vxassist.ui.case_common import status_text  # the status as My Cases shows it
+
+        title = tr(CTX, "Case {n}: {status}").format(
+            n=event.get("case_number"), status=status_text(event.get("status"))
+        )
         self.notify(title, str(event.get("brief") or ""))
 
     def notify(self, title: str, message: str) -> None:

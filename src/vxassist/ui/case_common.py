@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from vxassist.cases.levels import deadline_texts, parse_instant
+from vxassist.cases.status import QUEUED, QUEUED_LABEL, STATUS_LABELS, status_label
 from vxassist.errors import VxError
 from vxassist.ui.qt import Qt, QtCore, QtWidgets, tr
 
@@ -14,16 +15,9 @@ log = logging.getLogger(__name__)
 
 CTX = "CaseWindows"
 
-#: the desk's case statuses in the customer's words
-STATUS_WORDS: dict[str, str] = {
-    "open": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Open")),
-    "in_progress": str(QtCore.QT_TRANSLATE_NOOP(CTX, "An engineer is on it")),
-    "waiting_customer": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Waiting for you")),
-    "resolved": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Resolved")),
-    "closed": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Closed")),
-    "no_contract": str(QtCore.QT_TRANSLATE_NOOP(CTX, "No case number (no active contract)")),
-    "queued": str(QtCore.QT_TRANSLATE_NOOP(CTX, "Queued, not sent yet")),
-}
+#: the case statuses as the web console and `vxassist case` name them (one word for one
+#: state, ``cases.status``), and a request still in this computer's outbox
+STATUS_WORDS: dict[str, str] = {**STATUS_LABELS, QUEUED: QUEUED_LABEL}
 
 #: who a case can be escalated to (the desk's names) and how the customer reads them
 ESCALATION_WORDS: dict[str, str] = {
@@ -39,8 +33,9 @@ def escalation_text(to: Any) -> str:
 
 
 def status_text(status: Any) -> str:
+    """A case's status in words ("New", "Waiting on customer")."""
     key = str(status or "")
-    return tr(CTX, STATUS_WORDS[key]) if key in STATUS_WORDS else key.replace("_", " ")
+    return tr(CTX, STATUS_WORDS[key]) if key in STATUS_WORDS else status_label(key)
 
 
 def error_sentence(exc: BaseException) -> str:

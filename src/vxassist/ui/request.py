@@ -1110,7 +1110,7 @@ class RequestSupportWindow(QtWidgets.QWidget):
         fields = item.body
         if item.state is State.DELIVERED and answer.get("case_number") is not None:
             number = answer["case_number"]
-            self.result_title.setText(self.tr("Case {n} is open").format(n=number))
+            self.result_title.setText(self.tr("Case {n} is filed").format(n=number))
             lines = [
                 self.tr(
                     "Your case number is <b>{n}</b>. Quote it whenever you contact support "
