@@ -2,11 +2,11 @@
 
 One service layer for the API and ``vxassist desk kb ...``. Search runs in the
 database's own full-text engine (migration 0005): SQLite FTS5 with porter
-stemming, ranked by BM25 with the title weighted above the body; PostgreSQL's
-``tsvector`` with English stemming, ranked by ``ts_rank_cd``. Every word of the
-query of three letters or more also matches as a prefix ("recor" finds
-"recording"), and an article matching any word is found, those matching more and
-rarer words first.
+stemming, ranked by BM25; PostgreSQL's ``tsvector`` with English stemming, ranked
+by ``ts_rank``; the title weighs more than the body in both. A search reads as
+people type: articles with every word first, then (only when those are too few)
+articles with some of the words; the last word, still being typed, also matches
+as a beginning ("recor" finds "recording"), the words before it as themselves.
 """
 
 from __future__ import annotations
@@ -27,8 +27,13 @@ TITLE_MAX = 200
 BODY_MAX = 200_000
 #: at most this many words of a query are searched (the rest are ignored)
 QUERY_WORDS_MAX = 16
-#: a query word this long or longer also matches as the beginning of a longer word
+#: the word being typed (a query's last), this long or longer, also matches as the
+#: beginning of a longer word; shorter, it would match a good part of the vocabulary
 PREFIX_MIN = 3
+#: the word being typed also matches as itself without its last 1..this many letters ...
+TYPED_PAST_STEM = 3
+#: ... as long as this many letters remain
+STEM_MIN = 4
 ARTICLE_PATH = "/api/v1/kb/articles/{id}"
 #: the article as a page a person reads (the public knowledge base)
 PAGE_PATH = "/kb/{id}"
@@ -199,45 +204,78 @@ def tags_in_use(session: Session) -> list[tuple[str, int]]:
 
 
 def query_words(query: str) -> list[str]:
-    """The words of a query, as the engines are given them (no operators can get in)."""
-    return _WORD.findall(query.lower())[:QUERY_WORDS_MAX]
+    """The words of a query, as the engines are given them (no operators can get in):
+    lower case, each once, the first ``QUERY_WORDS_MAX``."""
+    words: list[str] = []
+    for word in _WORD.findall(query.lower()):
+        if word in words:
+            words.remove(word)  # kept where it was typed last: it may be the word being typed
+        words.append(word)
+    return words[:QUERY_WORDS_MAX]
 
 
-def _search_sql(dialect: str, tagged: bool) -> str:
-    """The best ``:limit`` articles are found first (rank and id only); the passage, the
-    costly part, is cut from those few, not from every match."""
-    tag = f" AND {_has_tag(dialect)}" if tagged else ""
+def _word_terms(word: str, typing: bool, dialect: str) -> str:
+    """One query word as the engine's expression. A finished word matches itself (its
+    stem: "recording" finds "recorded"); the word being typed matches as a beginning
+    too, and, since the engines store stems, also as itself with its last one to
+    ``TYPED_PAST_STEM`` letters dropped: "recordi" is on its way to "recording", whose
+    stem "record" it has already passed."""
+    forms = [word]
+    if typing and word.isalpha():
+        for cut in range(1, TYPED_PAST_STEM + 1):
+            if len(word) - cut >= STEM_MIN:
+                forms.append(word[:-cut])
+    prefix = typing and len(word) >= PREFIX_MIN
     if dialect == "sqlite":
-        from_ = (
-            "kb_articles_fts JOIN kb_articles a ON a.id = kb_articles_fts.rowid"
-            if tagged
-            else "kb_articles_fts"
-        )
+        quoted = [f'"{form}"' for form in forms]
+        if prefix:
+            quoted[0] += "*"
+        return quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")"
+    if prefix:
+        forms[0] += ":*"
+    return forms[0] if len(forms) == 1 else "(" + " | ".join(forms) + ")"
+
+
+def _search_sql(dialect: str, tagged: bool, skipping: bool) -> str:
+    """The best ``:limit`` articles for ``:match`` with a passage cut from each; only
+    those with ``:tag`` when ``tagged``; none of the numbers in ``:skip`` when ``skipping``.
+
+    SQLite: FTS5 sorts by ``rank`` itself (BM25, the title weighted five times the
+    body) and hands rows over in that order, so the passage is cut only from the rows
+    taken, in one statement. PostgreSQL: the best are found first by ``ts_rank`` of the
+    stored vector (kept in the row, migration 0012), then the passage, the costly
+    part, is cut from those few. The query is made in a CTE the planner cannot look
+    into: told how many articles a broad query matches, it would read and test every
+    row's vector instead of taking the matches from the GIN index, which costs twice
+    as much."""
+    where = f" AND {_has_tag(dialect)}" if tagged else ""
+    if dialect == "sqlite":
+        if skipping:
+            where += " AND a.id NOT IN (SELECT value FROM json_each(:skip))"
         return (
-            "WITH top AS (SELECT kb_articles_fts.rowid AS id, rank "
-            f"FROM {from_} WHERE kb_articles_fts MATCH :match "
-            f"AND rank MATCH 'bm25(5.0, 1.0)'{tag} ORDER BY rank LIMIT :limit) "
             "SELECT a.id, a.title, a.tags, "
             "snippet(kb_articles_fts, 1, '', '', '…', 24) AS snippet "
-            "FROM top JOIN kb_articles_fts ON kb_articles_fts.rowid = top.id "
-            "JOIN kb_articles a ON a.id = top.id "
-            "WHERE kb_articles_fts MATCH :match ORDER BY top.rank, top.id"
+            "FROM kb_articles_fts JOIN kb_articles a ON a.id = kb_articles_fts.rowid "
+            f"WHERE kb_articles_fts MATCH :match AND rank MATCH 'bm25(5.0, 1.0)'{where} "
+            "ORDER BY rank LIMIT :limit"
         )
+    if skipping:
+        where += " AND a.id <> ALL(:skip)"
     return (
-        "WITH top AS (SELECT a.id, ts_rank_cd(a.search, q) AS rank "
-        "FROM kb_articles a, to_tsquery('english', :match) q "
-        f"WHERE a.search @@ q{tag} ORDER BY rank DESC, a.id LIMIT :limit) "
-        "SELECT a.id, a.title, a.tags, "
-        "ts_headline('english', a.body, to_tsquery('english', :match), "
+        "WITH q AS MATERIALIZED (SELECT to_tsquery('english', :match) AS q), "
+        "top AS (SELECT a.id, ts_rank(a.search, q.q) AS rank FROM kb_articles a, q "
+        f"WHERE a.search @@ q.q{where} ORDER BY rank DESC, a.id LIMIT :limit) "
+        "SELECT a.id, a.title, a.tags, ts_headline('english', a.body, q.q, "
         '\'StartSel="", StopSel="", MaxWords=30, MinWords=12, ShortWord=2\') AS snippet '
-        "FROM top JOIN kb_articles a ON a.id = top.id ORDER BY top.rank DESC, top.id"
+        "FROM top JOIN kb_articles a ON a.id = top.id, q ORDER BY top.rank DESC, top.id"
     )
 
 
 _STATEMENTS = {
-    (dialect, tagged): text(_search_sql(dialect, tagged))
+    (dialect, tagged, skipping): text(_search_sql(dialect, tagged, skipping))
     for dialect in ("sqlite", "postgresql")
     for tagged in (False, True)
+    for skipping in (False, True)
 }
 
 
@@ -246,23 +284,31 @@ def search(
 ) -> list[dict[str, Any]]:
     """Articles matching ``query``, best first: ``id``, ``title``, ``snippet``, ``tags``,
     ``url`` (its JSON) and ``page`` (its readable page); only those carrying ``tag``
-    when one is given. A query without any word finds nothing."""
+    when one is given. A query without any word finds nothing.
+
+    Articles with every word come first; only when there are fewer than ``limit`` of
+    them do articles with some of the words follow (those with more and rarer words
+    first). The last word is the one being typed: it also matches as a beginning."""
     words = query_words(query)
     if not words or (tag is not None and "\x00" in tag):
         return []
-    dialect = session.get_bind().dialect.name
-    # a word of one or two letters as a prefix would match a good part of the
-    # vocabulary and make every search rank thousands of articles: it matches as itself
-    if dialect == "sqlite":
-        match = " OR ".join(f'"{w}"*' if len(w) >= PREFIX_MIN else f'"{w}"' for w in words)
-    else:
-        dialect = "postgresql"
-        match = " | ".join(f"{w}:*" if len(w) >= PREFIX_MIN else w for w in words)
-    params: dict[str, Any] = {"match": match, "limit": limit}
+    dialect = "sqlite" if session.get_bind().dialect.name == "sqlite" else "postgresql"
+    terms = [_word_terms(w, i == len(words) - 1, dialect) for i, w in enumerate(words)]
+    both, either = (" AND ", " OR ") if dialect == "sqlite" else (" & ", " | ")
+    tagged = tag is not None
+    params: dict[str, Any] = {"match": both.join(terms), "limit": limit}
     if tag is not None:
         params["tag"] = tag.strip()
-    statement = _STATEMENTS[(dialect, tag is not None)]
-    rows = session.execute(statement, params).all()
+    rows = list(session.execute(_STATEMENTS[(dialect, tagged, False)], params).all())
+    if len(terms) > 1 and len(rows) < limit:
+        # too few with every word: then those with some of the words
+        found = [row.id for row in rows]
+        params.update(
+            match=either.join(terms),
+            limit=limit - len(rows),
+            skip=json.dumps(found) if dialect == "sqlite" else found,
+        )
+        rows += session.execute(_STATEMENTS[(dialect, tagged, True)], params).all()
     return [
         {
             "id": row.id,
