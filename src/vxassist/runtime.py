@@ -686,11 +686,18 @@ class AgentRuntime:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._case_check_every_s)
+            if stop.is_set() or not self._enrolled:
+                continue
             remote = self._remote
-            if remote is not None and remote.broker.case_cursor is not None:
-                continue  # the desk's long poll says when a case changed (its case_cursor)
-            if not stop.is_set() and self._enrolled:
-                await self._check_cases()
+            polled = None if remote is None else remote.broker.case_cursor
+            if polled is not None:
+                # the desk's long poll says when a case changed (its case_cursor); look
+                # only when it is ahead of what was read (a look failed, or the first
+                # cursor came before the first look ended): a comparison, no desk call
+                read = self._case_cursor_read
+                if read is not None and polled <= read:
+                    continue
+            await self._check_cases()
 
     def _case_cursor_moved(self, cursor: int) -> None:
         """The desk's long poll says a case of this host changed: look now."""

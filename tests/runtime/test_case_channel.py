@@ -292,6 +292,32 @@ async def test_a_look_that_fails_is_made_again_on_the_next_move(polling_agent: A
         assert f"GET /api/v1/cases/changes?since={read}" in agent.proxy.requests
 
 
+async def test_the_timer_catches_up_with_a_cursor_that_a_failed_look_left_behind(
+    vx_home: Path, polled_desk: RunningDesk
+) -> None:
+    (vx_home / "config").mkdir(exist_ok=True)
+    async with _run_agent(polled_desk, case_check_every_s=0.3) as agent:
+        runtime = agent.runtime
+        number = await _file(agent, "F: calls missing at noon")
+        with _engineer(polled_desk, "ch-engineer-5") as engineer:
+            await _first_poll_answered(agent, engineer, number)
+            read = await _caught_up(agent, engineer, [number])
+            told, mark = len(agent.changed()), len(agent.proxy.requests)
+            agent.proxy.upstream_port = 1  # the agent's new calls fail; its held poll does not
+            await asyncio.to_thread(engineer.engineer_post, number, "replies", {"text": "Hm."})
+            moved = await asyncio.to_thread(_host_cursor, engineer, [number])
+            remote = runtime._remote
+            assert remote is not None
+            await agent.until(lambda: remote.broker.case_cursor == moved)
+            assert runtime._case_cursor_read == read
+            # no further move: the timer sees the poll's cursor ahead of what was read
+            agent.proxy.upstream_port = polled_desk.port
+            await agent.until(lambda: len(agent.changed()) > told)
+            await _caught_up(agent, engineer, [number])
+        assert agent.changed()[told:] == [(number, "open")]
+        assert f"GET /api/v1/cases/changes?since={read}" in agent.proxy.requests[mark:]
+
+
 async def test_without_a_long_poll_the_timed_check_makes_the_cheap_call(
     vx_home: Path, polled_desk: RunningDesk
 ) -> None:
