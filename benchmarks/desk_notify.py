@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from desk_intake import BODY as _BODY
-from desk_intake import Connection, _load
+from desk_intake import Connection, _load, server_cpu_s
 
 from vxassist.desk import admin
 from vxassist.desk.config import DeskConfig
@@ -65,6 +66,12 @@ class NotifyFigures:
     concurrency: int
     off_s: list[float] = field(default_factory=list)
     on_s: list[float] = field(default_factory=list)
+    #: CPU seconds the desk process used during each burst (less noisy than wall time
+    #: on a shared machine; what the create path itself costs)
+    off_cpu_s: list[float] = field(default_factory=list)
+    on_cpu_s: list[float] = field(default_factory=list)
+    #: after each "on" burst: seconds until the SMTP server had every mail
+    mailed_after_s: list[float] = field(default_factory=list)
     delivered: int = 0
     expected: int = 0
     errors: int = 0
@@ -72,6 +79,11 @@ class NotifyFigures:
     @property
     def ratio(self) -> float:
         return statistics.median(self.on_s) / statistics.median(self.off_s)
+
+    @property
+    def paired(self) -> float:
+        """The median of each round's own on/off ratio (the two bursts ran back to back)."""
+        return statistics.median(on / off for on, off in zip(self.on_s, self.off_s, strict=True))
 
     def line(self) -> str:
         off, on = statistics.median(self.off_s), statistics.median(self.on_s)
@@ -82,11 +94,22 @@ class NotifyFigures:
             f"{self.delivered}/{self.expected}; errors {self.errors}"
         )
 
+    def detail(self) -> str:
+        per_case = 1e6 / (self.cases + self.concurrency)  # the warm-up's creates too
+        off_cpu, on_cpu = statistics.median(self.off_cpu_s), statistics.median(self.on_cpu_s)
+        return (
+            f"per-round on/off median {self.paired:.2f}; desk CPU per case during the burst "
+            f"off {off_cpu * per_case:.0f} us, on {on_cpu * per_case:.0f} us "
+            f"(on/off {on_cpu / off_cpu:.2f}); every mail at the SMTP server "
+            f"{statistics.median(self.mailed_after_s):.2f} s after the burst (median)"
+        )
+
 
 class _Desk:
     """A ``vxassist desk serve`` process over its own database, with hosts enrolled."""
 
     def __init__(self, home: Path, url: str, config_file: Path | None, hosts: int) -> None:
+        self.url = url
         upgrade(url)
         db = Database(url)
         now = datetime.now(UTC)
@@ -151,11 +174,26 @@ async def _burst(desk: _Desk, cases: int, concurrency: int) -> tuple[float, int]
     return result.seconds, result.errors
 
 
-def _drain(counter: _Counter, expected: int, timeout: float = 120.0) -> int:
-    """Wait until the SMTP server has ``expected`` messages (or the timeout)."""
+_UNSENT = text("SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL")
+
+
+def _drain(counter: _Counter, expected: int, url: str, timeout: float = 120.0) -> int:
+    """Wait until the SMTP server has ``expected`` messages and the desk at ``url`` has
+    marked every mail sent (its sender is idle again), or the timeout."""
     deadline = time.monotonic() + timeout
     while counter.count < expected and time.monotonic() < deadline:
         time.sleep(0.1)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            while time.monotonic() < deadline:
+                unsent = conn.execute(_UNSENT).scalar_one()
+                if unsent == 0:
+                    break
+                conn.rollback()
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
     return counter.count
 
 
@@ -167,8 +205,8 @@ def measure_notify_burst(
 ) -> NotifyFigures:
     """Bursts of ``cases`` creates on SQLite, notifications off then on, ``rounds`` times.
 
-    Before each "off" burst the "on" desk has delivered everything it owes, so the
-    "on" figure carries the whole cost of its own mails and the "off" none of it.
+    After each "on" burst the SMTP server has every mail and the desk has marked each
+    one sent before the next burst starts: every burst starts with an idle sender.
     """
     from aiosmtpd.controller import Controller
 
@@ -195,14 +233,19 @@ def measure_notify_burst(
             # alternate which goes first, so that both meet the same machine load
             order = [(off, figures.off_s), (on, figures.on_s)]
             for desk, times in order if done % 2 == 0 else order[::-1]:
+                cpu = server_cpu_s(desk.proc.pid)
                 seconds, errors = asyncio.run(_burst(desk, cases, concurrency))
+                cpu = server_cpu_s(desk.proc.pid) - cpu
                 times.append(seconds)
+                (figures.on_cpu_s if desk is on else figures.off_cpu_s).append(cpu)
                 figures.errors += errors
                 if desk is on:  # all mailed before the next burst: each starts from quiet
-                    _drain(counter, (done + 1) * (cases + concurrency))
+                    began = time.monotonic()
+                    _drain(counter, (done + 1) * (cases + concurrency), on.url)
+                    figures.mailed_after_s.append(time.monotonic() - began)
         # warm-ups and bursts of the "on" desk: one engineers' mail per case
         figures.expected = rounds * (cases + concurrency)
-        figures.delivered = _drain(counter, figures.expected)
+        figures.delivered = _drain(counter, figures.expected, on.url)
     finally:
         off.stop()
         on.stop()
@@ -218,6 +261,7 @@ def main() -> int:
     args = parser.parse_args()
     figures = measure_notify_burst(args.cases, args.concurrency, args.rounds)
     print(figures.line())
+    print(figures.detail())
     print("bursts off (s):", " ".join(f"{s:.2f}" for s in figures.off_s))
     print("bursts on  (s):", " ".join(f"{s:.2f}" for s in figures.on_s))
     ok = figures.errors == 0 and figures.delivered == figures.expected

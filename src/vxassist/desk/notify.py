@@ -267,7 +267,8 @@ def mails_for_event(
 def owes_new_case_notice(case: Any, config: DeskConfig) -> bool:
     """Whether a case just taken in owes the engineers a "new case" notice (a case number,
     and notifications on): intake stores the answer with the case (``new_notice_at``
-    NULL), and the sender writes the notice later (:func:`write_new_case_notices`)."""
+    NULL), and the sender writes the notice later
+    (:func:`vxassist.desk.mailout.write_new_case_notices`)."""
     return config.mail.enabled and case.case_number is not None
 
 
