@@ -38,7 +38,10 @@ def search(
             min_length=1,
             max_length=500,
             pattern=r"\S",
-            description="words about the problem; each also matches as a word's beginning",
+            description=(
+                "words about the problem: articles with every word first; the last word "
+                "also matches as a word's beginning"
+            ),
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=50, description="at most this many articles")] = 10,
