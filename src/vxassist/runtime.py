@@ -718,7 +718,7 @@ class AgentRuntime:
         case cursor; every later look asks the desk which cases moved since that
         cursor and reads only those. The cursor moves on only once every moved case
         was read, so a failed look is made again by the next one and nothing is
-        missed. A desk without the changes call is looked at case by case, as a list.
+        missed. At a desk without the changes call, every look lists every case.
         """
         from vxassist.deskclient import DeskError
 
