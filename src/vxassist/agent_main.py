@@ -108,7 +108,10 @@ def describe(event: Mapping[str, Any]) -> str:
     if kind == "report_failed":
         return f"report   the system report failed: {event.get('message')}"
     if kind == "case_changed":
-        return f"case     {event.get('case_number')}: {event.get('status')} - {event.get('brief')}"
+        from vxassist.cases.status import status_label
+
+        status = status_label(event.get("status"))
+        return f"case     {event.get('case_number')}: {status} - {event.get('brief')}"
     if kind == "enrolled":
         return f"agent    enrolled with {event.get('desk_url')} as agent {event.get('agent_id')}"
     if kind == "show_requested":

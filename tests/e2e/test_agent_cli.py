@@ -80,6 +80,9 @@ def test_each_event_is_one_readable_line() -> None:
     assert lines[7].startswith("ended") and "time is up" in lines[7]
     assert "not opened from this host" in lines[8]
     assert "detail=d" in lines[9] and "hash" not in lines[9]
+    # a case's status in the words the console and the tray use
+    changed = {"event": "case_changed", "case_number": 7, "status": "open", "brief": "No CDR"}
+    assert describe(changed) == "case     7: New - No CDR"
 
 
 def test_demo_names_the_vxassist_another_terminal_can_run(monkeypatch: pytest.MonkeyPatch) -> None:
