@@ -239,3 +239,44 @@ def test_two_senders_on_one_postgresql_send_each_new_case_notice_once(
     finally:
         first.dispose()
         second.dispose()
+
+
+def _migrate(url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from vxassist.desk.db import MIGRATIONS, make_engine
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            if revision == "head":
+                command.upgrade(cfg, revision)
+            else:
+                command.downgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def test_cases_stored_before_the_upgrade_owe_no_new_notice(
+    db_url: str,
+    clock: SettableClock,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    desk = _unstarted(db_url, mail_config(smtp), clock)
+    try:
+        _cases(desk, 2)  # owed now: NULL
+        assert len(_owed(desk.db)) == 2
+    finally:
+        desk.db.dispose()
+    # before 0011 these cases' notices were written with them: the upgrade stamps them
+    _migrate(db_url, "0010_mail_outbox_lean")
+    _migrate(db_url, "head")
+    app = create_app(db_url, mail_config(smtp), clock=clock, migrate=False)
+    with TestClient(app):
+        assert _owed(app.state.db) == []
+        assert app.state.mail_sender.send_due() == 0
+    assert smtp.messages == []

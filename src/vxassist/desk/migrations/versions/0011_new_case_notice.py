@@ -36,5 +36,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_cases_notice_owed", table_name="cases")
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_column("new_notice_at")
+    # in place (SQLite >= 3.35 drops a column itself): a batch copy of ``cases`` would
+    # drop the table, which the case events' foreign key refuses once cases exist
+    op.drop_column("cases", "new_notice_at")
