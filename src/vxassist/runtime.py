@@ -62,6 +62,8 @@ KB_SUGGEST_PATH = "/api/v1/kb/suggest"
 
 #: how a desk without ``GET /api/v1/cases/changes`` answers it (the path reads as a case)
 _NO_CHANGES_CALL = frozenset({404, 405, 422})
+#: the kinds of case events a remote session writes (``session``, ``session_summary``)
+_SESSION_EVENTS = "session"
 #: case fields whose change is worth telling the customer about
 _CASE_WATCHED = ("status", "priority", "response_due", "escalation", "updated_at", "last_event_at")
 
@@ -161,8 +163,11 @@ def case_has_news(case: Mapping[str, Any], since: int, before: tuple[str, ...] |
         if not isinstance(event, Mapping):
             continue
         number = event.get("id")
-        if isinstance(number, int) and number > since and event.get("author_kind") != "host":
-            return True
+        if not isinstance(number, int) or number <= since or event.get("author_kind") == "host":
+            continue
+        if str(event.get("kind") or "").startswith(_SESSION_EVENTS):
+            continue  # a remote session reaches the customer by its own prompt and banner
+        return True
     return False
 
 
