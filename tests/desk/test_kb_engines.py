@@ -112,6 +112,9 @@ def test_the_title_outranks_a_body_that_repeats_the_word(empty: Database) -> Non
     # every word in the title, then every word once in the body ("settings" is
     # stored as "set"), then the article with one of the words
     assert _found(empty, "codec settings") == [titled, once, long_body]
+    # words every article has tell none apart: they are not searched
+    assert _found(empty, "the codec for the settings") == [titled, once, long_body]
+    assert _found(empty, "the") == [] and _found(empty, "and then") == []
 
 
 def test_the_last_word_matches_as_it_is_typed_the_others_as_words(empty: Database) -> None:
@@ -133,6 +136,7 @@ def test_the_last_word_matches_as_it_is_typed_the_others_as_words(empty: Databas
     # a short word is only itself, anywhere in the query
     assert _found(empty, "re") == []
     assert kb.query_words("Port, port  PORTAL port") == ["portal", "port"]
+    assert kb.query_words("The port of the portal") == ["port", "portal"]
 
 
 def _migrate(url: str, revision: str, down: bool = False) -> None:

@@ -44,6 +44,18 @@ SUGGEST_SNIPPET_MAX = 160
 TAG_MAX = 64
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: words too common to tell articles apart: PostgreSQL's English list, which its search
+#: ignores; they are left out on SQLite too, so both engines find the same (and a brief
+#: typed into the tray does not rank every article for its "the" and "not")
+_STOP_LIST = """i me my myself we our ours ourselves you your yours yourself yourselves he him
+    his himself she her hers herself it its itself they them their theirs themselves
+    what which who whom this that these those am is are was were be been being have has
+    had having do does did doing a an the and but if or because as until while of at by
+    for with about against between into through during before after above below to from
+    up down in out on off over under again further then once here there when where why
+    how all any both each few more most other some such no nor not only own same so
+    than too very s t can will just don should now"""
+STOP_WORDS = frozenset(_STOP_LIST.split())
 
 
 class KbInputError(ValueError):
@@ -205,9 +217,11 @@ def tags_in_use(session: Session) -> list[tuple[str, int]]:
 
 def query_words(query: str) -> list[str]:
     """The words of a query, as the engines are given them (no operators can get in):
-    lower case, each once, the first ``QUERY_WORDS_MAX``."""
+    lower case, each once, no ``STOP_WORDS``, the first ``QUERY_WORDS_MAX``."""
     words: list[str] = []
     for word in _WORD.findall(query.lower()):
+        if word in STOP_WORDS:
+            continue
         if word in words:
             words.remove(word)  # kept where it was typed last: it may be the word being typed
         words.append(word)
