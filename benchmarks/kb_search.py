@@ -6,7 +6,22 @@ articles and most words in few), then runs 200 queries of 1-3 words (some cut sh
 as prefixes are typed) through ``kb.search`` and ``kb.suggest`` on a reading session of
 the desk's ``Database``, and ``SELECT 1`` through the same layer as the floor. SQLite
 always; PostgreSQL too when its binaries are here (a throw-away server, as the tests
-start one). Target (issue 11): p99 <= 20 ms.
+start one). Target (issue 11): p99 <= 20 ms. The machine's load average is printed
+with the figures (other work on the machine shows in the p99).
+
+The articles and the query mix are the same since the benchmark was written; the
+search changed (articles with every word first, the last word as a prefix). The mix
+still holds the costly cases: a single common word or short prefix matches up to
+half the articles, all ranked (33 of the 200 queries match over 1,000 articles with
+every word), and 36 of them (a common word with a rare one, a word no article has in
+full) find fewer than ten articles with every word, so the articles with some of the
+words (1,300-3,600 of them) are ranked as well.
+
+Beside the mix, and not part of the issue's target, ``suggest`` is also measured on
+100 briefs of 5-12 words (function words among them, the last word cut short in
+40 %), since that is what the tray sends while a customer types: hardly any article
+has every word of a brief, so nearly every brief ranks the articles with some of its
+words, most of the 5,000.
 
     .venv/bin/python benchmarks/kb_search.py [--articles 5000] [--queries 200] [--no-postgres]
 
@@ -16,6 +31,7 @@ Other benchmarks can call :func:`fill_articles` and :func:`make_queries`.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -119,6 +135,30 @@ def make_queries(count: int, seed: int = 5) -> list[str]:
     return out
 
 
+#: the row of suggestions for typed briefs
+BRIEFS = "suggest (a brief)"
+
+
+def make_briefs(count: int, seed: int = 7) -> list[str]:
+    """Briefs of 5-12 words as the tray sends them while a customer types (suggestions):
+    function words among the support and rarer words, the last word cut short in 40 %."""
+    rng = random.Random(seed)
+    vocab = vocabulary(random.Random(11))
+    words = vocab[len(FUNCTION) :]
+    weights = _zipf_weights(len(words))
+    out = []
+    for _ in range(count):
+        picked = [
+            rng.choice(FUNCTION) if rng.random() < 0.4 else rng.choices(words, weights)[0]
+            for _ in range(rng.randint(5, 12))
+        ]
+        if rng.random() < 0.4:
+            last = picked[-1]
+            picked[-1] = last[: max(3, len(last) - rng.randint(1, 3))]
+        out.append(" ".join(picked).capitalize())
+    return out
+
+
 def _timed(work: Callable[[str], Any], queries: list[str]) -> list[float]:
     times = []
     for q in queries:
@@ -133,8 +173,11 @@ def _p(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def measure(db: Database, queries: list[str], rounds: int = 3) -> dict[str, list[float]]:
-    """Milliseconds per call for search, suggest and SELECT 1, taken in turns."""
+def measure(
+    db: Database, queries: list[str], briefs: list[str] | None = None, rounds: int = 3
+) -> dict[str, list[float]]:
+    """Milliseconds per call for search, suggest and SELECT 1 (and suggest for typed
+    briefs when given), taken in turns."""
 
     def run(call: Callable[[Any, str], Any]) -> Callable[[str], Any]:
         def one(q: str) -> Any:
@@ -143,32 +186,46 @@ def measure(db: Database, queries: list[str], rounds: int = 3) -> dict[str, list
 
         return one
 
-    kinds: dict[str, Callable[[str], Any]] = {
-        "floor (SELECT 1)": run(lambda s, q: s.execute(text("SELECT 1")).all()),
-        "search (limit 10)": run(lambda s, q: kb.search(s, q, 10)),
-        "suggest": run(lambda s, q: kb.suggest(s, q)),
+    kinds: dict[str, tuple[Callable[[str], Any], list[str]]] = {
+        "floor (SELECT 1)": (run(lambda s, q: s.execute(text("SELECT 1")).all()), queries),
+        "search (limit 10)": (run(lambda s, q: kb.search(s, q, 10)), queries),
+        "suggest": (run(lambda s, q: kb.suggest(s, q)), queries),
     }
-    for work in kinds.values():  # warm up: statements compiled, pages cached
-        _timed(work, queries[:20])
+    if briefs:
+        kinds[BRIEFS] = (run(lambda s, q: kb.suggest(s, q)), briefs)
+    for work, asked in kinds.values():  # warm up: statements compiled, pages cached
+        _timed(work, asked[:20])
     out: dict[str, list[float]] = {name: [] for name in kinds}
     for _ in range(rounds):
-        for name, work in kinds.items():
-            out[name] += _timed(work, queries)
+        for name, (work, asked) in kinds.items():
+            out[name] += _timed(work, asked)
     return out
 
 
+def _load() -> str:
+    try:
+        return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "load unknown"
+
+
 def report(label: str, figures: dict[str, list[float]]) -> list[str]:
-    lines = [label]
+    lines = [f"{label} ({_load()})"]
     for name, times in figures.items():
         lines.append(
             f"  {name:<20} p50 {statistics.median(times):7.2f} ms   p99 {_p(times, 99):7.2f} ms"
         )
-    worst = max(_p(figures[n], 99) for n in figures if not n.startswith("floor"))
+    # the issue's target is for the query mix; typed briefs are shown beside it
+    judged = [n for n in figures if not n.startswith("floor") and n != BRIEFS]
+    worst = max(_p(figures[n], 99) for n in judged)
     lines.append(f"  target p99 <= 20 ms: {'MET' if worst <= 20 else 'MISSED'} ({worst:.1f} ms)")
+    if BRIEFS in figures:
+        brief = _p(figures[BRIEFS], 99)
+        lines.append(f"  typed briefs, beside the target: p99 {brief:.1f} ms")
     return lines
 
 
-def bench(url: str, articles: int, queries: list[str]) -> dict[str, list[float]]:
+def bench(url: str, articles: int, queries: list[str], briefs: list[str]) -> dict[str, list[float]]:
     upgrade(url)
     db = Database(url)
     try:
@@ -179,7 +236,7 @@ def bench(url: str, articles: int, queries: list[str]) -> dict[str, list[float]]
             with db.writing() as session:
                 session.execute(text("ANALYZE kb_articles"))
         print(f"{db.dialect}: {articles} articles in {fill_s:.1f} s", file=sys.stderr)
-        return measure(db, queries)
+        return measure(db, queries, briefs)
     finally:
         db.dispose()
 
@@ -191,9 +248,10 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     queries = make_queries(args.queries)
+    briefs = make_briefs(args.queries // 2)
     with tempfile.TemporaryDirectory(prefix="vx-kb-bench-") as folder:
         url = f"sqlite:///{Path(folder) / 'kb.sqlite3'}"
-        print("\n".join(report("SQLite", bench(url, args.articles, queries))))
+        print("\n".join(report("SQLite", bench(url, args.articles, queries, briefs))))
     if args.no_postgres:
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -202,7 +260,7 @@ def main() -> None:
     try:
         with running_postgres() as server:
             url = server.fresh_database()
-            print("\n".join(report("PostgreSQL", bench(url, args.articles, queries))))
+            print("\n".join(report("PostgreSQL", bench(url, args.articles, queries, briefs))))
     except PostgresUnavailable as exc:
         print(f"PostgreSQL: not measured ({exc})")
 
