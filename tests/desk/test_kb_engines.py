@@ -137,6 +137,10 @@ def test_the_last_word_matches_as_it_is_typed_the_others_as_words(empty: Databas
     assert _found(empty, "re") == []
     assert kb.query_words("Port, port  PORTAL port") == ["portal", "port"]
     assert kb.query_words("The port of the portal") == ["port", "portal"]
+    # past the most words searched, the last one searched is a finished word
+    many = " ".join(f"w{n}" for n in range(kb.QUERY_WORDS_MAX - 1))
+    assert _found(empty, f"{many} porta")[:1] == _found(empty, "porta")[:1] == [portal]
+    assert _found(empty, f"{many} porta extra") == []
 
 
 def _migrate(url: str, revision: str, down: bool = False) -> None:

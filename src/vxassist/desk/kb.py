@@ -215,9 +215,7 @@ def tags_in_use(session: Session) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
 
 
-def query_words(query: str) -> list[str]:
-    """The words of a query, as the engines are given them (no operators can get in):
-    lower case, each once, no ``STOP_WORDS``, the first ``QUERY_WORDS_MAX``."""
+def _all_words(query: str) -> list[str]:
     words: list[str] = []
     for word in _WORD.findall(query.lower()):
         if word in STOP_WORDS:
@@ -225,7 +223,13 @@ def query_words(query: str) -> list[str]:
         if word in words:
             words.remove(word)  # kept where it was typed last: it may be the word being typed
         words.append(word)
-    return words[:QUERY_WORDS_MAX]
+    return words
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a query, as the engines are given them (no operators can get in):
+    lower case, each once, no ``STOP_WORDS``, the first ``QUERY_WORDS_MAX``."""
+    return _all_words(query)[:QUERY_WORDS_MAX]
 
 
 def _word_terms(word: str, typing: bool, dialect: str) -> str:
@@ -303,11 +307,13 @@ def search(
     Articles with every word come first; only when there are fewer than ``limit`` of
     them do articles with some of the words follow (those with more and rarer words
     first). The last word is the one being typed: it also matches as a beginning."""
-    words = query_words(query)
+    every = _all_words(query)
+    words = every[:QUERY_WORDS_MAX]
     if not words or (tag is not None and "\x00" in tag):
         return []
     dialect = "sqlite" if session.get_bind().dialect.name == "sqlite" else "postgresql"
-    terms = [_word_terms(w, i == len(words) - 1, dialect) for i, w in enumerate(words)]
+    last = len(every) - 1  # the word being typed; not searched when past the most words
+    terms = [_word_terms(w, i == last, dialect) for i, w in enumerate(words)]
     both, either = (" AND ", " OR ") if dialect == "sqlite" else (" & ", " | ")
     tagged = tag is not None
     params: dict[str, Any] = {"match": both.join(terms), "limit": limit}
