@@ -104,8 +104,13 @@ class Agent:
 
 
 @contextlib.asynccontextmanager
-async def _run_agent(desk: RunningDesk, **kw: Any) -> AsyncIterator[Agent]:
-    proxy = DelayingProxy(desk.port)
+async def _run_agent(
+    desk: RunningDesk, proxy: DelayingProxy | None = None, enroll: bool = True, **kw: Any
+) -> AsyncIterator[Agent]:
+    """An agent run behind a recording proxy (a new one, or ``proxy``, which is then
+    the caller's to close); enrolled at it unless ``enroll`` is false (started again)."""
+    owned = proxy is None
+    proxy = proxy or DelayingProxy(desk.port)
     holder: list[Agent] = []
     runtime = AgentRuntime(
         Context.create(),
@@ -121,14 +126,16 @@ async def _run_agent(desk: RunningDesk, **kw: Any) -> AsyncIterator[Agent]:
     task = asyncio.ensure_future(runtime.run())
     try:
         await agent.until(lambda: control.control_file(runtime._ctx.paths).exists() or task.done())
-        await runtime.enroll(proxy.url, desk.enrollment_code(CONTRACT))
+        if enroll:
+            await runtime.enroll(proxy.url, desk.enrollment_code(CONTRACT))
         yield agent
     finally:
         runtime.stop()
         try:
             assert await asyncio.wait_for(task, 60) == 0
         finally:
-            proxy.close()
+            if owned:
+                proxy.close()
 
 
 @pytest.fixture
@@ -372,3 +379,29 @@ def test_a_host_never_reads_another_hosts_cases(polled_desk: RunningDesk) -> Non
         # while the owner reads it by the same calls
         assert number in host.case_changes(0)["cases"]
         assert host.get_case(number)["status"] == "waiting_customer"
+
+
+async def test_an_agent_started_again_learns_its_case_cursor_from_its_first_poll(
+    vx_home: Path, polled_desk: RunningDesk
+) -> None:
+    """The tray starts every morning on a host with cases: its first long poll says it
+    has seen none (cursor 0), so the desk answers at once with the host's cursor and
+    the next reply reaches the customer by the poll, not by the hourly check."""
+    (vx_home / "config").mkdir(exist_ok=True)
+    proxy = DelayingProxy(polled_desk.port)
+    try:
+        async with _run_agent(polled_desk, proxy, case_check_every_s=3600) as yesterday:
+            number = await _file(yesterday, "A case from yesterday")
+        async with _run_agent(polled_desk, proxy, enroll=False, case_check_every_s=3600) as agent:
+            remote = await agent.until(lambda: agent.runtime._remote)
+            with _engineer(polled_desk, "ch-morning") as engineer:
+                cursor = await asyncio.to_thread(_host_cursor, engineer, [number])
+                await agent.until(lambda: remote.broker.case_cursor == cursor)
+                told = len(agent.changed())
+                await asyncio.to_thread(
+                    engineer.engineer_post, number, "replies", {"text": "Good morning."}
+                )
+                await agent.until(lambda: len(agent.changed()) > told)
+                assert [n for n, _status in agent.changed()[told:]] == [number]
+    finally:
+        proxy.close()

@@ -24,8 +24,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, event, text
+from sqlalchemy import bindparam, event, func, select, text
 from sqlalchemy.orm import Session
+
+from vxassist.desk.db import DriverTransaction, Statement
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +118,33 @@ def _publish(session: Session, agent_ids: Iterable[str], execute: Any) -> None:
     session.info["vx_hostevents_url"] = _key(bind.engine.url)
 
 
+_NOTIFY = Statement(select(func.pg_notify(bindparam("channel"), bindparam("payload"))))
+
+
+def publish_in(tx: DriverTransaction, agent_ids: Iterable[str]) -> None:
+    """:func:`publish` for a transaction on the driver's connection (intake's)."""
+    chunks = payloads(agent_ids)
+    if not chunks or tx.url is None:
+        return
+    if tx.dialect.name == "postgresql":
+        for chunk in chunks:
+            tx.run(_NOTIFY, {"channel": CHANNEL, "payload": chunk})
+        return
+    url = _key(tx.url)
+    pending = {agent_id for chunk in chunks for agent_id in chunk.split(",")}
+    tx.after_commit.append(lambda: _wake_here(url, pending))
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     pending: set[str] | None = session.info.pop(_PENDING, None)
     url = session.info.pop("vx_hostevents_url", None)
     if not pending or url is None:
         return
+    _wake_here(url, pending)
+
+
+def _wake_here(url: str, pending: set[str]) -> None:
     with _lock:
         hubs = list(_hubs.get(url, ()))
     for hub in hubs:

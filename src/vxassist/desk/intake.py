@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from vxassist.cases.fields import FIELD_NAMES, Priority
 from vxassist.cases.sla import SupportCalendar, response_due
-from vxassist.desk import notify
+from vxassist.desk import hostevents, notify
 from vxassist.desk.auth import Caller
 from vxassist.desk.config import DeskConfig
 from vxassist.desk.db import DriverTransaction, Statement
@@ -297,6 +297,9 @@ def create_cases(
             },
         )
     notify.on_new_cases(tx, rows)
+    # the host's case cursor moved (the "received" events): its remembered poll answer
+    # is read again, in every desk process
+    hostevents.publish_in(tx, [who.agent_id])
     return 201, render(first, rows[1:])
 
 

@@ -334,7 +334,9 @@ class SessionBroker:
         self._report_leftovers()
         delay = 0.0
         while True:
-            cursor = "" if self._case_cursor is None else f"&cursor={self._case_cursor}"
+            # the first poll says "none seen" (0): a host with case news is answered at
+            # once with the desk's cursor, not at the end of the wait
+            cursor = f"&cursor={self._case_cursor or 0}"
             try:
                 answer = await self._call(
                     "GET",
@@ -370,7 +372,8 @@ class SessionBroker:
         if isinstance(value, bool) or not isinstance(value, int):
             return  # a desk that does not say: the runtime checks on its own schedule
         before, self._case_cursor = self._case_cursor, value
-        if before is not None and value != before and self._on_case_cursor is not None:
+        # the first cursor too: the runtime compares it with what its own look read
+        if value != before and self._on_case_cursor is not None:
             try:
                 self._on_case_cursor(value)
             except Exception:  # a hook must never stop the broker
