@@ -213,6 +213,10 @@ async def _first_poll_answered(agent: Agent, engineer: DeskClient, number: int) 
             e.get("event") == "refused" and e.get("session_id") == sid for e in agent.events
         )
     )
+    # and the desk has stored the refusal (its case event), before the test goes on
+    await agent.until(
+        lambda: engineer.request("GET", f"/api/v1/engineer/sessions/{sid}")["status"] == "denied"
+    )
     remote = agent.runtime._remote
     await agent.until(lambda: remote is not None and remote.broker.case_cursor is not None)
 
