@@ -23,6 +23,7 @@ import pytest
 
 from tests.fakes.probe_recorded import RecordedProbe
 from tests.fixtures.desk import DelayingProxy, RunningDesk
+from tests.runtime.test_runtime import CASE as RUNTIME_CASE
 from vxassist import control
 from vxassist.cliutil import Context
 from vxassist.deskclient import DeskClient, DeskRejected
@@ -35,22 +36,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.anyio, pytest.mark.slow]
 
 CONTRACT = "C-CH"
 COMPANY = "Channel Hotels"
-CASE = {
-    "company": COMPANY,
-    "install_type": "single server",
-    "location": "Reno, NV",
-    "database_type": "PostgreSQL 15",
-    "vxtracker_server": "VXT01 9.1",
-    "pbx_manufacturer": "Avaya",
-    "pbx_model": "IP Office 500 V2",
-    "contact_name": "Ann Example",
-    "contact_phone": "+1 775 555 0100",
-    "contact_email": "ann@example.com",
-    "brief": "No call records since 9:00",
-    "details": "The SMDR link shows no records.",
-    "steps_taken": "Restarted the collector.",
-    "priority": "3",
-}
+CASE = {**RUNTIME_CASE, "company": COMPANY}
 RELAY_CONFIG = (
     '[relay]\nhost = "127.0.0.1"\nport = 2222\nknown_hosts = "ssh-ed25519 '
     'AAAAC3NzaC1lZDI1NTE5AAAAIE9hmnhHf4aKOFfoqySJtsx2/UrscmNj8+YwxWmS8UpU"\n'

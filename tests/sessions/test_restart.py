@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from tests.desk.conftest import Desk, SettableClock
 from tests.fixtures.desk import RunningDesk
 from tests.sessions.conftest import World, build_world, new_key, sessions_config
+from tests.sessions.test_fleet import _until
 from vxassist.desk.app import create_app
 from vxassist.desk.errors import DeskError
 from vxassist.desk.sessions import broker as broker_module
@@ -25,16 +26,6 @@ from vxassist.desk.sessions.broker import Broker
 from vxassist.desk.tokens import token_hash
 
 POLL = "/api/v1/agent/session-requests"
-
-
-def _until(check: Any, timeout_s: float = 20.0) -> None:
-    """Wait for ``check()`` (a deadlock guard, not a speed check)."""
-    done = threading.Event()
-    for _ in range(int(timeout_s / 0.02)):
-        if check():
-            return
-        done.wait(0.02)
-    raise AssertionError("the condition did not come true in time")
 
 
 def _world(tmp_path: Path) -> tuple[World, str, Any]:

@@ -6,20 +6,13 @@ import argparse
 import sys
 from typing import Any
 
+from vxassist.cases.status import STATUS_LABELS as LABELS
 from vxassist.cliutil import Context, add_json_flag, emit
 from vxassist.errors import UsageError
 from vxassist.timefmt import local_time
 
-STATUSES = ("open", "in_progress", "waiting_customer", "resolved", "closed", "no_contract")
-SETTABLE = STATUSES[:-1]
-LABELS = {
-    "open": "New",
-    "in_progress": "In progress",
-    "waiting_customer": "Waiting on customer",
-    "resolved": "Resolved",
-    "closed": "Closed",
-    "no_contract": "No contract",
-}
+STATUSES = tuple(LABELS)  # open, in_progress, waiting_customer, resolved, closed, no_contract
+SETTABLE = tuple(s for s in STATUSES if s != "no_contract")
 TARGETS = {"manager": "technical_support_manager", "sales": "sales_manager"}
 
 
