@@ -409,9 +409,18 @@ async def wake_ups(
             }
         ).encode()
         started = time.perf_counter()
-        status, _h, data = await http(
-            reader, writer, "POST", "/api/v1/engineer/sessions", headers, body
-        )
+        try:
+            status, _h, data = await http(
+                reader, writer, "POST", "/api/v1/engineer/sessions", headers, body
+            )
+        except (ConnectionResetError, asyncio.IncompleteReadError):
+            # the desk closed the idle keep-alive connection (a wake-up that took long)
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", ask_port)
+            started = time.perf_counter()
+            status, _h, data = await http(
+                reader, writer, "POST", "/api/v1/engineer/sessions", headers, body
+            )
         if status != 201:
             raise RuntimeError(f"session request refused: {status} {data[:200]!r}")
         sid = json.loads(data)["session_id"]
