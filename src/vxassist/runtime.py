@@ -695,26 +695,25 @@ class AgentRuntime:
                 continue
             remote = self._remote
             polled = None if remote is None else remote.broker.case_cursor
-            if polled is not None:
-                # the desk's long poll says when a case changed (its case_cursor); look
-                # only when it is ahead of what was read (a look failed, or the first
-                # cursor came before the first look ended): a comparison, no desk call
-                read = self._case_cursor_read
-                if read is not None and polled <= read:
-                    continue
-            await self._check_cases()
+            # the desk's long poll says when a case changed (its case_cursor); look only
+            # when it is ahead of what was read (a look failed, or the first cursor came
+            # before the first look ended): a comparison, no desk call
+            if polled is None or self._unread(polled):
+                await self._check_cases()
 
     def _case_cursor_moved(self, cursor: int) -> None:
         """The desk's long poll says a case of this host changed: look now."""
-        if not self._enrolled:
-            return
-        read = self._case_cursor_read
-        if read is not None and cursor <= read:
+        if not self._enrolled or not self._unread(cursor):
             return  # already read (the look that read it ran before the poll answered)
         if self._case_look_waiting:
             return  # a look that has not started yet reads this move too
         self._case_look_waiting = True
         self._spawn(self._check_cases())
+
+    def _unread(self, cursor: int) -> bool:
+        """Whether the desk's case ``cursor`` is ahead of what the last look read."""
+        read = self._case_cursor_read
+        return read is None or cursor > read
 
     async def _check_cases(self) -> None:
         """One look at this host's cases; a ``case_changed`` event for each change.

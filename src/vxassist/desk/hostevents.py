@@ -95,6 +95,10 @@ def parse(payload: str) -> frozenset[str] | None:
     return ids
 
 
+#: ``pg_notify`` of one payload, for an ORM session and for intake's driver transaction
+_NOTIFY = Statement(select(func.pg_notify(bindparam("channel"), bindparam("payload"))))
+
+
 def publish(session: Session, agent_ids: Iterable[str]) -> None:
     """Inside a writing transaction: wake these hosts' long polls once it commits."""
     _publish(session, agent_ids, session.execute)
@@ -107,18 +111,12 @@ def _publish(session: Session, agent_ids: Iterable[str], execute: Any) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         for chunk in chunks:
-            execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": chunk},
-            )
+            execute(_NOTIFY.statement, {"channel": CHANNEL, "payload": chunk})
         return
     pending: set[str] = session.info.setdefault(_PENDING, set())
     for chunk in chunks:
         pending.update(chunk.split(","))
     session.info["vx_hostevents_url"] = _key(bind.engine.url)
-
-
-_NOTIFY = Statement(select(func.pg_notify(bindparam("channel"), bindparam("payload"))))
 
 
 def publish_in(tx: DriverTransaction, agent_ids: Iterable[str]) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from vxassist.cliutil import Context
 from vxassist.ui.bridge import Bridge
+from vxassist.ui.case_common import status_text
 from vxassist.ui.home_window import HomeWindow
 from vxassist.ui.qt import QObject, Qt, QtCore, QtGui, QtWidgets, Signal, Slot, tr
 from vxassist.ui.settings_window import UiPrefs, ui_prefs
@@ -296,8 +297,6 @@ class TrayApp(QObject):
     def _case_changed(self, event: Mapping[str, Any]) -> None:
         if not self.prefs.notifications:
             return
-        from vxassist.ui.case_common import status_text  # the status as My Cases shows it
-
         title = tr(CTX, "Case {n}: {status}").format(
             n=event.get("case_number"), status=status_text(event.get("status"))
         )

@@ -295,10 +295,7 @@ class Broker:
             if changes_at is not None:
                 until = min(until, changes_at)
             with self._lock:
-                # a change published while this read ran may be missing from it: keeping
-                # the answer would let every later poll of this host miss that change
-                if epoch == self._epoch and woken == self._host_wakes.get(agent_id, 0):
-                    self._clean[agent_id] = _Clean(answer, until, epoch)
+                self._keep(agent_id, answer, until, epoch, woken)
             return answer
 
         return await self.long_poll(fetch, ready, wait_s, agent_id)
@@ -379,17 +376,23 @@ class Broker:
         until = clock() + CLEAN_MAX_S
         kept = 0
         with self._lock:
-            if epoch != self._epoch or not self._listening:
+            if not self._listening:
                 return 0
             for agent_id, answer in answers.items():
-                if agent_id in self._clean or self._host_wakes.get(agent_id, 0) != wakes.get(
-                    agent_id, 0
-                ):
-                    continue
-                self._clean[agent_id] = _Clean(answer, until, epoch)
-                kept += 1
+                if agent_id not in self._clean:
+                    kept += self._keep(agent_id, answer, until, epoch, wakes.get(agent_id, 0))
         self.remembered += kept
         return kept
+
+    def _keep(self, agent_id: str, answer: Any, until: float, epoch: int, woken: int) -> bool:
+        """Remember ``answer``, read at ``epoch`` when the host had been woken ``woken``
+        times, unless a wake came since (the lock held): a change published while the
+        read ran may be missing from it, and keeping it would let every later poll of
+        this host miss that change."""
+        if epoch != self._epoch or woken != self._host_wakes.get(agent_id, 0):
+            return False
+        self._clean[agent_id] = _Clean(answer, until, epoch)
+        return True
 
     def fresh_for(self, agent_id: str, items: frozenset[str]) -> bool:
         """Whether ``items`` holds anything this host's polls have not returned yet.
